@@ -1,0 +1,115 @@
+// The one seam between daxstore and the operating system: files, mmap,
+// sysfs, mounts and CPU features. Everything in daxstore that touches the OS
+// goes through a Platform, so tests can hand in a fake sysfs tree or inject
+// faults without link-time tricks or environment variables.
+//
+// Thread safety: implementations must be safe to call from many threads.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daxstore/status.h"
+
+namespace daxstore {
+
+struct FileInfo {
+  enum class Type { kRegular, kCharDevice, kBlockDevice, kDirectory, kOther };
+  Type type = Type::kOther;
+  uint64_t size = 0;       // st_size (0 for devices)
+  uint32_t dev_major = 0;  // of st_rdev, for device nodes
+  uint32_t dev_minor = 0;
+};
+
+// The filesystem a path lives on, from the mount table.
+struct MountInfo {
+  std::string mount_point;  // e.g. "/mnt/pmem0"
+  std::string fs_type;      // e.g. "ext4", "xfs", "tmpfs"
+  std::string source;       // e.g. "/dev/pmem0"
+  std::string options;      // e.g. "rw,relatime,dax=always"
+  bool dax() const;         // mounted with -o dax / dax=always
+};
+
+struct CpuFeatures {
+  bool clflush = false;
+  bool clflushopt = false;
+  bool clwb = false;
+  bool sse2 = false;
+  bool avx = false;
+  bool avx512f = false;
+  bool movdir64b = false;
+  // The best available flush instruction's name: "clwb", "clflushopt",
+  // "clflush" or "none".
+  std::string flush_instruction() const;
+};
+
+// A byte range [offset, offset + length).
+struct ByteRange {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  bool operator==(const ByteRange&) const = default;
+};
+
+class Platform {
+ public:
+  virtual ~Platform() = default;
+
+  // --- files (fds are plain POSIX descriptors) ---
+  virtual Result<int> Open(const std::string& path, int flags,
+                           mode_t mode = 0644) = 0;
+  virtual void Close(int fd) = 0;
+  virtual Result<FileInfo> Stat(int fd) = 0;
+  virtual Status Truncate(int fd, uint64_t size) = 0;
+  // Allocates blocks for [0, size) (posix_fallocate).
+  virtual Status Allocate(int fd, uint64_t size) = 0;
+  virtual Result<size_t> PRead(int fd, void* buf, size_t len, uint64_t off) = 0;
+  virtual Result<size_t> PWrite(int fd, const void* buf, size_t len,
+                                uint64_t off) = 0;
+  virtual Result<std::string> ReadFile(const std::string& path) = 0;
+  // Replaces the file's content atomically (write temp, rename).
+  virtual Status WriteFileAtomic(const std::string& path,
+                                 const std::string& data) = 0;
+  virtual bool Exists(const std::string& path) = 0;
+  virtual Status Remove(const std::string& path) = 0;
+  virtual Result<MountInfo> MountOf(const std::string& path) = 0;
+
+  // --- memory mapping ---
+  // Like mmap(2); a failure carries the errno (EOPNOTSUPP for MAP_SYNC on a
+  // non-DAX file).
+  virtual Result<void*> Map(void* addr, size_t len, int prot, int flags, int fd,
+                            uint64_t off) = 0;
+  virtual Status Unmap(void* addr, size_t len) = 0;
+  virtual Status Sync(void* addr, size_t len) = 0;  // msync(MS_SYNC)
+
+  // --- sysfs, relative to the root (normally "/sys") ---
+  virtual const std::string& sysfs_root() const = 0;
+  // Reads a sysfs attribute with the trailing newline removed.
+  virtual Result<std::string> ReadSysfs(const std::string& rel) = 0;
+  virtual Status WriteSysfs(const std::string& rel,
+                            const std::string& value) = 0;
+  // Entry names in a sysfs directory, sorted.
+  virtual Result<std::vector<std::string>> ListSysfs(
+      const std::string& rel) = 0;
+  // Resolves symlinks; the result is relative to the root.
+  virtual Result<std::string> ResolveSysfs(const std::string& rel) = 0;
+
+  // --- CPU ---
+  virtual CpuFeatures Cpu() = 0;
+
+  // --- media errors of a DAX source (fsdax file or devdax device) ---
+  // Bad byte ranges, relative to the start of the file or device.
+  virtual Result<std::vector<ByteRange>> BadBlocks(int fd) = 0;
+  virtual Status ClearBadBlock(int fd, const ByteRange& range) = 0;
+};
+
+// The real operating system, with sysfs at sysfs_root.
+std::shared_ptr<Platform> MakeOsPlatform(std::string sysfs_root = "/sys");
+
+// Process-wide default (MakeOsPlatform("/sys")), created on first use.
+std::shared_ptr<Platform> DefaultPlatform();
+
+}  // namespace daxstore

@@ -1,0 +1,222 @@
+// The control path of a Mapping: binding, deep flush, bad blocks, safe reads.
+#include <libpmem2.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "map/impl.h"
+#include "platform/guarded_copy.h"
+#include "platform/page_persist.h"
+
+namespace daxstore {
+
+namespace {
+pmem2_granularity ToPmem2(Granularity g) {
+  switch (g) {
+    case Granularity::kByte:
+      return PMEM2_GRANULARITY_BYTE;
+    case Granularity::kCacheLine:
+      return PMEM2_GRANULARITY_CACHE_LINE;
+    case Granularity::kPage:
+      return PMEM2_GRANULARITY_PAGE;
+  }
+  return PMEM2_GRANULARITY_PAGE;
+}
+}  // namespace
+
+Mapping::Impl::~Impl() {
+  if (pmap) pmem2_map_delete(&pmap);  // forgets the range; does not unmap
+  if (src) pmem2_source_delete(&src);
+  if (map_addr) (void)platform->Unmap(map_addr, map_len);
+  if (fd >= 0) platform->Close(fd);
+}
+
+Status Mapping::Impl::BindPmem2(Mapping& m) {
+  if (info.granularity == Granularity::kPage) {
+    // See page_persist.h for why libpmem2's page functions are not used.
+    m.persist_ = page_persist::Persist;
+    m.flush_ = page_persist::Persist;
+    m.drain_ = page_persist::Drain;
+    m.memcpy_ = page_persist::Memcpy;
+    m.memmove_ = page_persist::Memmove;
+    m.memset_ = page_persist::Memset;
+    return Status::Ok();
+  }
+  // libpmem2 picks its flush instruction and copy routines (SSE2/AVX/
+  // AVX-512, non-temporal above its threshold) for the granularity we
+  // decided; we own the mapping itself.
+  int rc = pmem2_source_from_fd(&src, fd);
+  if (rc == 0) {
+    rc = pmem2_map_from_existing(&pmap, src, map_addr, map_len,
+                                 ToPmem2(info.granularity));
+  }
+  if (rc != 0) {
+    return Internal("libpmem2 refused the mapping of " + info.path + ": " +
+                    pmem2_errormsg());
+  }
+  m.persist_ = pmem2_get_persist_fn(pmap);
+  m.flush_ = pmem2_get_flush_fn(pmap);
+  m.drain_ = pmem2_get_drain_fn(pmap);
+  m.memcpy_ = pmem2_get_memcpy_fn(pmap);
+  m.memmove_ = pmem2_get_memmove_fn(pmap);
+  m.memset_ = pmem2_get_memset_fn(pmap);
+  return Status::Ok();
+}
+
+Status Mapping::DeepFlush(const void* p, size_t n) const {
+  auto* b = static_cast<const uint8_t*>(p);
+  if (b < bytes() || n > size_ || b + n > bytes() + size_) {
+    return InvalidArgument("deep flush range lies outside the mapping");
+  }
+  Persist(p, n);
+  const MappingInfo& in = impl_->info;
+  if (in.kind == MappingKind::kDeviceDax) {
+    if (in.region.empty()) return Status::Ok();
+    std::string attr = "bus/nd/devices/" + in.region + "/deep_flush";
+    // Without the attribute the region has no flush hints to write.
+    if (!impl_->platform->ReadSysfs(attr).ok()) return Status::Ok();
+    return impl_->platform->WriteSysfs(attr, "1").WithContext("deep flush of " +
+                                                              in.region);
+  }
+  // Files: msync makes the file system flush the device's queues too.
+  auto start = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095};
+  size_t len = reinterpret_cast<uintptr_t>(p) + n - start;
+  return impl_->platform->Sync(reinterpret_cast<void*>(start), len)
+      .WithContext("deep flush of " + in.path);
+}
+
+Result<std::vector<ByteRange>> Mapping::BadBlocks() const {
+  std::vector<ByteRange> raw;
+  switch (impl_->info.kind) {
+    case MappingKind::kEmulated: {
+      std::lock_guard<std::mutex> lock(impl_->bad_mu);
+      raw = impl_->emulated_bad;
+      break;
+    }
+    case MappingKind::kPageCacheFile:
+      // Not pmem: the block layer reports media errors as EIO itself.
+      return raw;
+    default: {
+      auto r = impl_->platform->BadBlocks(impl_->fd);
+      if (!r.ok()) return r.status().WithContext(impl_->info.path);
+      raw = std::move(*r);
+    }
+  }
+  std::vector<ByteRange> out;
+  const ByteRange whole{0, size_};
+  for (const auto& r : raw) {
+    if (!map::Overlaps(r, whole)) continue;
+    uint64_t end = std::min<uint64_t>(r.offset + r.length, size_);
+    out.push_back({r.offset, end - r.offset});
+  }
+  return out;
+}
+
+Status Mapping::ClearBadBlock(const ByteRange& range) const {
+  if (range.length == 0 || range.offset >= size_ ||
+      range.length > size_ - range.offset) {
+    return InvalidArgument("bad-block range lies outside the mapping");
+  }
+  if (impl_->info.access != Access::kReadWrite) {
+    return InvalidArgument("clearing bad blocks needs a read-write mapping");
+  }
+  if (impl_->info.kind == MappingKind::kEmulated) {
+    std::lock_guard<std::mutex> lock(impl_->bad_mu);
+    std::vector<ByteRange> left;
+    for (const auto& r : impl_->emulated_bad) {
+      for (const auto& piece : map::Subtract(r, range)) left.push_back(piece);
+    }
+    // The range reads as zeros before the list stops calling it bad.
+    MemsetPersist(bytes() + range.offset, 0, range.length);
+    DAXSTORE_RETURN_IF_ERROR(
+        map::WriteEmulatedBadBlocks(*impl_->platform, impl_->info.path, left));
+    impl_->emulated_bad = std::move(left);
+    return Status::Ok();
+  }
+  if (impl_->info.kind == MappingKind::kPageCacheFile) {
+    return Unsupported(impl_->info.path + " is not on pmem: no bad blocks");
+  }
+  return impl_->platform->ClearBadBlock(impl_->fd, range)
+      .WithContext(impl_->info.path);
+}
+
+Status Mapping::Read(uint64_t offset, void* buf, size_t n) const {
+  if (offset > size_ || n > size_ - offset) {
+    return InvalidArgument("read of " + std::to_string(n) + " bytes at " +
+                           std::to_string(offset) + " lies outside the " +
+                           std::to_string(size_) + "-byte mapping");
+  }
+  if (impl_->info.kind == MappingKind::kEmulated) {
+    std::lock_guard<std::mutex> lock(impl_->bad_mu);
+    for (const auto& r : impl_->emulated_bad) {
+      if (map::Overlaps(r, {offset, n})) {
+        return IoError(impl_->info.path + ": media error at offset " +
+                           std::to_string(std::max(r.offset, offset)) +
+                           "; rewrite or clear the bad block "
+                           "(Mapping::ClearBadBlock)",
+                       EIO);
+      }
+    }
+  }
+  uint64_t at = 0;
+  Status s = GuardedCopy(buf, bytes() + offset, n, &at);
+  if (!s.ok()) {
+    return IoError(impl_->info.path + ": media error at offset " +
+                       std::to_string(offset + at) +
+                       "; list bad blocks and clear them, then rewrite",
+                   EIO);
+  }
+  return s;
+}
+
+namespace map {
+
+bool Overlaps(const ByteRange& a, const ByteRange& b) {
+  return a.offset < b.offset + b.length && b.offset < a.offset + a.length;
+}
+
+std::vector<ByteRange> Subtract(const ByteRange& a, const ByteRange& b) {
+  if (!Overlaps(a, b)) return {a};
+  std::vector<ByteRange> out;
+  if (a.offset < b.offset) out.push_back({a.offset, b.offset - a.offset});
+  uint64_t a_end = a.offset + a.length, b_end = b.offset + b.length;
+  if (a_end > b_end) out.push_back({b_end, a_end - b_end});
+  return out;
+}
+
+Result<std::vector<ByteRange>> ReadEmulatedBadBlocks(Platform& p,
+                                                     const std::string& path) {
+  std::string side = path + ".badblocks";
+  std::vector<ByteRange> out;
+  if (!p.Exists(side)) return out;
+  DAXSTORE_ASSIGN_OR_RETURN(std::string text, p.ReadFile(side));
+  std::istringstream in(text);
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream f(line);
+    ByteRange r;
+    if (!(f >> r.offset >> r.length) || r.length == 0) {
+      return Corruption(side + ":" + std::to_string(lineno) +
+                        ": expected 'offset length' in bytes");
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
+Status WriteEmulatedBadBlocks(Platform& p, const std::string& path,
+                              const std::vector<ByteRange>& bad) {
+  std::string side = path + ".badblocks";
+  if (bad.empty()) return p.Remove(side);
+  std::string text;
+  for (const auto& r : bad) {
+    text += std::to_string(r.offset) + " " + std::to_string(r.length) + "\n";
+  }
+  return p.WriteFileAtomic(side, text);
+}
+
+}  // namespace map
+}  // namespace daxstore

@@ -1,0 +1,71 @@
+#include "platform/guarded_copy.h"
+
+#include <setjmp.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+
+namespace daxstore {
+
+namespace {
+// volatile: the handler reads these; without it the compiler may drop the
+// store around a memcpy that cannot see them.
+thread_local sigjmp_buf* volatile t_jump = nullptr;
+thread_local void* volatile t_fault_addr = nullptr;
+struct sigaction g_previous;
+
+void OnSigbus(int sig, siginfo_t* info, void* ctx) {
+  if (t_jump != nullptr) {
+    t_fault_addr = info->si_addr;
+    siglongjmp(*t_jump, 1);
+  }
+  // Not ours: behave as if we were never installed.
+  if (g_previous.sa_flags & SA_SIGINFO) {
+    g_previous.sa_sigaction(sig, info, ctx);
+  } else if (g_previous.sa_handler != SIG_DFL &&
+             g_previous.sa_handler != SIG_IGN) {
+    g_previous.sa_handler(sig);
+  } else {
+    signal(sig, SIG_DFL);
+    raise(sig);
+  }
+}
+
+void InstallOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = OnSigbus;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &g_previous);
+  });
+}
+}  // namespace
+
+Status GuardedCopy(void* dst, const void* src, size_t n,
+                   uint64_t* fault_offset) {
+  InstallOnce();
+  sigjmp_buf jump;
+  if (sigsetjmp(jump, 1) != 0) {
+    t_jump = nullptr;
+    uint64_t off = static_cast<uint64_t>(
+        static_cast<const char*>(static_cast<void*>(t_fault_addr)) -
+        static_cast<const char*>(src));
+    if (fault_offset) *fault_offset = off;
+    return IoError("media error (poison) at offset " + std::to_string(off) +
+                       " of the read",
+                   EIO);
+  }
+  t_jump = &jump;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  std::memcpy(dst, src, n);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t_jump = nullptr;
+  return Status::Ok();
+}
+
+}  // namespace daxstore

@@ -1,0 +1,54 @@
+// The real OS behind the Platform seam. Tests derive from it to fake one
+// piece (a device node, a fault) and keep the rest real.
+#pragma once
+
+#include "daxstore/platform.h"
+
+namespace daxstore {
+
+class OsPlatform : public Platform {
+ public:
+  explicit OsPlatform(std::string sysfs_root);
+
+  Result<int> Open(const std::string& path, int flags, mode_t mode) override;
+  void Close(int fd) override;
+  Result<FileInfo> Stat(int fd) override;
+  Status Truncate(int fd, uint64_t size) override;
+  Status Allocate(int fd, uint64_t size) override;
+  Result<size_t> PRead(int fd, void* buf, size_t len, uint64_t off) override;
+  Result<size_t> PWrite(int fd, const void* buf, size_t len,
+                        uint64_t off) override;
+  Result<std::string> ReadFile(const std::string& path) override;
+  Status WriteFileAtomic(const std::string& path,
+                         const std::string& data) override;
+  bool Exists(const std::string& path) override;
+  Status Remove(const std::string& path) override;
+  Result<MountInfo> MountOf(const std::string& path) override;
+
+  Result<void*> Map(void* addr, size_t len, int prot, int flags, int fd,
+                    uint64_t off) override;
+  Status Unmap(void* addr, size_t len) override;
+  Status Sync(void* addr, size_t len) override;
+
+  const std::string& sysfs_root() const override { return root_; }
+  Result<std::string> ReadSysfs(const std::string& rel) override;
+  Status WriteSysfs(const std::string& rel, const std::string& value) override;
+  Result<std::vector<std::string>> ListSysfs(const std::string& rel) override;
+  Result<std::string> ResolveSysfs(const std::string& rel) override;
+
+  CpuFeatures Cpu() override;
+
+  Result<std::vector<ByteRange>> BadBlocks(int fd) override;
+  Status ClearBadBlock(int fd, const ByteRange& range) override;
+
+ private:
+  std::string Abs(const std::string& rel) const;
+  std::string root_;
+};
+
+// Parses /proc/self/mountinfo text and returns the mount holding `path`
+// (longest mount-point prefix). Exposed for tests.
+Result<MountInfo> FindMount(const std::string& mountinfo,
+                            const std::string& path);
+
+}  // namespace daxstore

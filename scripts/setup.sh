@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# daxstore set-up on Debian 12, as root. Idempotent.
+#
+#   scripts/setup.sh demo   install what is needed, build, and run the main
+#                           job on the embedded default (emulated pmem)
+#   scripts/setup.sh test   install what is needed, build, and run every test
+#                           (format check, unit tests, ASan+UBSan, TSan,
+#                           install test, kernel tier)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+mode=${1:-}
+jobs=$(nproc)
+
+# --- packages -----------------------------------------------------------
+base_pkgs=(build-essential cmake ninja-build pkg-config git python3
+  libpmem2-dev libpmem-dev libpmemobj-dev libndctl-dev libdaxctl-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  ndctl daxctl pmdk-tools gnuplot-nox)
+test_pkgs=(clang-format)
+
+install_pkgs() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+      missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# configure DIR [cmake args...]: configure once, then reuse.
+configure() {
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+}
+
+case "$mode" in
+  demo)
+    install_pkgs "${base_pkgs[@]}"
+    configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    cmake --build build -j "$jobs"
+    exec scripts/demo.sh build
+    ;;
+  test)
+    install_pkgs "${base_pkgs[@]}" "${test_pkgs[@]}"
+    echo "== format check"
+    scripts/check-format.sh
+    echo "== ASan+UBSan build and tests"
+    configure build-asan -DCMAKE_BUILD_TYPE=Debug \
+      -DDAXSTORE_SANITIZE=address,undefined -DDAXSTORE_BUILD_BENCH=OFF
+    cmake --build build-asan -j "$jobs"
+    (cd build-asan && ctest -j "$jobs" --output-on-failure -LE "kernel|install")
+    echo "== TSan build and concurrent tests"
+    configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DDAXSTORE_SANITIZE=thread -DDAXSTORE_BUILD_BENCH=OFF
+    cmake --build build-tsan -j "$jobs"
+    (cd build-tsan && ctest -j "$jobs" --output-on-failure -R Concurrent)
+    echo "== release build and every test"
+    configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    cmake --build build -j "$jobs"
+    cd build && ctest -j "$jobs" --output-on-failure
+    ;;
+  *)
+    echo "usage: scripts/setup.sh demo|test" >&2
+    exit 2
+    ;;
+esac

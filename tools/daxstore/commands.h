@@ -1,0 +1,35 @@
+// The CLI is a table of nouns; each noun's file registers its verbs.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "daxstore/mapping.h"
+#include "daxstore/status.h"
+
+namespace daxstore::cli {
+
+// Thrown by a verb to end the program with one line on stderr and exit 1.
+struct Failure {
+  Status status;
+};
+
+// Turns a failed Status into a Failure; returns the value otherwise.
+template <typename T>
+T Must(Result<T> r) {
+  if (!r.ok()) throw Failure{r.status()};
+  return std::move(r).value();
+}
+inline void Must(Status s) {
+  if (!s.ok()) throw Failure{std::move(s)};
+}
+
+// Prints JSON the way ndctl does (two-space indent).
+void PrintJson(const nlohmann::json& j);
+nlohmann::json MappingJson(const MappingInfo& info);
+
+void AddMapCommands(CLI::App& app);
+void AddBenchCommands(CLI::App& app);
+
+}  // namespace daxstore::cli

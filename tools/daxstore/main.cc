@@ -1,0 +1,30 @@
+// daxstore: persistent-memory namespaces, mappings and images.
+#include <cstdio>
+
+#include "commands.h"
+
+namespace daxstore::cli {
+namespace {
+// The command table: one entry per noun.
+struct Noun {
+  void (*add)(CLI::App&);
+};
+constexpr Noun kNouns[] = {{AddMapCommands}, {AddBenchCommands}};
+}  // namespace
+}  // namespace daxstore::cli
+
+int main(int argc, char** argv) {
+  using namespace daxstore::cli;
+  CLI::App app{"daxstore: persistent-memory mappings, namespaces and images"};
+  app.require_subcommand(1);
+  for (const auto& noun : kNouns) noun.add(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const Failure& f) {
+    std::fprintf(stderr, "daxstore: %s\n", f.status.message().c_str());
+    return 1;
+  }
+  return 0;
+}
