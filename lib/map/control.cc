@@ -25,11 +25,53 @@ pmem2_granularity ToPmem2(Granularity g) {
 }  // namespace
 
 Mapping::Impl::~Impl() {
-  if (pmap) pmem2_map_delete(&pmap);  // forgets the range; does not unmap
-  if (src) pmem2_source_delete(&src);
   if (map_addr) (void)platform->Unmap(map_addr, map_len);
   if (fd >= 0) platform->Close(fd);
 }
+
+namespace {
+// libpmem2's functions for a granularity depend on the CPU, not on the
+// mapping, so one prototype map per granularity, made once per process over
+// a private page, yields them for every Mapping. (A pmem2 map per Mapping
+// would also leak 144 bytes per map in libpmem2 1.12.1's
+// pmem2_map_from_existing/pmem2_map_delete.)
+struct Pmem2Fns {
+  Mapping::PersistFn persist = nullptr, flush = nullptr;
+  Mapping::DrainFn drain = nullptr;
+  Mapping::CopyFn memcpy = nullptr, memmove = nullptr;
+  Mapping::SetFn memset = nullptr;
+  std::string error;
+  pmem2_source* src = nullptr;  // kept for the life of the process
+  pmem2_map* map = nullptr;
+};
+
+Pmem2Fns LoadPmem2Fns(Granularity g) {
+  Pmem2Fns f;
+  alignas(4096) static char prototype[3][4096];
+  int rc = pmem2_source_from_anon(&f.src, sizeof prototype[0]);
+  if (rc == 0) {
+    rc = pmem2_map_from_existing(&f.map, f.src, prototype[static_cast<int>(g)],
+                                 sizeof prototype[0], ToPmem2(g));
+  }
+  if (rc != 0) {
+    f.error = pmem2_errormsg();
+    return f;
+  }
+  f.persist = pmem2_get_persist_fn(f.map);
+  f.flush = pmem2_get_flush_fn(f.map);
+  f.drain = pmem2_get_drain_fn(f.map);
+  f.memcpy = pmem2_get_memcpy_fn(f.map);
+  f.memmove = pmem2_get_memmove_fn(f.map);
+  f.memset = pmem2_get_memset_fn(f.map);
+  return f;
+}
+
+const Pmem2Fns& FnsFor(Granularity g) {
+  static const Pmem2Fns byte = LoadPmem2Fns(Granularity::kByte);
+  static const Pmem2Fns line = LoadPmem2Fns(Granularity::kCacheLine);
+  return g == Granularity::kByte ? byte : line;
+}
+}  // namespace
 
 Status Mapping::Impl::BindPmem2(Mapping& m) {
   if (info.granularity == Granularity::kPage) {
@@ -43,23 +85,17 @@ Status Mapping::Impl::BindPmem2(Mapping& m) {
     return Status::Ok();
   }
   // libpmem2 picks its flush instruction and copy routines (SSE2/AVX/
-  // AVX-512, non-temporal above its threshold) for the granularity we
-  // decided; we own the mapping itself.
-  int rc = pmem2_source_from_fd(&src, fd);
-  if (rc == 0) {
-    rc = pmem2_map_from_existing(&pmap, src, map_addr, map_len,
-                                 ToPmem2(info.granularity));
+  // AVX-512, non-temporal above its threshold) for the granularity.
+  const Pmem2Fns& f = FnsFor(info.granularity);
+  if (!f.error.empty()) {
+    return Internal("libpmem2 cannot provide persist functions: " + f.error);
   }
-  if (rc != 0) {
-    return Internal("libpmem2 refused the mapping of " + info.path + ": " +
-                    pmem2_errormsg());
-  }
-  m.persist_ = pmem2_get_persist_fn(pmap);
-  m.flush_ = pmem2_get_flush_fn(pmap);
-  m.drain_ = pmem2_get_drain_fn(pmap);
-  m.memcpy_ = pmem2_get_memcpy_fn(pmap);
-  m.memmove_ = pmem2_get_memmove_fn(pmap);
-  m.memset_ = pmem2_get_memset_fn(pmap);
+  m.persist_ = f.persist;
+  m.flush_ = f.flush;
+  m.drain_ = f.drain;
+  m.memcpy_ = f.memcpy;
+  m.memmove_ = f.memmove;
+  m.memset_ = f.memset;
   return Status::Ok();
 }
 

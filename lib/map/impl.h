@@ -7,15 +7,12 @@
 
 #include "daxstore/mapping.h"
 
-struct pmem2_source;
-struct pmem2_map;
-
 namespace daxstore {
 
 struct Mapping::Impl {
   ~Impl();  // deletes the pmem2 map, unmaps, closes
 
-  // Binds libpmem2's functions for info.granularity into m.
+  // Binds the persist functions for info.granularity into m.
   Status BindPmem2(Mapping& m);
 
   std::shared_ptr<Platform> platform;
@@ -23,8 +20,6 @@ struct Mapping::Impl {
   void* map_addr = nullptr;
   size_t map_len = 0;
   MappingInfo info;
-  pmem2_source* src = nullptr;
-  pmem2_map* pmap = nullptr;
   // Emulated mappings: bad ranges from "<path>.badblocks".
   mutable std::mutex bad_mu;
   std::vector<ByteRange> emulated_bad;
