@@ -149,8 +149,9 @@ class Mapping {
   // kIoError instead of a SIGBUS that kills the process.
   Status Read(uint64_t offset, void* buf, size_t n) const;
 
+  struct Impl;  // private state; opaque outside the library
+
  private:
-  struct Impl;
   Mapping() = default;
   void Reset();
 

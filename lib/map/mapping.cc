@@ -65,144 +65,169 @@ std::string Advice(Granularity have) {
          "must read cpu_cache";
 }
 
+// The facts Open gathers once and the steps below share.
+struct OpenContext {
+  Platform& p;
+  const MapOptions& opt;
+  int prot;
+  bool eadr;  // every region's persistence_domain is cpu_cache
+};
+
+// Maps a device-DAX character device whole, aligned to the device.
+Status MapDeviceDax(const OpenContext& c, const FileInfo& st,
+                    Mapping::Impl& impl) {
+  MappingInfo& info = impl.info;
+  if (c.opt.emulate) {
+    return InvalidArgument(info.path + " is a device; --emulate is for files");
+  }
+  DAXSTORE_ASSIGN_OR_RETURN(
+      map::DeviceDaxFacts dax,
+      map::ProbeDeviceDax(c.p, st.dev_major, st.dev_minor));
+  info.kind = MappingKind::kDeviceDax;
+  info.size = dax.size;
+  info.alignment = dax.align;
+  info.region = dax.region;
+  info.domain = map::RegionDomain(c.p, dax.region);
+  if (info.size == 0 || info.size % dax.align != 0) {
+    return InvalidArgument(
+        info.path + " has size " + std::to_string(info.size) +
+        ", not a multiple of its alignment " + std::to_string(dax.align));
+  }
+  // Device DAX faults with SIGBUS unless the mapping is aligned to it.
+  auto a = MapAligned(c.p, info.size, dax.align, c.prot, MAP_SHARED, impl.fd);
+  if (!a.ok()) return a.status().WithContext("mapping " + info.path);
+  impl.map_addr = *a;
+  impl.map_len = info.size;
+  info.granularity = c.eadr ? Granularity::kByte : Granularity::kCacheLine;
+  info.why = c.eadr ? "device DAX on eADR (all regions cpu_cache)"
+                    : "device DAX; cache lines must be flushed (ADR)";
+  return Status::Ok();
+}
+
+// A file declared to be pmem: flushed like pmem, whatever it lives on.
+Status MapEmulated(const OpenContext& c, Mapping::Impl& impl) {
+  MappingInfo& info = impl.info;
+  auto a =
+      MapAligned(c.p, info.size, info.alignment, c.prot, MAP_SHARED, impl.fd);
+  if (!a.ok()) return a.status().WithContext("mapping " + info.path);
+  impl.map_addr = *a;
+  impl.map_len = info.size;
+  info.kind = MappingKind::kEmulated;
+  info.domain = *c.opt.emulate;
+  info.granularity = *c.opt.emulate == PersistenceDomain::kCpuCache
+                         ? Granularity::kByte
+                         : Granularity::kCacheLine;
+  info.why = "declared emulated pmem, persistence domain " +
+             std::string(PersistenceDomainName(*c.opt.emulate));
+  DAXSTORE_ASSIGN_OR_RETURN(impl.emulated_bad,
+                            map::ReadEmulatedBadBlocks(c.p, info.path));
+  return Status::Ok();
+}
+
+// A real file: MAP_SYNC first, the page cache if the file is not DAX.
+Status MapRealFile(const OpenContext& c, Mapping::Impl& impl) {
+  MappingInfo& info = impl.info;
+  // MAP_SYNC succeeds only on a DAX file, and then the file system keeps
+  // its metadata durable for every faulted page.
+  auto a = MapAligned(c.p, info.size, info.alignment, c.prot,
+                      MAP_SHARED_VALIDATE | MAP_SYNC, impl.fd);
+  if (a.ok()) {
+    impl.map_addr = *a;
+    impl.map_len = info.size;
+    info.kind = MappingKind::kDaxFile;
+    info.map_sync = true;
+    auto m = c.p.MountOf(info.path);
+    if (m.ok() && m->source.rfind("/dev/", 0) == 0) {
+      info.region = map::RegionOfBlockDevice(c.p, m->source.substr(5));
+      info.domain = map::RegionDomain(c.p, info.region);
+    }
+    info.granularity = c.eadr ? Granularity::kByte : Granularity::kCacheLine;
+    info.why = c.eadr ? "MAP_SYNC on a DAX file, eADR"
+                      : "MAP_SYNC on a DAX file; cache lines must be flushed";
+    return Status::Ok();
+  }
+  int e = a.status().sys_errno();
+  if (e != EOPNOTSUPP && e != EINVAL) {
+    return a.status().WithContext("mapping " + info.path);
+  }
+  auto b =
+      MapAligned(c.p, info.size, info.alignment, c.prot, MAP_SHARED, impl.fd);
+  if (!b.ok()) return b.status().WithContext("mapping " + info.path);
+  impl.map_addr = *b;
+  impl.map_len = info.size;
+  info.kind = MappingKind::kPageCacheFile;
+  info.granularity = Granularity::kPage;
+  info.why = PageOnlyReason(c.p, info.path) + ": page granularity only";
+  return Status::Ok();
+}
+
+// Creates or grows a regular file as asked, then maps it.
+Status MapFile(const OpenContext& c, FileInfo st, Mapping::Impl& impl) {
+  MappingInfo& info = impl.info;
+  if (c.opt.create_size > st.size) {
+    DAXSTORE_RETURN_IF_ERROR(
+        c.p.Truncate(impl.fd, c.opt.create_size).WithContext(info.path));
+    if (c.opt.allocate) {
+      DAXSTORE_RETURN_IF_ERROR(
+          c.p.Allocate(impl.fd, c.opt.create_size).WithContext(info.path));
+    }
+    st.size = c.opt.create_size;
+  }
+  if (st.size == 0) {
+    return InvalidArgument(info.path + " is empty; give a size to create it");
+  }
+  info.size = st.size;
+  // 2 MiB alignment lets DAX use huge pages.
+  info.alignment = st.size >= kHugePage ? kHugePage : 4096;
+  return c.opt.emulate ? MapEmulated(c, impl) : MapRealFile(c, impl);
+}
+
 }  // namespace
 
 Result<Mapping> Mapping::Open(const std::string& path, MapOptions opt) {
   std::shared_ptr<Platform> plat =
       opt.platform ? opt.platform : DefaultPlatform();
-  Platform& p = *plat;
   const bool rw = opt.access == Access::kReadWrite;
   if (!rw && opt.create_size) {
     return InvalidArgument("cannot create " + path + " read-only");
   }
-  int oflags = rw ? O_RDWR : O_RDONLY;
-  if (opt.create_size) oflags |= O_CREAT;
-  auto fd_or = p.Open(path, oflags, 0644);
-  if (!fd_or.ok()) return fd_or.status();
+  int oflags = (rw ? O_RDWR : O_RDONLY) | (opt.create_size ? O_CREAT : 0);
+  DAXSTORE_ASSIGN_OR_RETURN(int fd, plat->Open(path, oflags, 0644));
 
+  // From here on ~Impl unmaps and closes whatever was set up.
   auto impl = std::make_unique<Impl>();
   impl->platform = plat;
-  impl->fd = *fd_or;
-  MappingInfo& info = impl->info;
-  info.path = path;
-  info.access = opt.access;
-
-  DAXSTORE_ASSIGN_OR_RETURN(FileInfo st, p.Stat(impl->fd));
-  const int prot = rw ? PROT_READ | PROT_WRITE : PROT_READ;
-  const bool eadr = AllRegionsCpuCache(p);
-  std::string cpu_flush = p.Cpu().flush_instruction();
-  void* addr = nullptr;
-
+  impl->fd = fd;
+  impl->info.path = path;
+  impl->info.access = opt.access;
+  DAXSTORE_ASSIGN_OR_RETURN(FileInfo st, plat->Stat(fd));
+  const OpenContext c{*plat, opt, rw ? PROT_READ | PROT_WRITE : PROT_READ,
+                      AllRegionsCpuCache(*plat)};
   if (st.type == FileInfo::Type::kCharDevice) {
-    if (opt.emulate) {
-      return InvalidArgument(path + " is a device; --emulate is for files");
-    }
-    DAXSTORE_ASSIGN_OR_RETURN(
-        map::DeviceDaxFacts dax,
-        map::ProbeDeviceDax(p, st.dev_major, st.dev_minor));
-    info.kind = MappingKind::kDeviceDax;
-    info.size = dax.size;
-    info.alignment = dax.align;
-    info.region = dax.region;
-    info.domain = map::RegionDomain(p, dax.region);
-    if (info.size == 0 || info.size % dax.align != 0) {
-      return InvalidArgument(path + " has size " + std::to_string(info.size) +
-                             ", not a multiple of its alignment " +
-                             std::to_string(dax.align));
-    }
-    // Device DAX is mapped whole, at an address aligned to the device's
-    // alignment, or page faults raise SIGBUS.
-    auto a = MapAligned(p, info.size, dax.align, prot, MAP_SHARED, impl->fd);
-    if (!a.ok()) return a.status().WithContext("mapping " + path);
-    addr = *a;
-    info.granularity = eadr ? Granularity::kByte : Granularity::kCacheLine;
-    info.why = eadr ? "device DAX on eADR (all regions cpu_cache)"
-                    : "device DAX; cache lines must be flushed (ADR)";
+    DAXSTORE_RETURN_IF_ERROR(MapDeviceDax(c, st, *impl));
   } else if (st.type == FileInfo::Type::kRegular) {
-    if (opt.create_size > st.size) {
-      DAXSTORE_RETURN_IF_ERROR(
-          p.Truncate(impl->fd, opt.create_size).WithContext(path));
-      if (opt.allocate) {
-        DAXSTORE_RETURN_IF_ERROR(
-            p.Allocate(impl->fd, opt.create_size).WithContext(path));
-      }
-      st.size = opt.create_size;
-    }
-    if (st.size == 0) {
-      return InvalidArgument(path + " is empty; give a size to create it");
-    }
-    info.size = st.size;
-    info.alignment = st.size >= kHugePage ? kHugePage : 4096;
-    if (opt.emulate) {
-      auto a =
-          MapAligned(p, info.size, info.alignment, prot, MAP_SHARED, impl->fd);
-      if (!a.ok()) return a.status().WithContext("mapping " + path);
-      addr = *a;
-      info.kind = MappingKind::kEmulated;
-      info.domain = *opt.emulate;
-      info.granularity = *opt.emulate == PersistenceDomain::kCpuCache
-                             ? Granularity::kByte
-                             : Granularity::kCacheLine;
-      info.why = "declared emulated pmem, persistence domain " +
-                 std::string(PersistenceDomainName(*opt.emulate));
-      auto bad = map::ReadEmulatedBadBlocks(p, path);
-      if (!bad.ok()) return bad.status();
-      impl->emulated_bad = std::move(*bad);
-    } else {
-      // MAP_SYNC first: it succeeds only on a DAX file, and then the file
-      // system keeps its metadata durable for every faulted page.
-      auto a = MapAligned(p, info.size, info.alignment, prot,
-                          MAP_SHARED_VALIDATE | MAP_SYNC, impl->fd);
-      if (a.ok()) {
-        addr = *a;
-        info.kind = MappingKind::kDaxFile;
-        info.map_sync = true;
-        auto m = p.MountOf(path);
-        if (m.ok() && m->source.rfind("/dev/", 0) == 0) {
-          info.region = map::RegionOfBlockDevice(p, m->source.substr(5));
-          info.domain = map::RegionDomain(p, info.region);
-        }
-        info.granularity = eadr ? Granularity::kByte : Granularity::kCacheLine;
-        info.why = eadr ? "MAP_SYNC on a DAX file, eADR"
-                        : "MAP_SYNC on a DAX file; cache lines must be flushed";
-      } else if (a.status().sys_errno() == EOPNOTSUPP ||
-                 a.status().sys_errno() == EINVAL) {
-        auto b = MapAligned(p, info.size, info.alignment, prot, MAP_SHARED,
-                            impl->fd);
-        if (!b.ok()) return b.status().WithContext("mapping " + path);
-        addr = *b;
-        info.kind = MappingKind::kPageCacheFile;
-        info.granularity = Granularity::kPage;
-        info.why = PageOnlyReason(p, path) + ": page granularity only";
-      } else {
-        return a.status().WithContext("mapping " + path);
-      }
-    }
+    DAXSTORE_RETURN_IF_ERROR(MapFile(c, st, *impl));
   } else {
     return InvalidArgument(path +
                            " is neither a regular file nor a device-DAX "
                            "character device");
   }
-  impl->map_len = info.size;
-  impl->map_addr = addr;
-  info.flush_instruction =
-      info.granularity == Granularity::kPage
-          ? "msync"
-          : (info.granularity == Granularity::kByte ? "none" : cpu_flush);
-
+  MappingInfo& info = impl->info;
+  info.flush_instruction = info.granularity == Granularity::kPage ? "msync"
+                           : info.granularity == Granularity::kByte
+                               ? "none"
+                               : plat->Cpu().flush_instruction();
+  if (opt.require &&
+      static_cast<int>(info.granularity) > static_cast<int>(*opt.require)) {
+    return Unsupported(
+        info.why + "; " + std::string(GranularityName(*opt.require)) +
+        " granularity was required: " + Advice(info.granularity));
+  }
   Mapping m;
-  m.data_ = addr;
+  m.data_ = impl->map_addr;
   m.size_ = info.size;
   m.granularity_ = info.granularity;
   m.impl_ = std::move(impl);
-  // From here on the destructor unmaps and closes.
-
-  if (opt.require &&
-      static_cast<int>(m.granularity_) > static_cast<int>(*opt.require)) {
-    return Unsupported(m.impl_->info.why + "; " +
-                       std::string(GranularityName(*opt.require)) +
-                       " granularity was required: " + Advice(m.granularity_));
-  }
   DAXSTORE_RETURN_IF_ERROR(m.impl_->BindPmem2(m));
   return m;
 }
