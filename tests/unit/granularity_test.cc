@@ -197,6 +197,25 @@ TEST(Granularity, DeepFlushOfDeviceDaxWritesTheRegionAttribute) {
   EXPECT_FALSE(m->DeepFlush(m->bytes() + m->size() - 10, 20).ok());
 }
 
+TEST(Granularity, DeepFlushOfARegionWithoutFlushHintsWritesNothing) {
+  // The kernel shows deep_flush as a read-only "0" when the region has no
+  // flush hint addresses (QEMU's NVDIMMs): writing it fails with EACCES.
+  TempDir d;
+  auto p = Fake();
+  p->AddRegion(0, "");
+  testing::WriteText(p->root() + "/bus/nd/devices/region0/deep_flush", "0\n");
+  std::string dev = Backing(d, 2 << 20);
+  p->AddDeviceDax(dev, 0, 252, 0, 2 << 20, 2 << 20);
+  MapOptions o;
+  o.platform = p;
+  auto m = Mapping::Open(dev, o);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  std::memset(m->data(), 7, 100);
+  Status s = m->DeepFlush(m->data(), 100);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(p->Written("bus/nd/devices/region0/deep_flush"), "");
+}
+
 TEST(Granularity, MapSyncOnADaxFileIsCacheLine) {
   // Runs where DAXSTORE_TEST_DAX_DIR names a directory on ext4/xfs -o dax
   // (the kernel tier sets it); elsewhere there is no DAX file system.
