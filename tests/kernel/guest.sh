@@ -10,6 +10,9 @@
 #                               check what the first boot persisted
 #   guest.sh memmap             (guest booted with memmap=) the label-less
 #                               namespace as devdax, then as fsdax + ext4
+#   guest.sh run CMD [ARG...]   the layout below (made once: kept backing
+#                               files keep it), then CMD with the
+#                               DAXSTORE_TEST_* variables set
 #
 # Layout (the kernel names devices in creation order):
 #   region0: namespace0.0 fsdax 512M -> /dev/pmem0    ext4 -o dax
@@ -90,6 +93,15 @@ case $mode in
     } >"$out/bench-persist.json"
     cat "$out/bench-persist.json"
     ;;
+  run)
+    shift
+    [ $# -gt 0 ] || die "run needs a command"
+    if [ ! -e /dev/pmem0 ] || [ ! -e /dev/dax1.0 ]; then setup_namespaces; fi
+    mount_all
+    export DAXSTORE_TEST_DAX_DIR=/mnt/ext4-dax
+    "$@"
+    exit $?
+    ;;
   durability-write)
     setup_namespaces
     mount_all
@@ -129,7 +141,7 @@ case $mode in
       tests/kernel/kernel_test --gtest_filter=KernelDaxFile.Ext4WithDaxIsCacheLine
     ;;
   *)
-    die "unknown mode $mode (suite, durability-write, durability-verify, memmap)"
+    die "unknown mode $mode (suite, durability-write, durability-verify, memmap, run)"
     ;;
 esac
 exit "$failed"
