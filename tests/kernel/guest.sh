@@ -23,6 +23,8 @@
 # gtest XML and the benchmark's JSON go to $DAXSTORE_RESULTS_DIR.
 set -u
 mode=${1:-suite}
+# Plain gtest output: the console is a tty, but it ends up in ctest's log.
+[ "$mode" = run ] || export GTEST_COLOR=no
 out=${DAXSTORE_RESULTS_DIR:-/tmp}
 failed=0
 
