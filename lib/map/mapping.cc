@@ -42,28 +42,43 @@ Result<void*> MapAligned(Platform& p, size_t len, uint64_t align, int prot,
   return reinterpret_cast<void*>(aligned);
 }
 
-std::string PageOnlyReason(Platform& p, const std::string& path) {
+// Why a regular file got page granularity, and what to do about it.
+struct PageOnly {
+  std::string reason;
+  std::string advice = "mount with -o dax or use a devdax namespace";
+};
+
+PageOnly PageOnlyReason(Platform& p, const std::string& path) {
   auto m = p.MountOf(path);
-  if (!m.ok()) return path + " is not on a DAX filesystem";
+  if (!m.ok()) return {path + " is not on a DAX filesystem"};
   if (m->fs_type == "ext4" || m->fs_type == "xfs") {
     if (m->dax()) {
-      return path + " is on " + m->fs_type +
-             " mounted with -o dax, but "
-             "MAP_SYNC was refused for this file (is the file DAX? check "
-             "statx STATX_ATTR_DAX)";
+      return {path + " is on " + m->fs_type +
+              " mounted with -o dax, but "
+              "MAP_SYNC was refused for this file (is the file DAX? check "
+              "statx STATX_ATTR_DAX)"};
     }
-    return path + " is on " + m->fs_type + " mounted without -o dax";
+    // -o dax cannot help on a block device without DAX (a sector-mode or
+    // raw namespace): the mount fails with EINVAL.
+    if (m->source.rfind("/dev/", 0) == 0) {
+      std::string dev = m->source.substr(5);
+      auto dax = p.ReadSysfs("class/block/" + dev + "/queue/dax");
+      if (dax.ok() && *dax == "0") {
+        return {path + " is on " + m->fs_type + " on " + m->source +
+                    ", a block device without DAX",
+                "-o dax needs an fsdax namespace: reconfigure it (ndctl "
+                "create-namespace -f -e NAMESPACE -m fsdax) or use a devdax "
+                "namespace"};
+      }
+    }
+    return {path + " is on " + m->fs_type + " mounted without -o dax"};
   }
-  return path + " is on " + m->fs_type + ", which has no DAX";
+  return {path + " is on " + m->fs_type + ", which has no DAX"};
 }
 
-std::string Advice(Granularity have) {
-  if (have == Granularity::kPage) {
-    return "mount with -o dax or use a devdax namespace";
-  }
-  return "byte granularity needs eADR: every region's persistence_domain "
-         "must read cpu_cache";
-}
+const char kEadrAdvice[] =
+    "byte granularity needs eADR: every region's persistence_domain must "
+    "read cpu_cache";
 
 }  // namespace
 
@@ -92,6 +107,7 @@ Result<Mapping> Mapping::Open(const std::string& path, MapOptions opt) {
   const bool eadr = AllRegionsCpuCache(p);
   std::string cpu_flush = p.Cpu().flush_instruction();
   void* addr = nullptr;
+  std::string advice = kEadrAdvice;  // what to do if `require` is not met
 
   if (st.type == FileInfo::Type::kCharDevice) {
     if (opt.emulate) {
@@ -173,7 +189,9 @@ Result<Mapping> Mapping::Open(const std::string& path, MapOptions opt) {
         addr = *b;
         info.kind = MappingKind::kPageCacheFile;
         info.granularity = Granularity::kPage;
-        info.why = PageOnlyReason(p, path) + ": page granularity only";
+        PageOnly why = PageOnlyReason(p, path);
+        info.why = why.reason + ": page granularity only";
+        advice = why.advice;
       } else {
         return a.status().WithContext("mapping " + path);
       }
@@ -201,7 +219,7 @@ Result<Mapping> Mapping::Open(const std::string& path, MapOptions opt) {
       static_cast<int>(m.granularity_) > static_cast<int>(*opt.require)) {
     return Unsupported(m.impl_->info.why + "; " +
                        std::string(GranularityName(*opt.require)) +
-                       " granularity was required: " + Advice(m.granularity_));
+                       " granularity was required: " + advice);
   }
   DAXSTORE_RETURN_IF_ERROR(m.impl_->BindPmem2(m));
   return m;
