@@ -96,5 +96,29 @@ TEST(KernelDaxFile, RequiringCacheLineWithoutDaxNamesTheMountOption) {
                 "-o dax or use a devdax namespace");
 }
 
+TEST(KernelSector, FileOnBttIsPageGranularAndTheAdviceIsFsdax) {
+  // ext4 on a sector-mode namespace (/dev/pmemNs): -o dax is refused there,
+  // so the error must not advise it.
+  DAXSTORE_GUEST_PATH(dir, "DAXSTORE_TEST_SECTOR_DIR");
+  TempDir d(dir);
+  MapOptions o;
+  o.create_size = 1 << 20;
+  std::string path = d / "f.img";
+  auto m = Mapping::Open(path, o);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->granularity(), Granularity::kPage);
+  EXPECT_NE(m->info().why.find("a block device without DAX"), std::string::npos)
+      << m->info().why;
+
+  o.require = Granularity::kCacheLine;
+  auto r = Mapping::Open(path, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("-o dax needs an fsdax namespace"),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(r.status().message().find("mount with -o dax"), std::string::npos)
+      << r.status().message();
+}
+
 }  // namespace
 }  // namespace daxstore

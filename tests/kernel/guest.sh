@@ -9,7 +9,8 @@
 #   guest.sh durability-verify  reuse the namespaces the labels kept, and
 #                               check what the first boot persisted
 #   guest.sh memmap             (guest booted with memmap=) the label-less
-#                               namespace as devdax, then as fsdax + ext4
+#                               namespace as devdax, fsdax + ext4 -o dax,
+#                               then sector (BTT) + ext4
 #   guest.sh run CMD [ARG...]   the layout below (made once: kept backing
 #                               files keep it), then CMD with the
 #                               DAXSTORE_TEST_* variables set
@@ -141,6 +142,18 @@ case $mode in
     mount -t ext4 -o dax /dev/pmem0 /mnt/ext4-dax || die "mount -o dax pmem0"
     DAXSTORE_TEST_EXT4_DAX_DIR=/mnt/ext4-dax run memmap_fsdax \
       tests/kernel/kernel_test --gtest_filter=KernelDaxFile.Ext4WithDaxIsCacheLine
+    umount /mnt/ext4-dax
+    ndctl create-namespace -f -e namespace0.0 -m sector >/dev/null ||
+      die "reconfiguring namespace0.0 to sector failed"
+    need /dev/pmem0s
+    mkfs.ext4 -q -F -b 4096 /dev/pmem0s || die "mkfs.ext4 /dev/pmem0s failed"
+    mkdir -p /mnt/ext4-btt
+    if mount -t ext4 -o dax /dev/pmem0s /mnt/ext4-btt 2>/dev/null; then
+      die "mount -o dax on a sector-mode namespace unexpectedly worked"
+    fi
+    mount -t ext4 /dev/pmem0s /mnt/ext4-btt || die "mount pmem0s"
+    DAXSTORE_TEST_SECTOR_DIR=/mnt/ext4-btt run memmap_sector \
+      tests/kernel/kernel_test --gtest_filter=KernelSector.*
     ;;
   *)
     die "unknown mode $mode (suite, durability-write, durability-verify, memmap, run)"
