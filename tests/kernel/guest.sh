@@ -20,6 +20,11 @@
 #            namespace0.1 fsdax rest -> /dev/pmem0.1  ext4, no dax (control)
 #   region1: namespace1.0 devdax 512M -> /dev/dax1.0
 #            namespace1.1 fsdax rest -> /dev/pmem1.1  xfs -o dax
+# Tests find them in DAXSTORE_TEST_EXT4_DAX_DIR (/mnt/ext4-dax),
+# DAXSTORE_TEST_EXT4_DAX_DEV (/dev/pmem0), DAXSTORE_TEST_NODAX_DIR
+# (/mnt/ext4-nodax), DAXSTORE_TEST_XFS_DAX_DIR (/mnt/xfs-dax),
+# DAXSTORE_TEST_DEVDAX (/dev/dax1.0) and DAXSTORE_TEST_REGIONS (2); the
+# memmap boot sets DAXSTORE_TEST_SECTOR_DIR for ext4 on BTT.
 # Test binaries are relative to the build folder (the working directory);
 # gtest XML and the benchmark's JSON go to $DAXSTORE_RESULTS_DIR.
 set -u
