@@ -19,7 +19,10 @@ base_pkgs=(build-essential cmake ninja-build pkg-config git python3
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   ndctl daxctl pmdk-tools gnuplot-nox)
-test_pkgs=(clang-format)
+# The kernel tier boots Debian's kernel in QEMU with an initramfs built from
+# these (emulation/kernel/).
+test_pkgs=(clang-format qemu-system-x86 busybox-static kmod e2fsprogs xfsprogs
+  cpio xz-utils binutils)
 
 install_pkgs() {
   local missing=()

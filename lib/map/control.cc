@@ -109,8 +109,11 @@ Status Mapping::DeepFlush(const void* p, size_t n) const {
   if (in.kind == MappingKind::kDeviceDax) {
     if (in.region.empty()) return Status::Ok();
     std::string attr = "bus/nd/devices/" + in.region + "/deep_flush";
-    // Without the attribute the region has no flush hints to write.
-    if (!impl_->platform->ReadSysfs(attr).ok()) return Status::Ok();
+    // Without the attribute, or when it reads 0, the region has no flush
+    // hints to write: the kernel then makes the attribute read-only (0444)
+    // and a write fails with EACCES (QEMU's NVDIMMs are such regions).
+    auto hints = impl_->platform->ReadSysfs(attr);
+    if (!hints.ok() || *hints == "0") return Status::Ok();
     return impl_->platform->WriteSysfs(attr, "1").WithContext("deep flush of " +
                                                               in.region);
   }

@@ -42,28 +42,43 @@ Result<void*> MapAligned(Platform& p, size_t len, uint64_t align, int prot,
   return reinterpret_cast<void*>(aligned);
 }
 
-std::string PageOnlyReason(Platform& p, const std::string& path) {
+// Why a regular file got page granularity, and what to do about it.
+struct PageOnly {
+  std::string reason;
+  std::string advice = "mount with -o dax or use a devdax namespace";
+};
+
+PageOnly PageOnlyReason(Platform& p, const std::string& path) {
   auto m = p.MountOf(path);
-  if (!m.ok()) return path + " is not on a DAX filesystem";
+  if (!m.ok()) return {path + " is not on a DAX filesystem"};
   if (m->fs_type == "ext4" || m->fs_type == "xfs") {
     if (m->dax()) {
-      return path + " is on " + m->fs_type +
-             " mounted with -o dax, but "
-             "MAP_SYNC was refused for this file (is the file DAX? check "
-             "statx STATX_ATTR_DAX)";
+      return {path + " is on " + m->fs_type +
+              " mounted with -o dax, but "
+              "MAP_SYNC was refused for this file (is the file DAX? check "
+              "statx STATX_ATTR_DAX)"};
     }
-    return path + " is on " + m->fs_type + " mounted without -o dax";
+    // -o dax cannot help on a block device without DAX (a sector-mode or
+    // raw namespace): the mount fails with EINVAL.
+    if (m->source.rfind("/dev/", 0) == 0) {
+      std::string dev = m->source.substr(5);
+      auto dax = p.ReadSysfs("class/block/" + dev + "/queue/dax");
+      if (dax.ok() && *dax == "0") {
+        return {path + " is on " + m->fs_type + " on " + m->source +
+                    ", a block device without DAX",
+                "-o dax needs an fsdax namespace: reconfigure it (ndctl "
+                "create-namespace -f -e NAMESPACE -m fsdax) or use a devdax "
+                "namespace"};
+      }
+    }
+    return {path + " is on " + m->fs_type + " mounted without -o dax"};
   }
-  return path + " is on " + m->fs_type + ", which has no DAX";
+  return {path + " is on " + m->fs_type + ", which has no DAX"};
 }
 
-std::string Advice(Granularity have) {
-  if (have == Granularity::kPage) {
-    return "mount with -o dax or use a devdax namespace";
-  }
-  return "byte granularity needs eADR: every region's persistence_domain "
-         "must read cpu_cache";
-}
+const char kEadrAdvice[] =
+    "byte granularity needs eADR: every region's persistence_domain must "
+    "read cpu_cache";
 
 // The facts Open gathers once and the steps below share.
 struct OpenContext {
@@ -71,6 +86,8 @@ struct OpenContext {
   const MapOptions& opt;
   int prot;
   bool eadr;  // every region's persistence_domain is cpu_cache
+  // What to do if `require` is not met; the steps refine it.
+  mutable std::string advice = kEadrAdvice;
 };
 
 // Maps a device-DAX character device whole, aligned to the device.
@@ -157,7 +174,9 @@ Status MapRealFile(const OpenContext& c, Mapping::Impl& impl) {
   impl.map_len = info.size;
   info.kind = MappingKind::kPageCacheFile;
   info.granularity = Granularity::kPage;
-  info.why = PageOnlyReason(c.p, info.path) + ": page granularity only";
+  PageOnly why = PageOnlyReason(c.p, info.path);
+  info.why = why.reason + ": page granularity only";
+  c.advice = why.advice;
   return Status::Ok();
 }
 
@@ -221,7 +240,7 @@ Result<Mapping> Mapping::Open(const std::string& path, MapOptions opt) {
       static_cast<int>(info.granularity) > static_cast<int>(*opt.require)) {
     return Unsupported(
         info.why + "; " + std::string(GranularityName(*opt.require)) +
-        " granularity was required: " + Advice(info.granularity));
+        " granularity was required: " + c.advice);
   }
   Mapping m;
   m.data_ = impl->map_addr;

@@ -23,14 +23,17 @@ std::shared_ptr<FakeSysfs> Fake() { return std::make_shared<FakeSysfs>(); }
 // A platform whose mount table says every path is on the given file system.
 class FakeMounts : public FakeSysfs {
  public:
-  FakeMounts(std::string fs, std::string options)
-      : fs_(std::move(fs)), options_(std::move(options)) {}
+  FakeMounts(std::string fs, std::string options,
+             std::string source = "/dev/pmem0")
+      : fs_(std::move(fs)),
+        options_(std::move(options)),
+        source_(std::move(source)) {}
   Result<MountInfo> MountOf(const std::string&) override {
-    return MountInfo{"/mnt/x", fs_, "/dev/pmem0", options_};
+    return MountInfo{"/mnt/x", fs_, source_, options_};
   }
 
  private:
-  std::string fs_, options_;
+  std::string fs_, options_, source_;
 };
 
 TEST(Granularity, OrdinaryFileIsPageGranular) {
@@ -62,6 +65,29 @@ TEST(Granularity, RequiringCacheLineOnExt4WithoutDaxSaysWhatToDo) {
                 " is on ext4 mounted without -o dax: page granularity "
                 "only; cache-line granularity was required: mount with "
                 "-o dax or use a devdax namespace");
+}
+
+TEST(Granularity, OnABlockDeviceWithoutDaxTheAdviceIsFsdaxNotAMountOption) {
+  // A sector-mode (BTT) or raw namespace: its queue/dax reads 0 and
+  // `mount -o dax` fails with EINVAL, so advising it would mislead.
+  TempDir d;
+  MapOptions o;
+  o.create_size = 1 << 20;
+  o.require = Granularity::kCacheLine;
+  auto p = std::make_shared<FakeMounts>("ext4", "rw,relatime", "/dev/pmem0s");
+  testing::WriteText(p->root() + "/class/block/pmem0s/queue/dax", "0\n");
+  o.platform = p;
+  std::string path = d / "f.img";
+  auto m = Mapping::Open(path, o);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().kind(), ErrorKind::kUnsupported);
+  EXPECT_EQ(m.status().message(),
+            path +
+                " is on ext4 on /dev/pmem0s, a block device without DAX: "
+                "page granularity only; cache-line granularity was "
+                "required: -o dax needs an fsdax namespace: reconfigure it "
+                "(ndctl create-namespace -f -e NAMESPACE -m fsdax) or use a "
+                "devdax namespace");
 }
 
 TEST(Granularity, TmpfsIsNamedAsHavingNoDax) {
@@ -195,6 +221,25 @@ TEST(Granularity, DeepFlushOfDeviceDaxWritesTheRegionAttribute) {
   ASSERT_TRUE(m->DeepFlush(m->data(), 100).ok());
   EXPECT_EQ(p->Written("bus/nd/devices/region0/deep_flush"), "1");
   EXPECT_FALSE(m->DeepFlush(m->bytes() + m->size() - 10, 20).ok());
+}
+
+TEST(Granularity, DeepFlushOfARegionWithoutFlushHintsWritesNothing) {
+  // The kernel shows deep_flush as a read-only "0" when the region has no
+  // flush hint addresses (QEMU's NVDIMMs): writing it fails with EACCES.
+  TempDir d;
+  auto p = Fake();
+  p->AddRegion(0, "");
+  testing::WriteText(p->root() + "/bus/nd/devices/region0/deep_flush", "0\n");
+  std::string dev = Backing(d, 2 << 20);
+  p->AddDeviceDax(dev, 0, 252, 0, 2 << 20, 2 << 20);
+  MapOptions o;
+  o.platform = p;
+  auto m = Mapping::Open(dev, o);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  std::memset(m->data(), 7, 100);
+  Status s = m->DeepFlush(m->data(), 100);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(p->Written("bus/nd/devices/region0/deep_flush"), "");
 }
 
 TEST(Granularity, MapSyncOnADaxFileIsCacheLine) {
