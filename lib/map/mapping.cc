@@ -238,9 +238,9 @@ Result<Mapping> Mapping::Open(const std::string& path, MapOptions opt) {
                                : plat->Cpu().flush_instruction();
   if (opt.require &&
       static_cast<int>(info.granularity) > static_cast<int>(*opt.require)) {
-    return Unsupported(
-        info.why + "; " + std::string(GranularityName(*opt.require)) +
-        " granularity was required: " + c.advice);
+    return Unsupported(info.why + "; " +
+                       std::string(GranularityName(*opt.require)) +
+                       " granularity was required: " + c.advice);
   }
   Mapping m;
   m.data_ = impl->map_addr;
