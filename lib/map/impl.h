@@ -25,6 +25,8 @@ struct Mapping::Impl {
   MappingInfo info;
   pmem2_source* src = nullptr;
   pmem2_map* pmap = nullptr;
+  // FromMemory mappings: whatever keeps the memory alive.
+  std::shared_ptr<void> owner;
   // Emulated mappings: bad ranges from "<path>.badblocks".
   mutable std::mutex bad_mu;
   std::vector<ByteRange> emulated_bad;
