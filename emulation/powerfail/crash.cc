@@ -52,18 +52,18 @@ std::mt19937_64 ImageRng(uint64_t seed, uint64_t fence, size_t variant) {
 
 Status CheckImage(
     std::vector<uint8_t> image, const CrashCase& c,
-    const std::function<Status(Mapping&, const CrashCase&)>& check) {
+    const std::function<Status(Mapping, const CrashCase&)>& check) {
   DAXSTORE_ASSIGN_OR_RETURN(auto sim, Simulator::FromImage(image));
   DAXSTORE_ASSIGN_OR_RETURN(Mapping m, sim->Map());
-  return check(m, c).WithContext(c.ToString());
+  return check(std::move(m), c).WithContext(c.ToString());
 }
 
 }  // namespace
 
 ExploreReport Explore(
-    size_t size, const std::function<Status(Mapping&)>& setup,
-    const std::function<Status(Mapping&)>& op,
-    const std::function<Status(Mapping&, const CrashCase&)>& check,
+    size_t size, const std::function<Status(Mapping)>& setup,
+    const std::function<Status(Mapping)>& op,
+    const std::function<Status(Mapping, const CrashCase&)>& check,
     ExploreOptions opt) {
   ExploreReport rep;
   rep.seed = opt.seed ? opt.seed
@@ -77,11 +77,13 @@ ExploreReport Explore(
   {
     auto m = (*sim)->Map();
     if (!m.ok()) return rep.status = m.status(), rep;
-    rep.status = setup(*m).WithContext("setup");
+    rep.status = setup(std::move(*m)).WithContext("setup");
     if (!rep.status.ok()) return rep;
+    auto m2 = (*sim)->Map();
+    if (!m2.ok()) return rep.status = m2.status(), rep;
     uint64_t start = (*sim)->fences();
     Recorder rec(*sim, opt.max_points, rep.seed);
-    rep.status = op(*m).WithContext("operation");
+    rep.status = op(std::move(*m2)).WithContext("operation");
     if (!rep.status.ok()) return rep;
     points = rec.Finish();
     rep.fences = (*sim)->fences() - start;

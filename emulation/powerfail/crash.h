@@ -77,14 +77,16 @@ struct ExploreReport {
   Status status;        // first failure, with its CrashCase; or Ok
 };
 
-// Runs `setup` then `op` on a fresh simulator of `size` bytes (crash points
-// are recorded only during `op`), then checks every crash image (see top).
-// A failing setup or op is reported as is. `check` gets a mapping of the
-// crash image; it returns a failure to stop the exploration.
+// Runs `setup` then `op` on a fresh simulator of `size` bytes, each given its
+// own Mapping of it (crash points are recorded only during `op`; state the
+// two share, such as an open heap, lives in the callers' captures). Then
+// checks every crash image (see top): `check` gets a Mapping of a fresh
+// simulator holding the image and returns a failure to stop the
+// exploration. A failing setup or op is reported as is.
 ExploreReport Explore(
-    size_t size, const std::function<Status(Mapping&)>& setup,
-    const std::function<Status(Mapping&)>& op,
-    const std::function<Status(Mapping&, const CrashCase&)>& check,
+    size_t size, const std::function<Status(Mapping)>& setup,
+    const std::function<Status(Mapping)>& op,
+    const std::function<Status(Mapping, const CrashCase&)>& check,
     ExploreOptions options = {});
 
 }  // namespace daxstore::powerfail

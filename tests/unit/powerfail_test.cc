@@ -141,7 +141,7 @@ void WritePayload(Mapping& m) {
   for (size_t i = 0; i < kPayloadLen; ++i) m.bytes()[kPayload + i] = i + 1;
 }
 
-Status CheckPublished(Mapping& m, const CrashCase&) {
+Status CheckPublished(Mapping m, const CrashCase&) {
   uint64_t flag;
   std::memcpy(&flag, m.bytes(), 8);
   if (flag == 0) return Status::Ok();
@@ -156,8 +156,8 @@ Status CheckPublished(Mapping& m, const CrashCase&) {
 }
 
 TEST(PowerFailExplore, CatchesFlagPersistedBeforeItsData) {
-  auto none = [](Mapping&) { return Status::Ok(); };
-  auto wrong = [](Mapping& m) {
+  auto none = [](Mapping) { return Status::Ok(); };
+  auto wrong = [](Mapping m) {
     WritePayload(m);
     uint64_t one = 1;
     m.MemcpyPersist(m.bytes(), &one, 8);  // flag first: wrong
@@ -172,8 +172,8 @@ TEST(PowerFailExplore, CatchesFlagPersistedBeforeItsData) {
 TEST(PowerFailExplore, CatchesFlagStoredBeforeDataIsFenced) {
   // Subtler: data flushed but not fenced when the flag is stored; a crash
   // can keep the flag's line (evicted early) and lose the data.
-  auto none = [](Mapping&) { return Status::Ok(); };
-  auto wrong = [](Mapping& m) {
+  auto none = [](Mapping) { return Status::Ok(); };
+  auto wrong = [](Mapping m) {
     WritePayload(m);
     m.Flush(m.bytes() + kPayload, kPayloadLen);
     uint64_t one = 1;
@@ -186,8 +186,8 @@ TEST(PowerFailExplore, CatchesFlagStoredBeforeDataIsFenced) {
 }
 
 TEST(PowerFailExplore, PassesDataPersistedBeforeFlag) {
-  auto none = [](Mapping&) { return Status::Ok(); };
-  auto right = [](Mapping& m) {
+  auto none = [](Mapping) { return Status::Ok(); };
+  auto right = [](Mapping m) {
     WritePayload(m);
     m.Persist(m.bytes() + kPayload, kPayloadLen);  // data durable first
     uint64_t one = 1;
@@ -202,8 +202,8 @@ TEST(PowerFailExplore, PassesDataPersistedBeforeFlag) {
 }
 
 TEST(PowerFailExplore, SamplesLongSequencesWithASeed) {
-  auto none = [](Mapping&) { return Status::Ok(); };
-  auto many = [](Mapping& m) {
+  auto none = [](Mapping) { return Status::Ok(); };
+  auto many = [](Mapping m) {
     for (int i = 0; i < 500; ++i) {
       m.bytes()[i] = 1;
       m.Persist(m.bytes() + i, 1);
@@ -211,7 +211,7 @@ TEST(PowerFailExplore, SamplesLongSequencesWithASeed) {
     return Status::Ok();
   };
   // Durable prefix property: byte i set implies every byte before it set.
-  auto prefix = [](Mapping& m, const CrashCase&) {
+  auto prefix = [](Mapping m, const CrashCase&) {
     for (int i = 1; i < 500; ++i) {
       if (m.bytes()[i] && !m.bytes()[i - 1]) return Corruption("gap");
     }
