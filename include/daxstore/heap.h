@@ -77,6 +77,9 @@ struct HeapStats {
 };
 
 class Transaction;
+namespace heap {
+struct TxScratch;  // the library's; opaque here
+}
 
 class Heap {
  public:
@@ -188,14 +191,13 @@ class Transaction {
 
  private:
   friend class Heap;
-  struct State;
   explicit Transaction(Heap::State& heap);
   ~Transaction();
   Status Commit();
   void Rollback();
 
   Heap::State& heap_;
-  std::unique_ptr<State> s_;
+  heap::TxScratch& s_;  // the heap's, reused by every transaction
 };
 
 }  // namespace daxstore

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <unordered_set>
 #include <vector>
 
 #include "daxstore/heap.h"
@@ -59,6 +60,29 @@ static_assert(sizeof(PageBits) == 16);
 // security).
 uint64_t EntrySum(uint64_t gen, uint64_t off, uint64_t len, const void* data);
 
+// A transaction's bookkeeping in DRAM. One per heap, reused (transactions
+// run one at a time) so that a transaction allocates nothing in steady
+// state.
+struct TxScratch {
+  std::vector<std::pair<uint64_t, uint64_t>> flush;  // (offset, length)
+  std::vector<uint64_t> frees;                       // first units
+  std::unordered_set<uint64_t> freed;
+  std::unordered_set<uint64_t> logged_pages;  // PageBits already in the log
+  Status doomed;                              // first failure, if any
+
+  void Clear() {
+    flush.clear();
+    frees.clear();
+    freed.clear();
+    logged_pages.clear();
+    doomed = Status::Ok();
+  }
+  Status Doom(Status s) {
+    if (doomed.ok()) doomed = s;
+    return s;
+  }
+};
+
 }  // namespace heap
 
 struct Heap::State {
@@ -77,6 +101,7 @@ struct Heap::State {
   uint64_t used_units = 0;
   uint64_t cursor = 0;  // page where the next search starts
   bool recovered = false;
+  heap::TxScratch scratch;
 
   uint64_t data_end() const { return hdr.data_off + hdr.pages * kPage; }
   uint64_t OffsetOfUnit(uint64_t u) const { return hdr.data_off + u * kUnit; }

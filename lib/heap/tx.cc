@@ -1,7 +1,6 @@
 // Transactions: snapshot before store, log bitmap changes, flush at commit,
 // retire the log as the commit point; roll back on any failure.
 #include <cstring>
-#include <unordered_set>
 #include <utility>
 
 #include "heap/internal.h"
@@ -12,21 +11,9 @@ namespace {
 constexpr uint64_t kUnitsPerPage = Heap::kPage / Heap::kUnit;
 }
 
-struct Transaction::State {
-  std::vector<std::pair<uint64_t, uint64_t>> flush;  // (offset, length)
-  std::vector<uint64_t> frees;                       // first units
-  std::unordered_set<uint64_t> freed;
-  std::unordered_set<uint64_t> logged_pages;  // PageBits already in the log
-  Status doomed;                              // first failure, if any
-
-  Status Doom(Status s) {
-    if (doomed.ok()) doomed = s;
-    return s;
-  }
-};
-
-Transaction::Transaction(Heap::State& heap)
-    : heap_(heap), s_(std::make_unique<State>()) {}
+Transaction::Transaction(Heap::State& heap) : heap_(heap), s_(heap.scratch) {
+  s_.Clear();
+}
 Transaction::~Transaction() = default;
 
 namespace {
@@ -52,80 +39,82 @@ Status LogPages(Heap::State& h, std::unordered_set<uint64_t>& logged,
 }  // namespace
 
 Status Transaction::AddRange(const void* p, size_t n) {
-  if (!s_->doomed.ok()) return s_->doomed;
+  if (!s_.doomed.ok()) return s_.doomed;
   auto* b = static_cast<const uint8_t*>(p);
   const uint64_t off = b - heap_.base;
   if (b < heap_.base || off < heap_.hdr.data_off || off >= heap_.data_end() ||
       n > heap_.data_end() - off) {
-    return s_->Doom(
+    return s_.Doom(
         InvalidArgument("AddRange of " + std::to_string(n) +
                         " bytes lies outside the heap's allocatable area"));
   }
   if (n == 0) return Status::Ok();
   Status st = heap_.LogAppend(off, n);
-  if (!st.ok()) return s_->Doom(st);
-  s_->flush.emplace_back(off, n);
+  if (!st.ok()) return s_.Doom(st);
+  s_.flush.emplace_back(off, n);
   return Status::Ok();
 }
 
 Result<uint64_t> Transaction::AllocateBytes(size_t n, bool zero) {
-  if (!s_->doomed.ok()) return s_->doomed;
-  if (n == 0) return s_->Doom(InvalidArgument("cannot allocate 0 bytes"));
+  if (!s_.doomed.ok()) return s_.doomed;
+  if (n == 0) return s_.Doom(InvalidArgument("cannot allocate 0 bytes"));
   uint64_t units = (n + Heap::kUnit - 1) / Heap::kUnit;
   // Beyond one page, whole pages: the tail of the last page stays with it.
   if (units > kUnitsPerPage) {
     units = (units + kUnitsPerPage - 1) / kUnitsPerPage * kUnitsPerPage;
   }
   auto u = heap_.FindFree(units);
-  if (!u.ok()) return s_->Doom(u.status());
+  if (!u.ok()) return s_.Doom(u.status());
   const uint64_t first = *u / kUnitsPerPage;
   const uint64_t last = (*u + units - 1) / kUnitsPerPage;
-  Status st = LogPages(heap_, s_->logged_pages, first, last);
-  if (!st.ok()) return s_->Doom(st);
+  Status st = LogPages(heap_, s_.logged_pages, first, last);
+  if (!st.ok()) return s_.Doom(st);
   // The bitmap's old value is durable in the log before it changes.
   heap_.Mark(*u, units, true);
   const uint64_t off = heap_.OffsetOfUnit(*u);
   if (zero) std::memset(heap_.base + off, 0, units * Heap::kUnit);
-  s_->flush.emplace_back(off, units * Heap::kUnit);
-  s_->flush.emplace_back(heap_.hdr.bitmap_off + first * sizeof(heap::PageBits),
-                         (last - first + 1) * sizeof(heap::PageBits));
+  s_.flush.emplace_back(off, units * Heap::kUnit);
+  s_.flush.emplace_back(heap_.hdr.bitmap_off + first * sizeof(heap::PageBits),
+                        (last - first + 1) * sizeof(heap::PageBits));
   return off;
 }
 
 Status Transaction::FreeBytes(uint64_t offset) {
-  if (!s_->doomed.ok()) return s_->doomed;
+  if (!s_.doomed.ok()) return s_.doomed;
   const auto& h = heap_.hdr;
   const bool aligned = offset >= h.data_off && offset < heap_.data_end() &&
                        (offset - h.data_off) % Heap::kUnit == 0;
   const uint64_t u = aligned ? (offset - h.data_off) / Heap::kUnit : 0;
   if (!aligned || heap_.ExtentAt(u) == 0) {
-    return s_->Doom(InvalidArgument("free of offset " + std::to_string(offset) +
-                                    ", which starts no live allocation"));
+    return s_.Doom(InvalidArgument("free of offset " + std::to_string(offset) +
+                                   ", which starts no live allocation"));
   }
-  if (!s_->freed.insert(u).second) {
-    return s_->Doom(InvalidArgument("offset " + std::to_string(offset) +
-                                    " freed twice in one transaction"));
+  if (!s_.freed.insert(u).second) {
+    return s_.Doom(InvalidArgument("offset " + std::to_string(offset) +
+                                   " freed twice in one transaction"));
   }
   if (offset == h.root_off && h.root_size) {
-    return s_->Doom(InvalidArgument("the root object cannot be freed"));
+    return s_.Doom(InvalidArgument("the root object cannot be freed"));
   }
-  s_->frees.push_back(u);
+  s_.frees.push_back(u);
   return Status::Ok();
 }
 
 Status Transaction::Commit() {
   Heap::State& h = heap_;
-  for (uint64_t u : s_->frees) {
+  for (uint64_t u : s_.frees) {
     const uint64_t units = h.ExtentAt(u);
     const uint64_t first = u / kUnitsPerPage;
     const uint64_t last = (u + units - 1) / kUnitsPerPage;
-    DAXSTORE_RETURN_IF_ERROR(LogPages(h, s_->logged_pages, first, last));
+    DAXSTORE_RETURN_IF_ERROR(LogPages(h, s_.logged_pages, first, last));
     h.Mark(u, units, false);
-    s_->flush.emplace_back(h.hdr.bitmap_off + first * sizeof(heap::PageBits),
-                           (last - first + 1) * sizeof(heap::PageBits));
+    // Reuse freed space first: it is likely still in the CPU's caches.
+    h.cursor = first;
+    s_.flush.emplace_back(h.hdr.bitmap_off + first * sizeof(heap::PageBits),
+                          (last - first + 1) * sizeof(heap::PageBits));
   }
   if (h.log_used == 0) return Status::Ok();  // nothing was changed
-  for (const auto& [off, len] : s_->flush) h.map.Flush(h.base + off, len);
+  for (const auto& [off, len] : s_.flush) h.map.Flush(h.base + off, len);
   // Every store of the transaction is durable before the log is retired.
   h.map.Drain();
   h.LogRetire();
@@ -144,7 +133,7 @@ Status Heap::Run(const std::function<Status(Transaction&)>& body) {
   std::lock_guard<std::mutex> lock(s_->mu);
   Transaction tx(*s_);
   Status st = body(tx);
-  if (st.ok()) st = tx.s_->doomed;
+  if (st.ok()) st = tx.s_.doomed;
   if (st.ok()) st = tx.Commit();
   if (!st.ok()) tx.Rollback();
   return st;
