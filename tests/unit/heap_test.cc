@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <set>
 
@@ -26,7 +27,19 @@ struct Root {
   uint64_t pad[6];
 };
 
-enum class Backend { kPageCache, kEmulatedCacheLine, kEmulatedByte, kSim };
+enum class Backend {
+  kPageCache,
+  kEmulatedCacheLine,
+  kEmulatedByte,
+  kSim,
+  kDaxFile,    // kernel tier: DAXSTORE_TEST_DAX_DIR is on ext4/xfs -o dax
+  kDeviceDax,  // kernel tier: DAXSTORE_TEST_DEVDAX names /dev/daxX.Y
+};
+
+const char* Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : nullptr;
+}
 
 std::string Name(const ::testing::TestParamInfo<Backend>& i) {
   switch (i.param) {
@@ -38,6 +51,10 @@ std::string Name(const ::testing::TestParamInfo<Backend>& i) {
       return "EmulatedByte";
     case Backend::kSim:
       return "Simulator";
+    case Backend::kDaxFile:
+      return "DaxFile";
+    case Backend::kDeviceDax:
+      return "DeviceDax";
   }
   return "?";
 }
@@ -45,6 +62,18 @@ std::string Name(const ::testing::TestParamInfo<Backend>& i) {
 class HeapTest : public ::testing::TestWithParam<Backend> {
  protected:
   static constexpr size_t kSize = 1 << 20;
+
+  void SetUp() override {
+    if (GetParam() == Backend::kDaxFile) {
+      if (!Env("DAXSTORE_TEST_DAX_DIR")) {
+        GTEST_SKIP() << "set DAXSTORE_TEST_DAX_DIR to a -o dax mount";
+      }
+      dax_dir_ = std::make_unique<TempDir>(Env("DAXSTORE_TEST_DAX_DIR"));
+    }
+    if (GetParam() == Backend::kDeviceDax && !Env("DAXSTORE_TEST_DEVDAX")) {
+      GTEST_SKIP() << "set DAXSTORE_TEST_DEVDAX to a /dev/daxX.Y it may wipe";
+    }
+  }
 
   // A fresh mapping of the same backing store (a second address when the
   // previous one is still alive).
@@ -60,7 +89,18 @@ class HeapTest : public ::testing::TestWithParam<Backend> {
       return std::move(m).value();
     }
     MapOptions o;
+    if (GetParam() == Backend::kDeviceDax) {  // mapped whole
+      auto m = Mapping::Open(Env("DAXSTORE_TEST_DEVDAX"), o);
+      EXPECT_TRUE(m.ok()) << m.status().ToString();
+      return std::move(m).value();
+    }
     o.create_size = size;
+    if (GetParam() == Backend::kDaxFile) {
+      o.require = Granularity::kCacheLine;
+      auto m = Mapping::Open(*dax_dir_ / "heap.img", o);
+      EXPECT_TRUE(m.ok()) << m.status().ToString();
+      return std::move(m).value();
+    }
     if (GetParam() == Backend::kEmulatedCacheLine) {
       o.emulate = PersistenceDomain::kMemoryController;
     } else if (GetParam() == Backend::kEmulatedByte) {
@@ -115,6 +155,7 @@ class HeapTest : public ::testing::TestWithParam<Backend> {
   }
 
   TempDir dir_;
+  std::unique_ptr<TempDir> dax_dir_;
   std::shared_ptr<powerfail::Simulator> sim_, other_;
 };
 
@@ -247,7 +288,8 @@ INSTANTIATE_TEST_SUITE_P(AllMappings, HeapTest,
                          ::testing::Values(Backend::kPageCache,
                                            Backend::kEmulatedCacheLine,
                                            Backend::kEmulatedByte,
-                                           Backend::kSim),
+                                           Backend::kSim, Backend::kDaxFile,
+                                           Backend::kDeviceDax),
                          Name);
 
 TEST(HeapLimits, ClearErrors) {
