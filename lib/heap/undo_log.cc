@@ -31,20 +31,22 @@ uint64_t EntrySum(uint64_t gen, uint64_t off, uint64_t len, const void* data) {
 using heap::LogEntry;
 
 Status Heap::State::LogAppend(uint64_t off, uint64_t len) {
-  const uint64_t padded = (len + 7) & ~uint64_t{7};
-  const uint64_t need = sizeof(LogEntry) + padded;
+  // Whole aligned 8-byte words: rollback then rewrites only words, and the
+  // widened range stays inside the same 64-byte unit, so inside the data
+  // area and inside the same allocation.
+  const uint64_t start = off & ~uint64_t{7};
+  const uint64_t words = ((off + len + 7) & ~uint64_t{7}) - start;
+  const uint64_t need = sizeof(LogEntry) + words;
   if (log_used + need > log_capacity) {
     return NoSpace("transaction snapshots exceed the heap's " +
                    std::to_string(hdr.log_size) +
                    "-byte undo log; split the transaction or create the heap "
                    "with a larger log_size");
   }
-  // Snapshot the bytes plus the padding after them (inside the heap: data
-  // pages end on a page boundary and off + len does not pass it).
-  LogEntry e{off, padded, 0, 0};
-  e.csum = heap::EntrySum(log_head->gen, off, padded, base + off);
+  LogEntry e{start, words, 0, 0};
+  e.csum = heap::EntrySum(log_head->gen, start, words, base + start);
   uint8_t* at = log_entries + log_used;
-  map.MemcpyPersist(at + sizeof e, base + off, padded, kCopyNoDrain);
+  map.MemcpyPersist(at + sizeof e, base + start, words, kCopyNoDrain);
   map.MemcpyPersist(at, &e, sizeof e, kCopyNoDrain);
   // The snapshot is durable before the caller stores into the range.
   map.Drain();
@@ -59,7 +61,8 @@ Result<uint64_t> Heap::State::LogRollback() {
   while (pos + sizeof(LogEntry) <= log_capacity) {
     LogEntry e;
     std::memcpy(&e, log_entries + pos, sizeof e);
-    if (e.len == 0 || e.len % 8 || e.len > log_capacity - pos - sizeof e) {
+    if (e.len == 0 || e.len % 8 || e.off % 8 ||
+        e.len > log_capacity - pos - sizeof e) {
       break;
     }
     const uint8_t* data = log_entries + pos + sizeof e;

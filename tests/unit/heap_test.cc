@@ -211,6 +211,28 @@ TEST_P(HeapTest, FailedBodyRollsBackStoresAndAllocations) {
   EXPECT_TRUE(h->Check().ok());
 }
 
+TEST_P(HeapTest, OddRangesRollBackExactly) {
+  auto h = Create();
+  uint64_t obj = 0;
+  ASSERT_TRUE(h->Run([&](Transaction& tx) -> Status {
+                 DAXSTORE_ASSIGN_OR_RETURN(obj, tx.AllocateBytes(64));
+                 for (int i = 0; i < 64; ++i) {
+                   h->Get(PPtr<uint8_t>(obj))[i] = static_cast<uint8_t>(i);
+                 }
+                 return Status::Ok();
+               }).ok());
+  uint8_t* b = h->Get(PPtr<uint8_t>(obj));
+  Status s = h->Run([&](Transaction& tx) -> Status {
+    DAXSTORE_RETURN_IF_ERROR(tx.AddRange(b + 5, 3));   // inside one word
+    DAXSTORE_RETURN_IF_ERROR(tx.AddRange(b + 13, 9));  // across three words
+    std::memset(b + 5, 0xaa, 3);
+    std::memset(b + 13, 0xbb, 9);
+    return Busy("roll back");
+  });
+  EXPECT_EQ(s.kind(), ErrorKind::kBusy);
+  for (int i = 0; i < 64; ++i) ASSERT_EQ(b[i], i) << i;
+}
+
 TEST_P(HeapTest, FreeReturnsSpaceAndRejectsBadOffsets) {
   auto h = Create();
   uint64_t big = 0;
@@ -312,6 +334,32 @@ TEST(HeapLimits, ClearErrors) {
   ASSERT_TRUE(m3.ok());
   auto too_big = Heap::Create(std::move(*m3), {.root_size = 2 << 20});
   EXPECT_EQ(too_big.status().kind(), ErrorKind::kInvalidArgument);
+}
+
+TEST(HeapLimits, DamagedHeaderIsCorruptionNotACrash) {
+  TempDir dir;
+  MapOptions o;
+  o.create_size = 1 << 20;
+  o.emulate = PersistenceDomain::kMemoryController;
+  {
+    auto m = Mapping::Open(dir / "h.img", o);
+    ASSERT_TRUE(m.ok());
+    ASSERT_TRUE(Heap::Create(std::move(*m)).ok());
+  }
+  auto m = Mapping::Open(dir / "h.img", o);
+  ASSERT_TRUE(m.ok());
+  uint64_t huge = uint64_t{1} << 40;
+  std::memcpy(m->bytes() + 56, &huge, 8);  // the data-page count
+  m->Persist(m->bytes() + 56, 8);
+  auto h = Heap::Open(std::move(*m));
+  EXPECT_EQ(h.status().kind(), ErrorKind::kCorruption) << h.status().ToString();
+
+  MapOptions ro;
+  ro.access = Access::kReadOnly;
+  auto r = Mapping::Open(dir / "h.img", ro);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Heap::Create(std::move(*r)).status().kind(),
+            ErrorKind::kInvalidArgument);
 }
 
 }  // namespace
