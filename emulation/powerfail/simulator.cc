@@ -58,7 +58,9 @@ Result<std::shared_ptr<Simulator>> Simulator::Create(size_t size) {
   if (size == 0) return InvalidArgument("a simulator needs a size");
   size = (size + kLine - 1) / kLine * kLine;
   std::shared_ptr<Simulator> sim(new Simulator(size));
-  sim->working_ = static_cast<uint8_t*>(std::aligned_alloc(4096, size));
+  // aligned_alloc wants a multiple of the alignment; the tail is unused.
+  const size_t alloc = (size + 4095) / 4096 * 4096;
+  sim->working_ = static_cast<uint8_t*>(std::aligned_alloc(4096, alloc));
   if (!sim->working_) {
     return NoSpace("cannot allocate " + std::to_string(size) +
                    " bytes of simulated pmem");
