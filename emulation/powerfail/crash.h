@@ -9,8 +9,9 @@
 // image is loaded into a fresh Simulator and handed to `check`, which runs
 // recovery and asserts invariants.
 //
-// Exhaustive (every fence) by default; long sequences set max_points to a
-// uniform random sample of fences. Everything random derives from one seed,
+// Exhaustive (every fence) by default. With max_points = N, an operation
+// of at most N fences is still explored exhaustively, and a longer one gets
+// a uniform random sample of N fences. Everything random derives from one seed,
 // printed to stderr and put in every failure, so a run can be replayed.
 //
 // Thread safety: single-threaded; `op` must not use threads.

@@ -279,5 +279,41 @@ TEST(HeapCrash, RandomSequenceSampledCrashPoints) {
   EXPECT_GT(rep.fences, 100u);
 }
 
+TEST(HeapCrash, ImagePatternManyBlocksPerTransaction) {
+  // What an image backend does: several 4 KiB blocks and their small map
+  // records in one transaction, replacing older blocks.
+  ExploreOptions o = Options();
+  o.max_points = 80;
+  o.random_variants = 3;
+  std::unique_ptr<Heap> heap;
+  std::set<std::string> allowed;
+  auto setup = [&](Mapping m) -> Status {
+    DAXSTORE_ASSIGN_OR_RETURN(heap, MakeHeap(std::move(m)));
+    allowed.insert(Signature(*heap).value());
+    return Status::Ok();
+  };
+  auto op = [&](Mapping) -> Status {
+    for (uint64_t round = 0; round < 3; ++round) {
+      DAXSTORE_RETURN_IF_ERROR(heap->Run([&](Transaction& tx) -> Status {
+        for (uint64_t k = 0; k < 4; ++k) {
+          DAXSTORE_RETURN_IF_ERROR(PopFront(*heap, tx));
+        }
+        for (uint64_t k = 0; k < 4; ++k) {
+          DAXSTORE_RETURN_IF_ERROR(Push(*heap, tx, 10 * round + k, true));
+        }
+        return Status::Ok();
+      }));
+      allowed.insert(Signature(*heap).value());
+    }
+    return Status::Ok();
+  };
+  auto check = [&](Mapping m, const CrashCase&) {
+    return RecoversTo(std::move(m), allowed);
+  };
+  auto rep = Explore(kSize, setup, op, check, o);
+  ASSERT_TRUE(rep.status.ok()) << rep.status.ToString();
+  EXPECT_EQ(allowed.size(), 4u);
+}
+
 }  // namespace
 }  // namespace daxstore
