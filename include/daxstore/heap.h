@@ -125,7 +125,8 @@ class Heap {
   // transaction runs out of log or heap space, everything it stored through
   // the Transaction, allocated or freed is rolled back and that failure is
   // returned. Blocks while another thread's transaction runs. Do not call
-  // Run() from inside a body (it would deadlock).
+  // Run(), Stats(), ForEachAllocation() or Check() from inside a body: they
+  // take the same lock and would deadlock.
   Status Run(const std::function<Status(Transaction&)>& body);
 
   HeapStats Stats() const;
