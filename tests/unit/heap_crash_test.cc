@@ -279,6 +279,36 @@ TEST(HeapCrash, RandomSequenceSampledCrashPoints) {
   EXPECT_GT(rep.fences, 100u);
 }
 
+TEST(HeapCrash, StoreBeforeSnapshotIsCaught) {
+  // A caller bug the simulator must expose: storing into old memory before
+  // snapshotting it, so rollback "restores" the new value.
+  std::unique_ptr<Heap> heap;
+  std::set<std::string> allowed;
+  auto setup = [&](Mapping m) -> Status {
+    DAXSTORE_ASSIGN_OR_RETURN(heap, MakeHeap(std::move(m)));
+    allowed.insert(Signature(*heap).value());
+    return Status::Ok();
+  };
+  auto op = [&](Mapping) -> Status {
+    DAXSTORE_RETURN_IF_ERROR(heap->Run([&](Transaction& tx) -> Status {
+      Root* r = heap->Get(heap->Root<Root>());
+      Node* second = heap->Get(heap->Get(r->head)->next);  // has no block
+      second->value = 77;  // wrong: before AddRange
+      DAXSTORE_RETURN_IF_ERROR(tx.Add(second));
+      return Push(*heap, tx, 8, false);
+    }));
+    allowed.insert(Signature(*heap).value());
+    return Status::Ok();
+  };
+  auto check = [&](Mapping m, const CrashCase&) {
+    return RecoversTo(std::move(m), allowed);
+  };
+  auto rep = Explore(kSize, setup, op, check, Options());
+  EXPECT_EQ(rep.status.kind(), ErrorKind::kCorruption) << rep.status.ToString();
+  EXPECT_NE(rep.status.message().find("between transactions"),
+            std::string::npos);
+}
+
 TEST(HeapCrash, ImagePatternManyBlocksPerTransaction) {
   // What an image backend does: several 4 KiB blocks and their small map
   // records in one transaction, replacing older blocks.
