@@ -40,9 +40,10 @@ Status LogPages(Heap::State& h, std::unordered_set<uint64_t>& logged,
 
 Status Transaction::AddRange(const void* p, size_t n) {
   if (!s_.doomed.ok()) return s_.doomed;
-  auto* b = static_cast<const uint8_t*>(p);
-  const uint64_t off = b - heap_.base;
-  if (b < heap_.base || off < heap_.hdr.data_off || off >= heap_.data_end() ||
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  const auto base = reinterpret_cast<uintptr_t>(heap_.base);
+  const uint64_t off = at - base;  // huge if p lies below the heap
+  if (at < base || off < heap_.hdr.data_off || off >= heap_.data_end() ||
       n > heap_.data_end() - off) {
     return s_.Doom(
         InvalidArgument("AddRange of " + std::to_string(n) +
@@ -58,6 +59,11 @@ Status Transaction::AddRange(const void* p, size_t n) {
 Result<uint64_t> Transaction::AllocateBytes(size_t n, bool zero) {
   if (!s_.doomed.ok()) return s_.doomed;
   if (n == 0) return s_.Doom(InvalidArgument("cannot allocate 0 bytes"));
+  if (n > heap_.hdr.pages * Heap::kPage) {
+    return s_.Doom(NoSpace("cannot allocate " + std::to_string(n) +
+                           " bytes from a heap of " +
+                           std::to_string(heap_.hdr.pages * Heap::kPage)));
+  }
   uint64_t units = (n + Heap::kUnit - 1) / Heap::kUnit;
   // Beyond one page, whole pages: the tail of the last page stays with it.
   if (units > kUnitsPerPage) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -289,6 +290,9 @@ TEST_P(HeapTest, FullHeapAndFullLogFailCleanly) {
   });
   EXPECT_EQ(s.kind(), ErrorKind::kNoSpace) << s.ToString();
   EXPECT_EQ(h->Stats().used, used);
+  s = h->Run(
+      [](Transaction& tx) { return tx.AllocateBytes(SIZE_MAX).status(); });
+  EXPECT_EQ(s.kind(), ErrorKind::kNoSpace) << s.ToString();
   s = h->Run([&](Transaction& tx) -> Status {
     Root* r = h->Get(h->Root<Root>());
     for (;;) DAXSTORE_RETURN_IF_ERROR(tx.Add(r));
