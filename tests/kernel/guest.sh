@@ -91,6 +91,9 @@ case $mode in
     DAXSTORE_TEST_DAX_DIR=/mnt/ext4-dax run mapping_test_ext4 tests/mapping_test
     DAXSTORE_TEST_DAX_DIR=/mnt/xfs-dax run mapping_test_xfs tests/mapping_test \
       --gtest_filter=Granularity.MapSyncOnADaxFileIsCacheLine
+    # The heap on a real DAX file and on the whole device-DAX device.
+    DAXSTORE_TEST_DAX_DIR=/mnt/ext4-dax run heap_test tests/heap_test \
+      --gtest_filter='*/DaxFile:*/DeviceDax'
     echo "== bench persist (TCG-emulated pmem: only ratios mean anything)"
     {
       printf '{"environment": "QEMU TCG, emulated NVDIMM, kernel %s; ' "$(uname -r)"
