@@ -38,6 +38,8 @@ enum class MappingKind {
   kDeviceDax,      // /dev/daxX.Y, mapped whole
   kPageCacheFile,  // an ordinary file, msync needed
   kEmulated,       // a file declared to be pmem (tests, the emulated bus)
+  kSimulated,      // memory with caller-supplied persist functions
+                   // (Mapping::FromMemory: the power-failure simulator)
 };
 
 enum class Access { kReadOnly, kReadWrite };
@@ -91,18 +93,48 @@ struct MappingInfo {
   std::string why;                // one line: why this granularity
 };
 
-class Mapping {
- public:
+// The data-path functions a Mapping calls, bound once at its creation. The
+// signatures are libpmem2's (pmem2_persist_fn and friends), so a Mapping over
+// real pmem calls libpmem2 directly, with no trampoline in between.
+struct PersistOps {
   using PersistFn = void (*)(const void*, size_t);
   using DrainFn = void (*)();
   using CopyFn = void* (*)(void*, const void*, size_t, unsigned);
   using SetFn = void* (*)(void*, int, size_t, unsigned);
+
+  PersistFn persist = nullptr;  // flush + fence
+  PersistFn flush = nullptr;    // flush only
+  DrainFn drain = nullptr;      // fence every earlier flush
+  CopyFn memcpy = nullptr;      // honour CopyFlags
+  CopyFn memmove = nullptr;
+  SetFn memset = nullptr;
+};
+
+class Mapping {
+ public:
+  using PersistFn = PersistOps::PersistFn;
+  using DrainFn = PersistOps::DrainFn;
+  using CopyFn = PersistOps::CopyFn;
+  using SetFn = PersistOps::SetFn;
 
   // Maps `path` whole. See MapOptions. Errors say what to change, e.g.
   // "/mnt/x/f.img is on ext4 mounted without -o dax: page granularity only;
   // mount with -o dax or use a devdax namespace".
   [[nodiscard]] static Result<Mapping> Open(const std::string& path,
                                             MapOptions options = {});
+
+  // A Mapping over [addr, addr + size), memory the caller provides, whose
+  // data path calls `ops` (every function must be set). `owner` is held
+  // until the Mapping is destroyed and is what keeps the memory alive;
+  // nothing is unmapped. info().kind is kSimulated and info().path is
+  // `name`. Control-path calls: DeepFlush persists, BadBlocks is empty,
+  // ClearBadBlock is unsupported. This is the seam the power-failure
+  // simulator (emulation/powerfail) plugs into.
+  [[nodiscard]] static Result<Mapping> FromMemory(void* addr, size_t size,
+                                                  Granularity granularity,
+                                                  const PersistOps& ops,
+                                                  std::shared_ptr<void> owner,
+                                                  std::string name);
 
   Mapping(Mapping&& other) noexcept;
   Mapping& operator=(Mapping&& other) noexcept;

@@ -106,6 +106,8 @@ Status Mapping::DeepFlush(const void* p, size_t n) const {
   }
   Persist(p, n);
   const MappingInfo& in = impl_->info;
+  // Simulated media has no queues beyond what Persist drained.
+  if (in.kind == MappingKind::kSimulated) return Status::Ok();
   if (in.kind == MappingKind::kDeviceDax) {
     if (in.region.empty()) return Status::Ok();
     std::string attr = "bus/nd/devices/" + in.region + "/deep_flush";
@@ -130,7 +132,9 @@ Result<std::vector<ByteRange>> Mapping::BadBlocks() const {
       break;
     }
     case MappingKind::kPageCacheFile:
-      // Not pmem: the block layer reports media errors as EIO itself.
+    case MappingKind::kSimulated:
+      // Not pmem: the block layer reports media errors as EIO itself, and
+      // simulated media has none.
       return raw;
     default: {
       auto r = impl_->platform->BadBlocks(impl_->fd);
@@ -169,7 +173,8 @@ Status Mapping::ClearBadBlock(const ByteRange& range) const {
     impl_->emulated_bad = std::move(left);
     return Status::Ok();
   }
-  if (impl_->info.kind == MappingKind::kPageCacheFile) {
+  if (impl_->info.kind == MappingKind::kPageCacheFile ||
+      impl_->info.kind == MappingKind::kSimulated) {
     return Unsupported(impl_->info.path + " is not on pmem: no bad blocks");
   }
   return impl_->platform->ClearBadBlock(impl_->fd, range)

@@ -20,6 +20,8 @@ struct Mapping::Impl {
   void* map_addr = nullptr;
   size_t map_len = 0;
   MappingInfo info;
+  // FromMemory mappings: whatever keeps the memory alive.
+  std::shared_ptr<void> owner;
   // Emulated mappings: bad ranges from "<path>.badblocks".
   mutable std::mutex bad_mu;
   std::vector<ByteRange> emulated_bad;

@@ -207,6 +207,46 @@ Result<Mapping> Mapping::Open(const std::string& path, MapOptions opt) {
   return m;
 }
 
+Result<Mapping> Mapping::FromMemory(void* addr, size_t size,
+                                    Granularity granularity,
+                                    const PersistOps& ops,
+                                    std::shared_ptr<void> owner,
+                                    std::string name) {
+  if (addr == nullptr || size == 0) {
+    return InvalidArgument("a mapping over memory needs an address and a size");
+  }
+  if (!ops.persist || !ops.flush || !ops.drain || !ops.memcpy || !ops.memmove ||
+      !ops.memset) {
+    return InvalidArgument("mapping " + name +
+                           ": every persist function must be set");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->owner = std::move(owner);
+  MappingInfo& info = impl->info;
+  info.path = std::move(name);
+  info.kind = MappingKind::kSimulated;
+  info.granularity = granularity;
+  info.size = size;
+  info.alignment = uintptr_t{1}
+                   << __builtin_ctzll(reinterpret_cast<uintptr_t>(addr) |
+                                      (uintptr_t{1} << 21));
+  info.flush_instruction = "simulated";
+  info.why = "persist functions supplied by the creator";
+
+  Mapping m;
+  m.data_ = addr;
+  m.size_ = size;
+  m.granularity_ = granularity;
+  m.persist_ = ops.persist;
+  m.flush_ = ops.flush;
+  m.drain_ = ops.drain;
+  m.memcpy_ = ops.memcpy;
+  m.memmove_ = ops.memmove;
+  m.memset_ = ops.memset;
+  m.impl_ = std::move(impl);
+  return m;
+}
+
 Mapping::Mapping(Mapping&& o) noexcept { *this = std::move(o); }
 
 Mapping& Mapping::operator=(Mapping&& o) noexcept {

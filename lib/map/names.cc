@@ -24,6 +24,8 @@ std::string_view MappingKindName(MappingKind k) {
       return "page-cache";
     case MappingKind::kEmulated:
       return "emulated";
+    case MappingKind::kSimulated:
+      return "simulated";
   }
   return "unknown";
 }
