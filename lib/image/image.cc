@@ -120,9 +120,11 @@ Result<Image> Image::Open(Mapping m) {
                               ReadSuperblock(m, image::BackupOffset(size)));
     Status bst = image::ValidateSuperblock(backup, size);
     if (!bst.ok()) {
-      if (st.kind() == ErrorKind::kNotFound &&
-          bst.kind() == ErrorKind::kNotFound) {
-        return st.WithContext(path);
+      // The primary is written last: without its magic the image was
+      // never completed (or was wiped), whatever state the backup is in.
+      if (st.kind() == ErrorKind::kNotFound) {
+        return NotFound(path + ": " + st.message() + "; backup " +
+                        bst.message());
       }
       return Corruption(path + ": primary " + st.message() + "; backup " +
                         bst.message());
