@@ -10,6 +10,7 @@ namespace {
 
 uint64_t RoundUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 bool PowerOfTwo(uint64_t v) { return v && !(v & (v - 1)); }
+uint64_t BlocksFor(uint64_t bytes, uint64_t bs) { return (bytes - 1) / bs + 1; }
 
 Status Bad(const std::string& what) {
   return Corruption("image superblock: " + what);
@@ -80,8 +81,8 @@ Result<Superblock> ComputeLayout(const ImageOptions& o, uint64_t available) {
   sb.virtual_size = o.virtual_size;
   sb.logical_block_size = o.logical_block_size;
   sb.block_size = o.block_size;
-  sb.virtual_blocks = RoundUp(o.virtual_size, o.block_size) / o.block_size;
-  if (sb.virtual_blocks > kEntryPbaMask) {
+  sb.virtual_blocks = BlocksFor(o.virtual_size, o.block_size);
+  if (sb.virtual_blocks > kEntryPbaMask / o.block_size) {
     return InvalidArgument("virtual size too large");
   }
   sb.lanes = o.lanes;
@@ -101,7 +102,7 @@ Result<Superblock> ComputeLayout(const ImageOptions& o, uint64_t available) {
     sb.data_blocks = (available - sb.total_size) / (o.block_size + 4);
     for (Place(sb); sb.total_size > available; Place(sb)) sb.data_blocks--;
   }
-  if (sb.data_blocks > kEntryPbaMask) {
+  if (sb.data_blocks > kEntryPbaMask / o.block_size) {
     return InvalidArgument("too many data blocks");
   }
   Place(sb);
@@ -136,15 +137,15 @@ Status ValidateSuperblock(const Superblock& sb, uint64_t size) {
       sb.block_size > (2u << 20)) {
     return Bad("block size " + std::to_string(sb.block_size));
   }
+  // Divisions only: a forged size must not overflow into a small layout.
   if (sb.virtual_size == 0 || sb.virtual_size % sb.logical_block_size ||
-      sb.virtual_blocks !=
-          RoundUp(sb.virtual_size, sb.block_size) / sb.block_size ||
-      sb.virtual_blocks > kEntryPbaMask) {
+      sb.virtual_blocks != BlocksFor(sb.virtual_size, sb.block_size) ||
+      sb.virtual_blocks > size / 8) {
     return Bad("virtual size/blocks inconsistent");
   }
   if (sb.lanes == 0 || sb.lanes > kMaxLanes) return Bad("lane count");
   if (sb.max_volumes != kMaxVolumes) return Bad("volume table size");
-  if (sb.data_blocks == 0 || sb.data_blocks > kEntryPbaMask) {
+  if (sb.data_blocks == 0 || sb.data_blocks > size / sb.block_size) {
     return Bad("data block count");
   }
   // Recompute where everything must be and compare.

@@ -112,6 +112,31 @@ TEST_F(ImageCorruptTest, FuzzedSuperblockFieldsNeverCrash) {
   }
 }
 
+TEST_F(ImageCorruptTest, ForgedHugeSizesAreRejected) {
+  image::Superblock good = ReadSb(0);
+  auto forge = [&](auto edit) {
+    image::Superblock sb = good;
+    edit(sb);
+    image::SealSuperblock(sb);
+    Pwrite(&sb, sizeof sb, 0);
+    Pwrite(&sb, sizeof sb, good.backup_offset);
+    return Image::Open(path_).status();
+  };
+  // Sizes whose rounding would overflow to a tiny layout.
+  Status st = forge([](image::Superblock& sb) {
+    sb.virtual_size = ~0ull & ~4095ull;
+    sb.virtual_blocks = 0;
+  });
+  EXPECT_EQ(st.kind(), ErrorKind::kCorruption) << st.ToString();
+  st = forge([](image::Superblock& sb) { sb.data_blocks = 1ull << 47; });
+  EXPECT_EQ(st.kind(), ErrorKind::kCorruption) << st.ToString();
+  st = forge([](image::Superblock& sb) {
+    sb.virtual_size = 1ull << 60;
+    sb.virtual_blocks = (1ull << 60) / 4096;
+  });
+  EXPECT_EQ(st.kind(), ErrorKind::kCorruption) << st.ToString();
+}
+
 TEST_F(ImageCorruptTest, MapEntryOutOfRangeIsReportedAndRepaired) {
   image::Superblock sb = ReadSb(0);
   uint64_t bad = image::MakeEntry(sb.data_blocks + 5);
