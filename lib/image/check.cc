@@ -60,8 +60,9 @@ Result<CheckReport> Image::Check(bool repair) {
       if (rec.valid != 0) {
         f.Add("lane " + std::to_string(i) + " holds an unreplayed record");
         if (repair) {
+          rec.checksum = 0;
           rec.valid = 0;
-          m.Persist(&rec.valid, sizeof rec.valid);
+          m.Persist(&rec, sizeof rec);
         }
       }
     }

@@ -53,10 +53,14 @@ void Apply(const Image::State& s, uint64_t lba, uint64_t old_entry,
   s.m.Drain();
 }
 
+// Zeroes the checksum too: otherwise a later record torn so that only its
+// `valid` word reached media would revive this one (still sealed) and
+// replay stale values.
 void Clear(const Image::State& s, RedoRecord& r) {
+  r.checksum = 0;
   r.valid = 0;
   // The clear is durable before a block it freed can be reused.
-  s.m.Persist(&r.valid, sizeof r.valid);
+  s.m.Persist(&r, sizeof r);
 }
 
 }  // namespace

@@ -72,7 +72,8 @@ struct RedoRecord {
   uint32_t ref_new;        // ref[new block] after (1), if new_entry is a block
   uint32_t ref_old_after;  // ref[old block] after, if old_entry is a block
   uint64_t reserved;
-  uint64_t checksum;  // Checksum of the 56 bytes before this field
+  uint64_t checksum;  // Checksum of the 56 bytes before this field; 0 when
+                      // cleared, so a cleared record can never pass again
 };
 static_assert(sizeof(RedoRecord) == 64);
 

@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "daxstore/image.h"
@@ -182,6 +183,47 @@ TEST_F(ImageCorruptTest, RefcountDamageIsReportedAndRepaired) {
   ASSERT_TRUE(img->Write(8 * 4096, twos.data(), 4096).ok());
   ASSERT_TRUE(img->Read(0, got.data(), 4096).ok());
   EXPECT_EQ(got, std::vector<uint8_t>(4096, 1));
+}
+
+TEST_F(ImageCorruptTest, ATornRecordDoesNotReviveAClearedOne) {
+  // Two threads (two lanes) write block 5 in turn. Then lane one's next
+  // record is torn so that only its `valid` word reaches media: the cleared
+  // record underneath must not come back and undo the second write.
+  std::string img_path = dir_ / "two.img";
+  ImageOptions o;
+  o.virtual_size = 1 << 20;
+  o.lanes = 64;
+  image::Superblock sb;
+  {
+    auto img = Image::Create(img_path, o);
+    ASSERT_TRUE(img.ok());
+    for (uint8_t fill : {0xa1, 0xb2}) {
+      std::thread([&] {
+        std::vector<uint8_t> v(4096, fill);
+        ASSERT_TRUE(img->Write(5 * 4096, v.data(), v.size()).ok());
+      }).join();
+    }
+  }
+  path_ = img_path;
+  sb = ReadSb(0);
+  int revived = 0;
+  for (uint32_t lane = 0; lane < sb.lanes; lane++) {
+    image::RedoRecord r;
+    uint64_t off = sb.lane_offset + lane * image::kLaneSlot;
+    Pread(&r, sizeof r, off);
+    if (r.seq == 0 || r.lba != 5) continue;
+    r.valid = image::kRedoValid;
+    Pwrite(&r.valid, sizeof r.valid, off);
+    revived++;
+  }
+  ASSERT_EQ(revived, 2);
+  auto img = Image::Open(path_);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  EXPECT_EQ(img->Info()->recovered_records, 0u);
+  std::vector<uint8_t> got(4096);
+  ASSERT_TRUE(img->Read(5 * 4096, got.data(), got.size()).ok());
+  EXPECT_EQ(got, std::vector<uint8_t>(4096, 0xb2));
+  EXPECT_TRUE(img->Check()->clean());
 }
 
 TEST_F(ImageCorruptTest, CorruptRedoRecordIsRejected) {
