@@ -272,6 +272,26 @@ TEST_F(ImageTest, WorksOnAnOrdinaryFileAndWith4KLogicalBlocks) {
   ExpectClean(img);
 }
 
+TEST_F(ImageTest, ReadOnlyOpenReadsButRefusesWrites) {
+  ImageOptions o;
+  o.virtual_size = 1 << 20;
+  std::vector<uint8_t> ones(5000, 1);
+  {
+    Image img = MakeImage(o);
+    ASSERT_TRUE(img.Write(100, ones.data(), ones.size()).ok());
+  }
+  MapOptions ro = Emulated();
+  ro.access = Access::kReadOnly;
+  Image img = Reopen(ro);
+  std::vector<uint8_t> got(5000);
+  ASSERT_TRUE(img.Read(100, got.data(), got.size()).ok());
+  EXPECT_EQ(got, ones);
+  EXPECT_EQ(img.Write(0, ones.data(), 1).kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(img.Discard(0, 4096).kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(img.Check(true).status().kind(), ErrorKind::kInvalidArgument);
+  ExpectClean(img);
+}
+
 TEST_F(ImageTest, OpensASparse64GiBImage) {
   ImageOptions o;
   o.virtual_size = 64ull << 30;
