@@ -67,16 +67,21 @@ class Cursor {
   size_t i_ = 0, off_ = 0;
 };
 
+// Detect-zeroes: OR 256-byte chunks with independent accumulators (the
+// compiler can keep them in vector registers) and stop at the first chunk
+// that is not zero, which for most data is the first.
 bool AllZero(const uint8_t* p, size_t n) {
   size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    uint64_t acc = 0;
-    for (size_t j = 0; j < 64; j += 8) {
-      uint64_t w;
-      std::memcpy(&w, p + i + j, 8);
-      acc |= w;
+  for (; i + 256 <= n; i += 256) {
+    uint64_t acc[4] = {0, 0, 0, 0};
+    for (size_t j = 0; j < 256; j += 32) {
+      for (size_t k = 0; k < 4; k++) {
+        uint64_t w;
+        std::memcpy(&w, p + i + j + 8 * k, 8);
+        acc[k] |= w;
+      }
     }
-    if (acc) return false;
+    if (acc[0] | acc[1] | acc[2] | acc[3]) return false;
   }
   for (; i < n; i++) {
     if (p[i]) return false;
