@@ -272,6 +272,28 @@ TEST_F(ImageTest, WorksOnAnOrdinaryFileAndWith4KLogicalBlocks) {
   ExpectClean(img);
 }
 
+TEST_F(ImageTest, FormatUsesTheWholeTargetOrSaysItIsTooSmall) {
+  MapOptions mo = Emulated();
+  mo.create_size = 16 << 10;
+  auto small = Mapping::Open(dir_ / "small", mo);
+  ASSERT_TRUE(small.ok());
+  ImageOptions o;
+  o.virtual_size = 1 << 20;
+  auto img = Image::Format(std::move(small).value(), o);
+  EXPECT_EQ(img.status().kind(), ErrorKind::kNoSpace)
+      << img.status().ToString();
+
+  mo.create_size = 4 << 20;
+  auto big = Mapping::Open(dir_ / "big", mo);
+  ASSERT_TRUE(big.ok());
+  img = Image::Format(std::move(big).value(), o);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  auto info = img->Info();
+  // More data blocks than virtual blocks: room for snapshots later.
+  EXPECT_GT(info->data_blocks, 900u);
+  EXPECT_EQ(info->metadata_bytes + info->data_blocks * 4096, 4u << 20);
+}
+
 TEST_F(ImageTest, ReadOnlyOpenReadsButRefusesWrites) {
   ImageOptions o;
   o.virtual_size = 1 << 20;
