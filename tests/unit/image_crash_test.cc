@@ -122,8 +122,12 @@ Status ExploreAll(const std::vector<CrashPoint>& points, const Trace& t,
   return Status::Ok();
 }
 
-TEST(ImageCrash, EveryPersistPointOfRandomIoRecovers) {
-  const uint64_t seed = Seed();
+// Each parameter is a different workload (and set of crash mixes); the
+// first follows DAXSTORE_POWERFAIL_SEED when it is set.
+class ImageCrashSeeds : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(ImageCrashSeeds, EveryPersistPointOfRandomIoRecovers) {
+  const uint64_t seed = GetParam() ? GetParam() : Seed();
   auto sim = Simulator::Create(kSimSize);
   ASSERT_TRUE(sim.ok()) << sim.status().ToString();
   auto img = Image::Format(std::move((*sim)->Map()).value(), Options());
@@ -176,6 +180,9 @@ TEST(ImageCrash, EveryPersistPointOfRandomIoRecovers) {
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_GT(images, points.size() * 3);
 }
+
+INSTANTIATE_TEST_SUITE_P(Workloads, ImageCrashSeeds,
+                         ::testing::Values(0, 1, 2, 3));
 
 TEST(ImageCrash, CrashDuringFormatLeavesNoImageOrAnEmptyOne) {
   auto op = [](Mapping m) {
