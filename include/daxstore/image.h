@@ -1,0 +1,137 @@
+// A pmem-native virtual disk image over any Mapping (devdax, a file on an
+// fsdax filesystem, an emulated namespace, an ordinary file).
+//
+// Guarantees (each one is tested under the power-failure simulator):
+//   - a write of one logical block is atomic under power failure: after a
+//     crash the block holds the old or the new content, never a mix. (Writes
+//     go out of place, a whole block at a time, and are published by one
+//     8-byte atomic store of the block-map entry.)
+//   - every call returns only once its effect is durable, so a completed
+//     Flush makes every write completed before it durable (Flush itself is
+//     only a fence);
+//   - a write that was never acknowledged may be lost, but never corrupts
+//     another block;
+//   - opening after a crash replays at most one redo record per lane: its
+//     cost depends on the number of lanes, not on the image size. Free space
+//     is found lazily, one group of 4096 blocks at a time, the first time a
+//     lane allocates from that group, so Open never scans the refcount table.
+//
+// Thin provisioning: unwritten blocks read as zeros and take no data block;
+// a write whose block ends up all zeros is stored as a hole (QEMU's
+// detect-zeroes=unmap); Discard and WriteZeroes return blocks to free space.
+//
+// On-media layout: see lib/image/format.h and the README ("VM disk images").
+//
+// Thread safety: Read, Write, Readv, Writev, Discard, WriteZeroes, Flush and
+// Info may be called from many threads at once; writes to different blocks
+// do not share a lock. Check must not run concurrently with any other call.
+// Moving or destroying an Image must not race with any call.
+//
+// Failure: a failed call returns a Status and leaves the image consistent;
+// a failed write may have written any subset of its blocks, each one wholly.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "daxstore/mapping.h"
+#include "daxstore/status.h"
+
+namespace daxstore {
+
+struct ImageOptions {
+  uint64_t virtual_size = 0;          // bytes, a multiple of logical_block_size
+  uint32_t logical_block_size = 512;  // 512 or 4096
+  uint32_t block_size = 4096;         // power of two, 4 KiB to 2 MiB
+  uint32_t lanes = 64;                // redo-record slots, 1 to 1024
+  // Physical data blocks. 0: the virtual blocks plus one spare per lane
+  // (Create on a path) or as many as fit (Format of a Mapping).
+  uint64_t data_blocks = 0;
+};
+
+struct ImageInfo {
+  std::string path;
+  uint64_t virtual_size = 0;
+  uint32_t logical_block_size = 0;
+  uint32_t block_size = 0;
+  uint64_t virtual_blocks = 0;
+  uint64_t data_blocks = 0;       // physical capacity, in blocks
+  uint64_t allocated_blocks = 0;  // data blocks in use
+  uint64_t allocated_bytes = 0;   // allocated_blocks * block_size
+  uint64_t metadata_bytes = 0;    // everything that is not a data block
+  uint32_t lanes = 0;
+  uint32_t recovered_records = 0;  // redo records replayed by Open
+};
+
+struct CheckReport {
+  std::vector<std::string> findings;  // one line per problem; empty if clean
+  uint64_t mapped_blocks = 0;         // non-hole map entries
+  uint64_t leaked_blocks = 0;         // ref > 0 but no map entry points here
+  uint64_t overcommitted_blocks = 0;  // more entries point here than ref says
+  uint64_t bad_entries = 0;           // malformed or out-of-range map entries
+  bool repaired = false;              // findings were fixed on media
+  bool clean() const { return findings.empty(); }
+};
+
+class Image {
+ public:
+  // Creates an image at `path`: a new (sparse) file of the size the layout
+  // needs, or an existing file or device-DAX device, formatted whole. Fails
+  // with kBusy if the target already holds a daxstore image.
+  [[nodiscard]] static Result<Image> Create(const std::string& path,
+                                            const ImageOptions& options,
+                                            MapOptions map_options = {});
+  // Formats `mapping` (its whole length) as a new image, taking ownership.
+  [[nodiscard]] static Result<Image> Format(Mapping mapping,
+                                            const ImageOptions& options);
+  // Opens an image and replays any redo records a crash left.
+  [[nodiscard]] static Result<Image> Open(const std::string& path,
+                                          MapOptions map_options = {});
+  [[nodiscard]] static Result<Image> Open(Mapping mapping);
+
+  Image(Image&&) noexcept;
+  Image& operator=(Image&&) noexcept;
+  Image(const Image&) = delete;
+  Image& operator=(const Image&) = delete;
+  ~Image();  // everything is already durable; nothing to flush
+
+  // Byte-addressed I/O. [offset, offset + n) must lie inside the virtual
+  // size. A write covering part of a block reads the rest of it and writes
+  // the whole block out of place. Durable on return.
+  Status Read(uint64_t offset, void* buf, size_t n) const;
+  Status Write(uint64_t offset, const void* buf, size_t n);
+  Status Readv(uint64_t offset, std::span<const iovec> iov) const;
+  Status Writev(uint64_t offset, std::span<const iovec> iov);
+  // Makes earlier completed writes durable (they already are: a fence).
+  Status Flush();
+  // Both make the range read as zeros. Whole blocks become holes (their data
+  // blocks are freed); partial blocks are rewritten with zeros in the range.
+  Status Discard(uint64_t offset, uint64_t n);
+  Status WriteZeroes(uint64_t offset, uint64_t n);
+
+  // Reads every refcount to count allocated blocks: O(data blocks).
+  [[nodiscard]] Result<ImageInfo> Info() const;
+  // Verifies every metadata invariant (superblock copies agree, every map
+  // entry is well formed and in range, every refcount equals the number of
+  // entries pointing at its block, no lane holds a valid redo record).
+  // With repair, fixes what it finds: malformed entries become holes and
+  // refcounts are set to the counted values. Not concurrent with I/O.
+  [[nodiscard]] Result<CheckReport> Check(bool repair = false);
+
+  uint64_t virtual_size() const;
+  uint32_t block_size() const;
+  uint32_t logical_block_size() const;
+
+  struct State;  // lib/image/engine.h
+
+ private:
+  explicit Image(std::unique_ptr<State> state);
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace daxstore

@@ -1,0 +1,75 @@
+// Free space: per-group free lists built lazily from the refcounts, so that
+// opening an image never scans the refcount table.
+#include <algorithm>
+
+#include "image/engine.h"
+
+namespace daxstore {
+
+using image::Group;
+using image::kGroupBlocks;
+using image::Lane;
+
+namespace {
+
+// Caller holds g.mu.
+void Scan(const Image::State& s, uint64_t gi, Group& g) {
+  uint64_t lo = gi * kGroupBlocks;
+  uint64_t hi = std::min(s.sb.data_blocks, lo + kGroupBlocks);
+  g.free.clear();
+  for (uint64_t pba = hi; pba-- > lo;) {
+    if (s.LoadRef(pba) == 0) g.free.push_back(pba);
+  }
+  g.scanned = true;
+}
+
+// Pops a free block of group gi, or returns kNoBlock.
+uint64_t TakeFrom(const Image::State& s, uint64_t gi) {
+  Group& g = s.groups[gi];
+  std::lock_guard lock(g.mu);
+  if (!g.scanned) Scan(s, gi, g);
+  if (g.free.empty()) return image::kNoBlock;
+  uint64_t pba = g.free.back();
+  g.free.pop_back();
+  return pba;
+}
+
+}  // namespace
+
+Result<uint64_t> Image::State::Allocate(Lane& lane) {
+  // Stay in the lane's group while it has space, then move to the next
+  // group nobody has claimed yet; lanes thus fill different groups.
+  for (uint64_t tries = 0; tries <= ngroups; tries++) {
+    uint64_t pba = TakeFrom(*this, lane.group);
+    if (pba != image::kNoBlock) return pba;
+    lane.group = next_group.fetch_add(1, std::memory_order_relaxed) % ngroups;
+  }
+  // Other lanes moved the cursor under us: sweep every group once.
+  for (uint64_t gi = 0; gi < ngroups; gi++) {
+    uint64_t pba = TakeFrom(*this, gi);
+    if (pba != image::kNoBlock) {
+      lane.group = gi;
+      return pba;
+    }
+  }
+  return NoSpace("image " + m.info().path + ": all " +
+                 std::to_string(sb.data_blocks) + " data blocks are in use");
+}
+
+void Image::State::Release(uint64_t pba) {
+  Group& g = groups[pba / kGroupBlocks];
+  std::lock_guard lock(g.mu);
+  // An unscanned group finds the block itself when it is scanned.
+  if (g.scanned) g.free.push_back(pba);
+}
+
+void Image::State::ResetFreeSpace() {
+  for (uint64_t gi = 0; gi < ngroups; gi++) {
+    std::lock_guard lock(groups[gi].mu);
+    groups[gi].scanned = false;
+    groups[gi].free.clear();
+    groups[gi].free.shrink_to_fit();
+  }
+}
+
+}  // namespace daxstore

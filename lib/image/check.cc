@@ -1,0 +1,117 @@
+// Check: verify (and optionally repair) every metadata invariant.
+#include <cstring>
+
+#include "image/engine.h"
+
+namespace daxstore {
+
+using image::EntryPba;
+
+namespace {
+
+constexpr size_t kMaxListed = 100;
+
+class Findings {
+ public:
+  explicit Findings(CheckReport& r) : r_(r) {}
+  ~Findings() {
+    if (dropped_) {
+      r_.findings.push_back("... and " + std::to_string(dropped_) +
+                            " more findings");
+    }
+  }
+  void Add(std::string s) {
+    if (r_.findings.size() < kMaxListed) {
+      r_.findings.push_back(std::move(s));
+    } else {
+      dropped_++;
+    }
+  }
+  bool any() const { return !r_.findings.empty() || dropped_; }
+
+ private:
+  CheckReport& r_;
+  uint64_t dropped_ = 0;
+};
+
+}  // namespace
+
+Result<CheckReport> Image::Check(bool repair) {
+  State& s = *s_;
+  if (repair && !s.writable) {
+    return InvalidArgument(s.m.info().path +
+                           " is open read-only; cannot repair");
+  }
+  const Mapping& m = s.m;
+  CheckReport report;
+  {
+    Findings f(report);
+    image::Superblock backup;
+    DAXSTORE_RETURN_IF_ERROR(
+        m.Read(s.sb.backup_offset, &backup, sizeof backup));
+    if (std::memcmp(&backup, &s.sb, sizeof backup) != 0) {
+      f.Add("backup superblock differs from the primary");
+      if (repair) {
+        m.MemcpyPersist(m.bytes() + s.sb.backup_offset, &s.sb, sizeof s.sb);
+      }
+    }
+    for (uint32_t i = 0; i < s.sb.lanes; i++) {
+      image::RedoRecord& rec = *s.lanes[i].record;
+      if (rec.valid != 0) {
+        f.Add("lane " + std::to_string(i) + " holds an unreplayed record");
+        if (repair) {
+          rec.checksum = 0;
+          rec.valid = 0;
+          m.Persist(&rec, sizeof rec);
+        }
+      }
+    }
+    std::vector<uint32_t> count(s.sb.data_blocks, 0);
+    for (uint64_t lba = 0; lba < s.sb.virtual_blocks; lba++) {
+      uint64_t e = s.LoadEntry(lba);
+      if (e == 0) continue;
+      Status st = s.ValidateEntry(lba, e);
+      if (!st.ok()) {
+        report.bad_entries++;
+        f.Add(st.message());
+        if (repair) {
+          std::atomic_ref<uint64_t>(s.map[lba]).store(0);
+          m.Flush(&s.map[lba], sizeof s.map[lba]);
+        }
+        continue;
+      }
+      report.mapped_blocks++;
+      uint32_t& c = count[EntryPba(e)];
+      if (c != UINT32_MAX) c++;
+    }
+    for (uint64_t pba = 0; pba < s.sb.data_blocks; pba++) {
+      uint32_t ref = s.LoadRef(pba), c = count[pba];
+      if (ref == c) continue;
+      std::string b = "data block " + std::to_string(pba) + ": refcount " +
+                      std::to_string(ref) + ", ";
+      if (c == 0) {
+        report.leaked_blocks++;
+        f.Add(b + "but no map entry points at it (leaked)");
+      } else if (c > ref) {
+        report.overcommitted_blocks++;
+        f.Add(b + "but " + std::to_string(c) +
+              " map entries point at it (used twice)");
+      } else {
+        report.leaked_blocks++;
+        f.Add(b + "but only " + std::to_string(c) + " map entries use it");
+      }
+      if (repair) {
+        s.StoreRef(pba, c);
+        m.Flush(&s.ref[pba], sizeof s.ref[pba]);
+      }
+    }
+    if (repair && f.any()) {
+      m.Drain();
+      s.ResetFreeSpace();
+      report.repaired = true;
+    }
+  }
+  return report;
+}
+
+}  // namespace daxstore

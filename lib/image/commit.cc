@@ -1,0 +1,163 @@
+// Publishing a block through a lane's redo record, and replaying records
+// after a crash.
+//
+// Protocol for moving map[lba] from `old` to `new`:
+//   1. (caller) the new block's data is durable;
+//   2. write the lane's record {valid, seq, lba, old, new, ref_new,
+//      ref_old_after, checksum}, persist;
+//   3. apply: ref[new] = 1, map[lba] = new (one 8-byte atomic store),
+//      ref[old] = ref_old_after; persist;
+//   4. clear the record (valid = 0), persist; only then may a freed old
+//      block be handed out again.
+// Recovery replays every valid record (step 3 again, then 4). The values are
+// absolute and no two valid records name the same field (see engine.h), so
+// replay is idempotent and costs O(lanes).
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "image/engine.h"
+
+namespace daxstore {
+
+using image::EntryPba;
+using image::EntryPresent;
+using image::Lane;
+using image::RedoRecord;
+
+namespace {
+
+std::string Hex(uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%016" PRIx64, v);
+  return buf;
+}
+
+// Step 3 of the protocol; returns with everything applied durable.
+void Apply(const Image::State& s, uint64_t lba, uint64_t old_entry,
+           uint64_t new_entry, uint32_t ref_new, uint32_t ref_old_after) {
+  if (EntryPresent(new_entry)) {
+    uint64_t pba = EntryPba(new_entry);
+    s.StoreRef(pba, ref_new);
+    s.m.Flush(&s.ref[pba], sizeof s.ref[pba]);
+  }
+  std::atomic_ref<uint64_t>(s.map[lba])
+      .store(new_entry, std::memory_order_release);
+  s.m.Flush(&s.map[lba], sizeof s.map[lba]);
+  if (EntryPresent(old_entry)) {
+    uint64_t pba = EntryPba(old_entry);
+    s.StoreRef(pba, ref_old_after);
+    s.m.Flush(&s.ref[pba], sizeof s.ref[pba]);
+  }
+  // The applied fields are durable before the record is cleared.
+  s.m.Drain();
+}
+
+// Zeroes the checksum too: otherwise a later record torn so that only its
+// `valid` word reached media would revive this one (still sealed) and
+// replay stale values.
+void Clear(const Image::State& s, RedoRecord& r) {
+  r.checksum = 0;
+  r.valid = 0;
+  // The clear is durable before a block it freed can be reused.
+  s.m.Persist(&r, sizeof r);
+}
+
+}  // namespace
+
+Status Image::State::ValidateEntry(uint64_t lba, uint64_t e) const {
+  if (e == 0) return Status::Ok();
+  if (!EntryPresent(e) || (e & image::kEntryReserved)) {
+    return Corruption("image " + m.info().path + ": map entry of block " +
+                      std::to_string(lba) + " is malformed (" + Hex(e) +
+                      "); run check with repair");
+  }
+  if (EntryPba(e) >= sb.data_blocks) {
+    return Corruption("image " + m.info().path + ": map entry of block " +
+                      std::to_string(lba) + " points at data block " +
+                      std::to_string(EntryPba(e)) + ", beyond the " +
+                      std::to_string(sb.data_blocks) +
+                      " data blocks; run check with repair");
+  }
+  return Status::Ok();
+}
+
+Status Image::State::Commit(Lane& lane, uint64_t lba, uint64_t old_entry,
+                            uint64_t new_entry) {
+  if (old_entry == new_entry) return Status::Ok();  // hole stays a hole
+  const bool has_old = EntryPresent(old_entry);
+  const uint64_t old_pba = EntryPba(old_entry);
+  uint32_t ref_old = has_old ? LoadRef(old_pba) : 0;
+  if (has_old && ref_old == 0) {
+    return Corruption("image " + m.info().path + ": data block " +
+                      std::to_string(old_pba) + " is mapped at block " +
+                      std::to_string(lba) +
+                      " but its refcount is 0; run check with repair");
+  }
+  const uint32_t ref_old_after = has_old ? ref_old - 1 : 0;
+  // A shared old block: no other record may name its refcount meanwhile.
+  std::unique_lock<std::mutex> shared(shared_ref_mu, std::defer_lock);
+  if (ref_old > 1) shared.lock();
+  // A block about to become free: no scan of its group may see it yet.
+  std::unique_lock<std::mutex> group;
+  image::Group* g = nullptr;
+  if (has_old && ref_old_after == 0) {
+    g = &groups[old_pba / image::kGroupBlocks];
+    group = std::unique_lock(g->mu);
+  }
+
+  RedoRecord rec{};
+  rec.valid = image::kRedoValid;
+  rec.seq = lane.record->seq + 1;
+  rec.lba = lba;
+  rec.old_entry = old_entry;
+  rec.new_entry = new_entry;
+  rec.ref_new = 1;
+  rec.ref_old_after = ref_old_after;
+  image::SealRecord(rec);
+  std::memcpy(lane.record, &rec, sizeof rec);
+  // The record is durable before any field it names changes.
+  m.Persist(lane.record, sizeof rec);
+  Apply(*this, lba, old_entry, new_entry, 1, ref_old_after);
+  Clear(*this, *lane.record);
+  if (g && g->scanned) g->free.push_back(old_pba);
+  return Status::Ok();
+}
+
+Status Image::State::Recover() {
+  for (uint32_t i = 0; i < sb.lanes; i++) {
+    RedoRecord& r = *lanes[i].record;
+    if (r.valid == 0) continue;
+    if (!image::RecordValid(r)) {
+      // Torn while being written: the crash came before step 3 began.
+      if (writable) Clear(*this, r);
+      continue;
+    }
+    auto where = "image " + m.info().path + ": redo record of lane " +
+                 std::to_string(i) + ": ";
+    if (r.lba >= sb.virtual_blocks) {
+      return Corruption(where + "block " + std::to_string(r.lba) +
+                        " is beyond the virtual size");
+    }
+    Status st = ValidateEntry(r.lba, r.old_entry);
+    if (st.ok()) st = ValidateEntry(r.lba, r.new_entry);
+    if (!st.ok()) {
+      return st.WithContext("redo record of lane " + std::to_string(i));
+    }
+    if (EntryPresent(r.new_entry) && r.ref_new != 1) {
+      return Corruption(where + "new block refcount " +
+                        std::to_string(r.ref_new) + " (want 1)");
+    }
+    if (!writable) {
+      return Unsupported(where +
+                         "the image needs crash recovery; open it "
+                         "read-write once");
+    }
+    Apply(*this, r.lba, r.old_entry, r.new_entry, r.ref_new, r.ref_old_after);
+    Clear(*this, r);
+    recovered++;
+  }
+  return Status::Ok();
+}
+
+}  // namespace daxstore

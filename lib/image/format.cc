@@ -1,0 +1,169 @@
+// Layout computation and validation of the on-media structures.
+#include "image/format.h"
+
+#include <cstring>
+#include <string>
+
+namespace daxstore::image {
+
+namespace {
+
+uint64_t RoundUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+bool PowerOfTwo(uint64_t v) { return v && !(v & (v - 1)); }
+uint64_t BlocksFor(uint64_t bytes, uint64_t bs) { return (bytes - 1) / bs + 1; }
+
+Status Bad(const std::string& what) {
+  return Corruption("image superblock: " + what);
+}
+
+// Fills every offset given sb's sizes, counts and data_blocks.
+void Place(Superblock& sb) {
+  sb.lane_offset = kPage;
+  sb.volume_offset = sb.lane_offset + RoundUp(sb.lanes * kLaneSlot, kPage);
+  sb.map_offset = sb.volume_offset + RoundUp(kMaxVolumes * kVolumeEntry, kPage);
+  sb.ref_offset = sb.map_offset + RoundUp(sb.virtual_blocks * 8, kPage);
+  sb.data_offset = RoundUp(sb.ref_offset + RoundUp(sb.data_blocks * 4, kPage),
+                           sb.block_size);
+  sb.backup_offset = sb.data_offset + sb.data_blocks * sb.block_size;
+  sb.total_size = sb.backup_offset + kPage;
+}
+
+}  // namespace
+
+uint64_t Checksum(const void* p, size_t n) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++) {
+    h ^= b[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+void SealSuperblock(Superblock& sb) {
+  sb.checksum = Checksum(&sb, offsetof(Superblock, checksum));
+}
+
+void SealRecord(RedoRecord& r) {
+  r.checksum = Checksum(&r, offsetof(RedoRecord, checksum));
+}
+
+bool RecordValid(const RedoRecord& r) {
+  return r.valid == kRedoValid &&
+         r.checksum == Checksum(&r, offsetof(RedoRecord, checksum));
+}
+
+Result<Superblock> ComputeLayout(const ImageOptions& o, uint64_t available) {
+  if (o.logical_block_size != 512 && o.logical_block_size != 4096) {
+    return InvalidArgument("logical block size must be 512 or 4096, not " +
+                           std::to_string(o.logical_block_size));
+  }
+  if (!PowerOfTwo(o.block_size) || o.block_size < 4096 ||
+      o.block_size > (2u << 20)) {
+    return InvalidArgument(
+        "block size must be a power of two from 4096 to 2 MiB, not " +
+        std::to_string(o.block_size));
+  }
+  if (o.virtual_size == 0 || o.virtual_size % o.logical_block_size) {
+    return InvalidArgument("virtual size " + std::to_string(o.virtual_size) +
+                           " must be a positive multiple of the logical "
+                           "block size " +
+                           std::to_string(o.logical_block_size));
+  }
+  if (o.lanes == 0 || o.lanes > kMaxLanes) {
+    return InvalidArgument("lanes must be 1 to 1024, not " +
+                           std::to_string(o.lanes));
+  }
+  Superblock sb{};
+  sb.magic = kMagic;
+  sb.version = kVersion;
+  sb.header_size = sizeof(Superblock);
+  sb.virtual_size = o.virtual_size;
+  sb.logical_block_size = o.logical_block_size;
+  sb.block_size = o.block_size;
+  sb.virtual_blocks = BlocksFor(o.virtual_size, o.block_size);
+  if (sb.virtual_blocks > kEntryPbaMask / o.block_size) {
+    return InvalidArgument("virtual size too large");
+  }
+  sb.lanes = o.lanes;
+  sb.max_volumes = kMaxVolumes;
+  // One spare block per lane, so a fully written image can still be
+  // overwritten (writes go out of place).
+  sb.data_blocks = o.data_blocks ? o.data_blocks : sb.virtual_blocks + o.lanes;
+  if (available && !o.data_blocks) {
+    // As many data blocks as fit: estimate, then step down until it fits.
+    sb.data_blocks = 0;
+    Place(sb);
+    if (sb.total_size > available) {
+      return NoSpace("a " + std::to_string(available) +
+                     "-byte target cannot hold the image metadata (needs " +
+                     std::to_string(sb.total_size) + " bytes)");
+    }
+    sb.data_blocks = (available - sb.total_size) / (o.block_size + 4);
+    for (Place(sb); sb.total_size > available; Place(sb)) sb.data_blocks--;
+  }
+  if (sb.data_blocks > kEntryPbaMask / o.block_size) {
+    return InvalidArgument("too many data blocks");
+  }
+  Place(sb);
+  if (available && sb.total_size > available) {
+    return NoSpace("the image needs " + std::to_string(sb.total_size) +
+                   " bytes; the target has " + std::to_string(available));
+  }
+  if (available) {
+    // The backup sits in the last page of the target, wherever that is.
+    sb.backup_offset = BackupOffset(available);
+    sb.total_size = available;
+  }
+  SealSuperblock(sb);
+  return sb;
+}
+
+Status ValidateSuperblock(const Superblock& sb, uint64_t size) {
+  if (sb.magic != kMagic) return NotFound("not a daxstore image (bad magic)");
+  if (sb.version != kVersion) {
+    return Unsupported("image format version " + std::to_string(sb.version) +
+                       " is not supported (this build reads version " +
+                       std::to_string(kVersion) + ")");
+  }
+  if (sb.header_size != sizeof(Superblock)) return Bad("bad header size");
+  if (sb.checksum != Checksum(&sb, offsetof(Superblock, checksum))) {
+    return Bad("checksum mismatch");
+  }
+  if (sb.logical_block_size != 512 && sb.logical_block_size != 4096) {
+    return Bad("logical block size " + std::to_string(sb.logical_block_size));
+  }
+  if (!PowerOfTwo(sb.block_size) || sb.block_size < 4096 ||
+      sb.block_size > (2u << 20)) {
+    return Bad("block size " + std::to_string(sb.block_size));
+  }
+  // Divisions only: a forged size must not overflow into a small layout.
+  if (sb.virtual_size == 0 || sb.virtual_size % sb.logical_block_size ||
+      sb.virtual_blocks != BlocksFor(sb.virtual_size, sb.block_size) ||
+      sb.virtual_blocks > size / 8) {
+    return Bad("virtual size/blocks inconsistent");
+  }
+  if (sb.lanes == 0 || sb.lanes > kMaxLanes) return Bad("lane count");
+  if (sb.max_volumes != kMaxVolumes) return Bad("volume table size");
+  if (sb.data_blocks == 0 || sb.data_blocks > size / sb.block_size) {
+    return Bad("data block count");
+  }
+  // Recompute where everything must be and compare.
+  Superblock want = sb;
+  Place(want);
+  if (want.lane_offset != sb.lane_offset ||
+      want.volume_offset != sb.volume_offset ||
+      want.map_offset != sb.map_offset || want.ref_offset != sb.ref_offset ||
+      want.data_offset != sb.data_offset) {
+    return Bad("region offsets do not match the recorded sizes");
+  }
+  if (sb.total_size != size || sb.backup_offset != BackupOffset(size) ||
+      sb.backup_offset < want.backup_offset) {
+    return Bad("recorded size " + std::to_string(sb.total_size) +
+               " does not match the " + std::to_string(size) +
+               "-byte mapping (truncated or resized?)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace daxstore::image

@@ -1,0 +1,164 @@
+// Creating, formatting and opening images; Info.
+#include <atomic>
+#include <cstring>
+
+#include "image/engine.h"
+
+namespace daxstore {
+
+using image::kPage;
+using image::Superblock;
+
+namespace {
+
+bool AllZero(const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (p[i]) return false;
+  }
+  return true;
+}
+
+Result<Superblock> ReadSuperblock(const Mapping& m, uint64_t offset) {
+  Superblock sb;
+  DAXSTORE_RETURN_IF_ERROR(m.Read(offset, &sb, sizeof sb));
+  return sb;
+}
+
+}  // namespace
+
+image::Lane& Image::State::MyLane() const {
+  static std::atomic<uint32_t> next_slot{0};
+  thread_local uint32_t slot = next_slot.fetch_add(1);
+  return lanes[slot % sb.lanes];
+}
+
+void Image::State::Attach() {
+  uint8_t* base = m.bytes();
+  map = reinterpret_cast<uint64_t*>(base + sb.map_offset);
+  ref = reinterpret_cast<uint32_t*>(base + sb.ref_offset);
+  data = base + sb.data_offset;
+  ngroups = (sb.data_blocks + image::kGroupBlocks - 1) / image::kGroupBlocks;
+  groups = std::make_unique<image::Group[]>(ngroups);
+  stripes = std::make_unique<image::Stripe[]>(image::kStripes);
+  lanes = std::make_unique<image::Lane[]>(sb.lanes);
+  for (uint32_t i = 0; i < sb.lanes; i++) {
+    lanes[i].record = reinterpret_cast<image::RedoRecord*>(
+        base + sb.lane_offset + i * image::kLaneSlot);
+    lanes[i].group = uint64_t{i} * ngroups / sb.lanes;
+  }
+  next_group.store(sb.lanes < ngroups ? sb.lanes : 0);
+}
+
+Image::Image(std::unique_ptr<State> s) : s_(std::move(s)) {}
+Image::Image(Image&&) noexcept = default;
+Image& Image::operator=(Image&&) noexcept = default;
+Image::~Image() = default;
+
+uint64_t Image::virtual_size() const { return s_->sb.virtual_size; }
+uint32_t Image::block_size() const { return s_->sb.block_size; }
+uint32_t Image::logical_block_size() const { return s_->sb.logical_block_size; }
+
+Result<Image> Image::Create(const std::string& path, const ImageOptions& o,
+                            MapOptions mo) {
+  DAXSTORE_ASSIGN_OR_RETURN(Superblock want, image::ComputeLayout(o, 0));
+  mo.access = Access::kReadWrite;
+  mo.create_size = want.total_size;
+  DAXSTORE_ASSIGN_OR_RETURN(Mapping m, Mapping::Open(path, mo));
+  if (m.size() >= 2 * kPage) {
+    auto old = ReadSuperblock(m, 0);
+    if (old.ok() && old->magic == image::kMagic) {
+      return Busy(path + " already holds a daxstore image; remove it first");
+    }
+  }
+  return Format(std::move(m), o);
+}
+
+Result<Image> Image::Format(Mapping m, const ImageOptions& o) {
+  if (m.info().access != Access::kReadWrite) {
+    return InvalidArgument("cannot format " + m.info().path + " read-only");
+  }
+  auto laid = image::ComputeLayout(o, m.size());
+  if (!laid.ok()) return laid.status().WithContext(m.info().path);
+  Superblock sb = *laid;
+  uint8_t* base = m.bytes();
+  // An old superblock is gone before the metadata it describes changes.
+  m.MemsetPersist(base, 0, kPage);
+  // Zero lanes, volume table, map and refcounts; pages of a fresh sparse
+  // file already read as zeros and are left untouched.
+  for (uint64_t off = kPage; off < sb.data_offset; off += kPage) {
+    if (!AllZero(base + off, kPage)) {
+      m.MemsetPersist(base + off, 0, kPage, kCopyNoDrain);
+    }
+  }
+  // Zeroed metadata and the backup are durable before the primary appears.
+  m.MemcpyPersist(base + sb.backup_offset, &sb, sizeof sb);
+  m.MemcpyPersist(base, &sb, sizeof sb);
+  auto s = std::make_unique<State>(std::move(m));
+  s->sb = sb;
+  s->Attach();
+  return Image(std::move(s));
+}
+
+Result<Image> Image::Open(const std::string& path, MapOptions mo) {
+  if (mo.create_size) return InvalidArgument("Open does not create images");
+  DAXSTORE_ASSIGN_OR_RETURN(Mapping m, Mapping::Open(path, mo));
+  return Open(std::move(m));
+}
+
+Result<Image> Image::Open(Mapping m) {
+  const std::string& path = m.info().path;
+  const uint64_t size = m.size();
+  if (size < 4 * kPage) {
+    return NotFound(path + " is too small (" + std::to_string(size) +
+                    " bytes) to be a daxstore image");
+  }
+  const bool writable = m.info().access == Access::kReadWrite;
+  DAXSTORE_ASSIGN_OR_RETURN(Superblock sb, ReadSuperblock(m, 0));
+  Status st = image::ValidateSuperblock(sb, size);
+  if (!st.ok()) {
+    DAXSTORE_ASSIGN_OR_RETURN(Superblock backup,
+                              ReadSuperblock(m, image::BackupOffset(size)));
+    Status bst = image::ValidateSuperblock(backup, size);
+    if (!bst.ok()) {
+      // The primary is written last: without its magic the image was
+      // never completed (or was wiped), whatever state the backup is in.
+      if (st.kind() == ErrorKind::kNotFound) {
+        return NotFound(path + ": " + st.message() + "; backup " +
+                        bst.message());
+      }
+      return Corruption(path + ": primary " + st.message() + "; backup " +
+                        bst.message());
+    }
+    sb = backup;
+    // The primary is restored from the backup.
+    if (writable) m.MemcpyPersist(m.bytes(), &sb, sizeof sb);
+  }
+  auto s = std::make_unique<State>(std::move(m));
+  s->sb = sb;
+  s->writable = writable;
+  s->Attach();
+  DAXSTORE_RETURN_IF_ERROR(s->Recover());
+  return Image(std::move(s));
+}
+
+Result<ImageInfo> Image::Info() const {
+  const State& s = *s_;
+  ImageInfo info;
+  info.path = s.m.info().path;
+  info.virtual_size = s.sb.virtual_size;
+  info.logical_block_size = s.sb.logical_block_size;
+  info.block_size = s.sb.block_size;
+  info.virtual_blocks = s.sb.virtual_blocks;
+  info.data_blocks = s.sb.data_blocks;
+  for (uint64_t pba = 0; pba < s.sb.data_blocks; pba++) {
+    if (s.LoadRef(pba)) info.allocated_blocks++;
+  }
+  info.allocated_bytes = info.allocated_blocks * s.sb.block_size;
+  info.metadata_bytes =
+      s.sb.total_size - s.sb.data_blocks * uint64_t{s.sb.block_size};
+  info.lanes = s.sb.lanes;
+  info.recovered_records = s.recovered;
+  return info;
+}
+
+}  // namespace daxstore

@@ -1,0 +1,245 @@
+// The data path: reads, out-of-place writes, zeroing.
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <shared_mutex>
+
+#include "image/engine.h"
+
+namespace daxstore {
+
+using image::EntryPba;
+using image::EntryPresent;
+using image::Lane;
+
+namespace {
+
+// Walks an iovec array as one byte stream.
+class Cursor {
+ public:
+  explicit Cursor(std::span<const iovec> iov) : iov_(iov) {}
+  // When the next n bytes are contiguous, a pointer to them; else null.
+  uint8_t* Contiguous(size_t n) {
+    Settle();
+    if (i_ < iov_.size() && iov_[i_].iov_len - off_ >= n) {
+      return static_cast<uint8_t*>(iov_[i_].iov_base) + off_;
+    }
+    return nullptr;
+  }
+  // Copies the next n bytes to dst (from==true) or src into them.
+  void Out(void* dst, size_t n) {
+    Walk(n, [&](uint8_t* p, size_t k) {
+      std::memcpy(dst, p, k);
+      dst = static_cast<uint8_t*>(dst) + k;
+    });
+  }
+  void In(const void* src, size_t n) {
+    Walk(n, [&](uint8_t* p, size_t k) {
+      std::memcpy(p, src, k);
+      src = static_cast<const uint8_t*>(src) + k;
+    });
+  }
+  void Zero(size_t n) {
+    Walk(n, [](uint8_t* p, size_t k) { std::memset(p, 0, k); });
+  }
+  void Skip(size_t n) {
+    Walk(n, [](uint8_t*, size_t) {});
+  }
+
+ private:
+  void Settle() {
+    while (i_ < iov_.size() && off_ == iov_[i_].iov_len) {
+      i_++;
+      off_ = 0;
+    }
+  }
+  template <typename F>
+  void Walk(size_t n, F f) {
+    while (n) {
+      Settle();
+      size_t k = std::min(n, iov_[i_].iov_len - off_);
+      f(static_cast<uint8_t*>(iov_[i_].iov_base) + off_, k);
+      off_ += k;
+      n -= k;
+    }
+  }
+  std::span<const iovec> iov_;
+  size_t i_ = 0, off_ = 0;
+};
+
+// Detect-zeroes: OR 256-byte chunks with independent accumulators (the
+// compiler can keep them in vector registers) and stop at the first chunk
+// that is not zero, which for most data is the first.
+bool AllZero(const uint8_t* p, size_t n) {
+  size_t i = 0;
+  for (; i + 256 <= n; i += 256) {
+    uint64_t acc[4] = {0, 0, 0, 0};
+    for (size_t j = 0; j < 256; j += 32) {
+      for (size_t k = 0; k < 4; k++) {
+        uint64_t w;
+        std::memcpy(&w, p + i + j + 8 * k, 8);
+        acc[k] |= w;
+      }
+    }
+    if (acc[0] | acc[1] | acc[2] | acc[3]) return false;
+  }
+  for (; i < n; i++) {
+    if (p[i]) return false;
+  }
+  return true;
+}
+
+size_t Total(std::span<const iovec> iov) {
+  size_t n = 0;
+  for (const iovec& v : iov) n += v.iov_len;
+  return n;
+}
+
+Status CheckRange(const Image::State& s, uint64_t offset, uint64_t n) {
+  if (offset > s.sb.virtual_size || n > s.sb.virtual_size - offset) {
+    return InvalidArgument("I/O at " + std::to_string(offset) + "+" +
+                           std::to_string(n) + " is beyond the " +
+                           std::to_string(s.sb.virtual_size) +
+                           "-byte virtual size of " + s.m.info().path);
+  }
+  return Status::Ok();
+}
+
+// Writes [in, in+len) of block lba from `src` (null: zeros). Caller holds
+// the lane.
+Status WriteBlock(Image::State& s, Lane& lane, uint64_t lba, size_t in,
+                  size_t len, Cursor* src) {
+  const size_t bs = s.bs();
+  if (lane.scratch.size() != bs) lane.scratch.resize(bs);
+  uint8_t* buf = lane.scratch.data();
+  std::shared_mutex& mu = s.StripeOf(lba).mu;
+  const bool whole = in == 0 && len == bs;
+  uint64_t pba = image::kNoBlock;
+  std::unique_lock<std::shared_mutex> lock(mu, std::defer_lock);
+
+  if (whole) {
+    // A whole block goes out of place before the lock is taken.
+    const uint8_t* data = nullptr;
+    if (src) {
+      data = src->Contiguous(bs);
+      if (data) {
+        src->Skip(bs);
+      } else {
+        src->Out(buf, bs);
+        data = buf;
+      }
+    }
+    if (data && !AllZero(data, bs)) {
+      DAXSTORE_ASSIGN_OR_RETURN(pba, s.Allocate(lane));
+      // The new block's data is durable before its redo record is written.
+      s.m.MemcpyPersist(s.Block(pba), data, bs, kCopyNonTemporal);
+    }
+    lock.lock();
+  } else {
+    // Read-modify-write under the lock, so concurrent partial writes to
+    // one block do not lose each other's bytes.
+    lock.lock();
+    uint64_t old = s.LoadEntry(lba);
+    DAXSTORE_RETURN_IF_ERROR(s.ValidateEntry(lba, old));
+    if (EntryPresent(old)) {
+      std::memcpy(buf, s.Block(EntryPba(old)), bs);
+    } else {
+      std::memset(buf, 0, bs);
+    }
+    if (src) {
+      src->Out(buf + in, len);
+    } else {
+      std::memset(buf + in, 0, len);
+    }
+    if (!AllZero(buf, bs)) {
+      DAXSTORE_ASSIGN_OR_RETURN(pba, s.Allocate(lane));
+      // The new block's data is durable before its redo record is written.
+      s.m.MemcpyPersist(s.Block(pba), buf, bs, kCopyNonTemporal);
+    }
+  }
+  uint64_t old = s.LoadEntry(lba);
+  Status st = s.ValidateEntry(lba, old);
+  uint64_t entry = pba == image::kNoBlock ? 0 : image::MakeEntry(pba);
+  if (st.ok()) st = s.Commit(lane, lba, old, entry);
+  if (!st.ok() && pba != image::kNoBlock) s.Release(pba);
+  return st;
+}
+
+Status WriteRange(Image::State& s, uint64_t offset, uint64_t n, Cursor* src) {
+  if (!s.writable) {
+    return InvalidArgument(s.m.info().path + " is open read-only");
+  }
+  DAXSTORE_RETURN_IF_ERROR(CheckRange(s, offset, n));
+  Lane& lane = s.MyLane();
+  std::lock_guard lane_lock(lane.mu);
+  const uint64_t bs = s.bs();
+  while (n) {
+    uint64_t lba = offset / bs;
+    size_t in = offset % bs;
+    size_t len = std::min<uint64_t>(n, bs - in);
+    DAXSTORE_RETURN_IF_ERROR(WriteBlock(s, lane, lba, in, len, src));
+    offset += len;
+    n -= len;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Image::Readv(uint64_t offset, std::span<const iovec> iov) const {
+  const State& s = *s_;
+  uint64_t n = Total(iov);
+  DAXSTORE_RETURN_IF_ERROR(CheckRange(s, offset, n));
+  Cursor dst(iov);
+  const uint64_t bs = s.bs();
+  while (n) {
+    uint64_t lba = offset / bs;
+    size_t in = offset % bs;
+    size_t len = std::min<uint64_t>(n, bs - in);
+    {
+      // Shared: the block cannot be replaced and reused while we copy.
+      std::shared_lock lock(s.StripeOf(lba).mu);
+      uint64_t e = s.LoadEntry(lba);
+      DAXSTORE_RETURN_IF_ERROR(s.ValidateEntry(lba, e));
+      if (EntryPresent(e)) {
+        dst.In(s.Block(EntryPba(e)) + in, len);
+      } else {
+        dst.Zero(len);
+      }
+    }
+    offset += len;
+    n -= len;
+  }
+  return Status::Ok();
+}
+
+Status Image::Read(uint64_t offset, void* buf, size_t n) const {
+  iovec v{buf, n};
+  return Readv(offset, {&v, 1});
+}
+
+Status Image::Writev(uint64_t offset, std::span<const iovec> iov) {
+  Cursor src(iov);
+  return WriteRange(*s_, offset, Total(iov), &src);
+}
+
+Status Image::Write(uint64_t offset, const void* buf, size_t n) {
+  iovec v{const_cast<void*>(buf), n};
+  return Writev(offset, {&v, 1});
+}
+
+Status Image::WriteZeroes(uint64_t offset, uint64_t n) {
+  return WriteRange(*s_, offset, n, nullptr);
+}
+
+Status Image::Discard(uint64_t offset, uint64_t n) {
+  return WriteZeroes(offset, n);
+}
+
+Status Image::Flush() {
+  // Every write persisted before it returned; the fence orders the rest.
+  s_->m.Drain();
+  return Status::Ok();
+}
+
+}  // namespace daxstore

@@ -1,0 +1,79 @@
+// Fuzzing an image's on-media metadata: see image_fuzz.h.
+#include "fuzz/image_fuzz.h"
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "daxstore/image.h"
+#include "daxstore/mapping.h"
+
+namespace daxstore::fuzz {
+
+namespace {
+
+constexpr size_t kSize = 96 << 10;
+
+void NoPersist(const void*, size_t) {}
+void NoDrain() {}
+void* Copy(void* d, const void* s, size_t n, unsigned) {
+  return std::memmove(d, s, n);
+}
+void* Set(void* d, int c, size_t n, unsigned) { return std::memset(d, c, n); }
+
+Result<Mapping> OverMemory(std::shared_ptr<std::vector<uint8_t>> mem) {
+  PersistOps ops{NoPersist, NoPersist, NoDrain, Copy, Copy, Set};
+  void* p = mem->data();
+  return Mapping::FromMemory(p, mem->size(), Granularity::kByte, ops, mem,
+                             "fuzz-image");
+}
+
+// A small image with a few blocks written, made once.
+const std::vector<uint8_t>& Template() {
+  static const std::vector<uint8_t> image = [] {
+    auto mem = std::make_shared<std::vector<uint8_t>>(kSize);
+    ImageOptions o;
+    o.virtual_size = 16 * 4096;
+    o.lanes = 2;
+    auto img = Image::Format(std::move(OverMemory(mem)).value(), o);
+    std::vector<uint8_t> v(6000, 0x3c);
+    (void)img->Write(1000, v.data(), v.size());
+    (void)img->Write(9 * 4096, v.data(), 4096);
+    return *mem;
+  }();
+  return image;
+}
+
+}  // namespace
+
+int ImageOpenAndUse(const uint8_t* data, size_t size) {
+  auto mem = std::make_shared<std::vector<uint8_t>>(Template());
+  // Patches land in the metadata: the first 64 KiB and the backup page.
+  for (size_t i = 0; i + 12 <= size; i += 12) {
+    uint32_t off;
+    uint64_t value;
+    std::memcpy(&off, data + i, 4);
+    std::memcpy(&value, data + i + 4, 8);
+    off %= (64 << 10) + 4096;
+    if (off >= (64 << 10)) off = kSize - 4096 + (off - (64 << 10));
+    off &= ~7u;
+    std::memcpy(mem->data() + off, &value, 8);
+  }
+  auto m = OverMemory(mem);
+  if (!m.ok()) return 0;
+  auto img = Image::Open(std::move(m).value());
+  if (!img.ok()) return 0;
+  std::vector<uint8_t> buf(img->virtual_size() < (1 << 20) ? img->virtual_size()
+                                                           : (1 << 20));
+  (void)img->Read(0, buf.data(), buf.size());
+  std::vector<uint8_t> v(5000, 0x7e);
+  (void)img->Write(3000, v.data(), v.size());
+  (void)img->Discard(0, 4096);
+  (void)img->Info();
+  (void)img->Check(true);
+  (void)img->Write(100, v.data(), 100);
+  (void)img->Check();
+  return 0;
+}
+
+}  // namespace daxstore::fuzz

@@ -1,0 +1,45 @@
+// An in-memory model of a virtual disk, and helpers shared by image tests.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+namespace daxstore::testing {
+
+class DiskModel {
+ public:
+  explicit DiskModel(uint64_t size) : bytes_(size, 0) {}
+  void Write(uint64_t off, const void* p, size_t n) {
+    std::memcpy(bytes_.data() + off, p, n);
+  }
+  void Zero(uint64_t off, size_t n) { std::memset(bytes_.data() + off, 0, n); }
+  const uint8_t* at(uint64_t off) const { return bytes_.data() + off; }
+  uint64_t size() const { return bytes_.size(); }
+  // Blocks of `bs` bytes holding anything but zeros.
+  uint64_t NonZeroBlocks(uint64_t bs) const {
+    uint64_t n = 0;
+    for (uint64_t b = 0; b < bytes_.size(); b += bs) {
+      for (uint64_t i = b; i < b + bs && i < bytes_.size(); i++) {
+        if (bytes_[i]) {
+          n++;
+          break;
+        }
+      }
+    }
+    return n;
+  }
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+// Random bytes, never all zero unless asked.
+inline std::vector<uint8_t> RandomBytes(std::mt19937_64& rng, size_t n) {
+  std::vector<uint8_t> v(n);
+  for (auto& b : v) b = static_cast<uint8_t>(rng() | 1);
+  return v;
+}
+
+}  // namespace daxstore::testing
