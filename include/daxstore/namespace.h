@@ -133,10 +133,10 @@ struct Bus {
 // Empty strings match everything. region/ns accept "region0" or "0",
 // "namespace0.0" or "0.0"; "all" matches everything too.
 struct ListFilter {
-  std::string bus;
-  std::string region;
-  std::string ns;
-  std::optional<NamespaceMode> mode;
+  std::string bus = {};
+  std::string region = {};
+  std::string ns = {};
+  std::optional<NamespaceMode> mode = {};
   bool include_idle = false;  // also disabled regions and namespaces
 };
 
