@@ -189,6 +189,42 @@ TEST_F(Cli, LabelLessBusAndAutoSelection) {
   EXPECT_EQ(re["size"], "512.00 MiB");
 }
 
+TEST_F(Cli, RegionVerbsAndDimms) {
+  ASSERT_EQ(Cmd({"emulate", "create", "--regions", "2"}).rc, 0);
+  auto cmd = [&](std::vector<std::string> a) {
+    a.insert(a.begin(), {"--bus", "emulated"});
+    return Cmd(a);
+  };
+  ASSERT_EQ(cmd({"create-namespace", "-r", "region1", "-s", "64M"}).rc, 0);
+  ExpectOneErrorLine(cmd({"init-labels", "region1"}), "disable-region");
+  RunResult off = cmd({"disable-region", "region1"});
+  EXPECT_EQ(off.rc, 0) << off.err;
+  EXPECT_NE(off.err.find("disabled 1 region"), std::string::npos);
+  // Disabled regions are idle: hidden unless -i.
+  json regions = Json({"--bus", "emulated", "list", "-R"});
+  EXPECT_EQ(regions["dev"], "region0");
+  json idle = Json({"--bus", "emulated", "list", "-R", "-i"});
+  ASSERT_EQ(idle.size(), 2u);
+  EXPECT_EQ(idle[1]["state"], "disabled");
+  RunResult init = cmd({"init-labels", "region1"});
+  EXPECT_EQ(init.rc, 0) << init.err;
+  EXPECT_NE(init.err.find("initialized 1 nmem"), std::string::npos);
+  EXPECT_EQ(cmd({"enable-region", "all"}).rc, 0);
+  EXPECT_TRUE(Namespaces().empty());  // the labels were wiped
+  json both = Json({"--bus", "emulated", "list", "-DR"});
+  EXPECT_EQ(both["dimms"].size(), 2u);
+  EXPECT_EQ(both["dimms"][1]["dev"], "nmem1");
+  EXPECT_EQ(both["regions"][0]["mappings"][0]["dimm"], "nmem0");
+  json caps = Json({"--bus", "emulated", "list", "-R", "-C", "-r", "0"});
+  EXPECT_EQ(caps["capabilities"][1]["mode"], "fsdax");
+  ASSERT_EQ(cmd({"create-namespace", "-s", "64M", "-n", "x"}).rc, 0);
+  EXPECT_EQ(cmd({"disable-namespace", "namespace0.0"}).rc, 0);
+  EXPECT_TRUE(Json({"--bus", "emulated", "list"}).empty());
+  EXPECT_EQ(cmd({"enable-namespace", "namespace0.0"}).rc, 0);
+  EXPECT_EQ(Json({"--bus", "emulated", "list"})["name"], "x");
+  ExpectOneErrorLine(cmd({"destroy-namespace", "namespace0.0"}), "-f");
+}
+
 TEST_F(Cli, ConcurrentCreatesLoseNoLabels) {
   ASSERT_EQ(Cmd({"emulate", "create", "--size", "1G"}).rc, 0);
   constexpr int kProcs = 8;
