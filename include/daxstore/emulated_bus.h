@@ -31,6 +31,9 @@ struct EmulatedBusConfig {
   int dimms_per_region = 1;           // interleave ways
   uint64_t region_size = 1ull << 30;  // per region; split over its DIMMs
   bool label_less = false;
+  // Label areas present but never initialised, as on a fresh QEMU NVDIMM:
+  // one raw namespace spans each region until init-labels runs.
+  bool uninitialized_labels = false;
   PersistenceDomain persistence = PersistenceDomain::kMemoryController;
 };
 

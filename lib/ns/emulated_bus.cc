@@ -71,6 +71,11 @@ Status CreateEmulatedBus(const EmulatedOptions& o, const EmulatedBusConfig& c) {
       s.dimms.push_back(
           {dimm, c.region_size / c.dimms_per_region, !c.label_less});
     }
+    if (c.uninitialized_labels && !c.label_less) {
+      reg.labels_initialized = false;
+      reg.namespaces.push_back(ns::WholeRegionNamespace(
+          reg, NamespaceMode::kRaw, MapLocation::kDev));
+    }
     if (c.label_less) {
       // What memmap= pmem shows at boot: one fsdax namespace, map=mem.
       reg.namespaces.push_back(ns::WholeRegionNamespace(

@@ -13,7 +13,12 @@ Status EmulatedBackend::Destroy(const std::string& name, bool force) {
   DAXSTORE_ASSIGN_OR_RETURN(auto found, LookupNamespace(bus->state(), name));
   auto [reg, n] = found;
   std::string dev = NamespaceName(reg->id, n->id);
-  if (reg->label_less || !reg->labels_initialized) {
+  if (!reg->label_less && !reg->labels_initialized) {
+    return Unsupported(dev + " is the placeholder of " + RegionName(reg->id) +
+                       ", whose label area is not initialised: run "
+                       "'init-labels' on the disabled region instead");
+  }
+  if (reg->label_less) {
     return Unsupported(dev + " spans label-less " + RegionName(reg->id) +
                        ", which cannot be subdivided or emptied: reconfigure "
                        "with -e instead ('create-namespace -f -e " +

@@ -118,6 +118,40 @@ TEST_F(EmulatedBus, AnotherBusInTheSameDirectoryIsRefused) {
   EXPECT_TRUE(Files().empty());
 }
 
+TEST(EmulatedLabels, AFreshLabelAreaNeedsInitLabels) {
+  testing::TempDir dir;
+  EmulatedOptions o;
+  o.dir = dir / "bus";
+  EmulatedBusConfig c;
+  c.uninitialized_labels = true;
+  ASSERT_TRUE(CreateEmulatedBus(o, c).ok());
+  auto b = OpenEmulatedBackend(o);
+  ASSERT_TRUE(b.ok());
+  auto& be = **b;
+  auto buses = be.List({});
+  ASSERT_TRUE(buses.ok());
+  const Region& r = buses->at(0).regions.at(0);
+  EXPECT_TRUE(r.labels_uninitialized);
+  EXPECT_EQ(r.available_size, 0u);
+  ASSERT_EQ(r.namespaces.size(), 1u);
+  EXPECT_EQ(r.namespaces[0].mode, NamespaceMode::kRaw);
+  EXPECT_EQ(r.namespaces[0].size, kGiB);
+  CreateRequest req;
+  auto st = be.Create(req);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.status().message().find("init-labels region0"),
+            std::string::npos)
+      << st.status().message();
+  ASSERT_TRUE(be.DisableRegion("region0").ok());
+  auto n = be.InitLabels("all", false);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 1);
+  ASSERT_TRUE(be.EnableRegion("region0").ok());
+  auto made = be.Create(req);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(made->size, 1006 * kMiB);
+}
+
 // Runs op in a child that SIGKILLs itself at crash point `point`.
 void KillAt(const EmulatedOptions& base, const std::string& point,
             const std::function<void(NamespaceBackend&)>& op) {

@@ -15,6 +15,7 @@ struct EmulateArgs {
   int dimms = 1;
   std::string size = "1G";
   bool label_less = false;
+  bool uninitialized = false;
   std::string persistence = "memory_controller";
   bool force = false;
 };
@@ -42,6 +43,7 @@ void Create(const CLI::App* cmd, const EmulateArgs& a) {
   c.dimms_per_region = a.dimms;
   c.region_size = Must(ParseSize(a.size));
   c.label_less = a.label_less;
+  c.uninitialized_labels = a.uninitialized;
   c.persistence = Must(ParsePersistenceDomain(a.persistence));
   Must(CreateEmulatedBus(EmulatedOptionsFor(choice), c));
   Show(choice);
@@ -70,6 +72,8 @@ void AddEmulateCommands(CLI::App& app) {
       ->capture_default_str();
   c->add_flag("--label-less", a->label_less,
               "no label areas: behave like memmap= pmem");
+  c->add_flag("--uninitialized-labels", a->uninitialized,
+              "label areas not initialised yet (run init-labels first)");
   c->add_option("--persistence", a->persistence,
                 "cpu_cache (eADR) or memory_controller (ADR)")
       ->capture_default_str();
