@@ -77,6 +77,19 @@ class Platform {
   virtual Status Remove(const std::string& path) = 0;
   virtual Result<MountInfo> MountOf(const std::string& path) = 0;
 
+  // --- directories and locks (the defaults fail with kUnsupported) ---
+  // Creates path and its missing parents (mkdir -p).
+  virtual Status MakeDirs(const std::string& path);
+  // Entry names in a directory (no "." or ".."), sorted.
+  virtual Result<std::vector<std::string>> ListDir(const std::string& path);
+  // Removes an empty directory; a missing one is not an error.
+  virtual Status RemoveDir(const std::string& path);
+  // Opens (creating) path and takes an exclusive flock on it, waiting for
+  // other holders. Close(fd) releases it; so does the process dying.
+  virtual Result<int> LockFile(const std::string& path);
+  // Every mount in the mount table.
+  virtual Result<std::vector<MountInfo>> Mounts();
+
   // --- memory mapping ---
   // Like mmap(2); a failure carries the errno (EOPNOTSUPP for MAP_SYNC on a
   // non-DAX file).

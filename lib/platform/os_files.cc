@@ -198,6 +198,33 @@ Result<MountInfo> FindMount(const std::string& mountinfo,
   return best;
 }
 
+std::vector<MountInfo> ParseMounts(const std::string& mountinfo) {
+  std::vector<MountInfo> out;
+  std::stringstream lines(mountinfo);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::stringstream f(line);
+    std::vector<std::string> fields;
+    std::string w;
+    while (f >> w) fields.push_back(w);
+    size_t dash = 0;
+    while (dash < fields.size() && fields[dash] != "-") ++dash;
+    if (fields.size() < 6 || dash + 3 > fields.size()) continue;
+    MountInfo m;
+    m.mount_point = Unescape(fields[4]);
+    m.fs_type = fields[dash + 1];
+    m.source = Unescape(fields[dash + 2]);
+    m.options = fields[5] + "," + fields[dash + 3];
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Result<std::vector<MountInfo>> OsPlatform::Mounts() {
+  DAXSTORE_ASSIGN_OR_RETURN(std::string text, ReadFile("/proc/self/mountinfo"));
+  return ParseMounts(text);
+}
+
 Result<MountInfo> OsPlatform::MountOf(const std::string& path) {
   char resolved[PATH_MAX];
   if (::realpath(path.c_str(), resolved) == nullptr) {

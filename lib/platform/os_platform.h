@@ -24,6 +24,11 @@ class OsPlatform : public Platform {
   bool Exists(const std::string& path) override;
   Status Remove(const std::string& path) override;
   Result<MountInfo> MountOf(const std::string& path) override;
+  Status MakeDirs(const std::string& path) override;
+  Result<std::vector<std::string>> ListDir(const std::string& path) override;
+  Status RemoveDir(const std::string& path) override;
+  Result<int> LockFile(const std::string& path) override;
+  Result<std::vector<MountInfo>> Mounts() override;
 
   Result<void*> Map(void* addr, size_t len, int prot, int flags, int fd,
                     uint64_t off) override;
@@ -50,5 +55,8 @@ class OsPlatform : public Platform {
 // (longest mount-point prefix). Exposed for tests.
 Result<MountInfo> FindMount(const std::string& mountinfo,
                             const std::string& path);
+
+// Every mount in /proc/self/mountinfo text. Exposed for tests.
+std::vector<MountInfo> ParseMounts(const std::string& mountinfo);
 
 }  // namespace daxstore

@@ -31,5 +31,9 @@ nlohmann::json MappingJson(const MappingInfo& info);
 
 void AddMapCommands(CLI::App& app);
 void AddBenchCommands(CLI::App& app);
+void AddListCommands(CLI::App& app);
+void AddNamespaceCommands(CLI::App& app);
+void AddRegionCommands(CLI::App& app);
+void AddEmulateCommands(CLI::App& app);
 
 }  // namespace daxstore::cli

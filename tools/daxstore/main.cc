@@ -9,7 +9,9 @@ namespace {
 struct Noun {
   void (*add)(CLI::App&);
 };
-constexpr Noun kNouns[] = {{AddMapCommands}, {AddBenchCommands}};
+constexpr Noun kNouns[] = {{AddMapCommands},    {AddBenchCommands},
+                           {AddListCommands},   {AddNamespaceCommands},
+                           {AddRegionCommands}, {AddEmulateCommands}};
 }  // namespace
 }  // namespace daxstore::cli
 
@@ -17,6 +19,7 @@ int main(int argc, char** argv) {
   using namespace daxstore::cli;
   CLI::App app{"daxstore: persistent-memory mappings, namespaces and images"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the verb
   for (const auto& noun : kNouns) noun.add(app);
   try {
     app.parse(argc, argv);

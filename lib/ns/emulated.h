@@ -1,0 +1,49 @@
+// The emulated backend: every operation locks the bus directory, reads
+// bus.json, checks, changes device files and publishes the new bus.json
+// in the order emulated_store.h describes.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "daxstore/emulated_bus.h"
+#include "ns/emulated_store.h"
+
+namespace daxstore::ns {
+
+class EmulatedBackend : public NamespaceBackend {
+ public:
+  explicit EmulatedBackend(EmulatedOptions options)
+      : options_(std::move(options)) {}
+
+  std::string_view name() const override { return "emulated"; }
+  Result<std::vector<Bus>> List(const ListFilter& filter) override;
+  Result<Namespace> Create(const CreateRequest& request) override;
+  Status Destroy(const std::string& ns, bool force) override;
+  Status EnableNamespace(const std::string& ns) override;
+  Status DisableNamespace(const std::string& ns) override;
+  Status EnableRegion(const std::string& region) override;
+  Status DisableRegion(const std::string& region) override;
+  Result<int> InitLabels(const std::string& region, bool force) override;
+  Result<DaxDevice> ReconfigureDevice(const std::string& chardev, DaxMode mode,
+                                      bool force) override;
+  Result<MapTarget> MapTargetOf(const std::string& ns) override;
+
+ private:
+  Result<std::unique_ptr<LockedBus>> Lock();
+  Result<Namespace> Reconfigure(LockedBus& bus, const CreateRequest& r);
+  Result<Namespace> CreateIn(LockedBus& bus, RegionRecord& region,
+                             const CreateRequest& r);
+
+  EmulatedOptions options_;
+};
+
+// Lookups that explain what is missing.
+Result<RegionRecord*> LookupRegion(BusState& s, const std::string& name);
+Result<std::pair<RegionRecord*, NsRecord*>> LookupNamespace(
+    BusState& s, const std::string& name);
+// Busy if the namespace's dax device is online as system-ram.
+Status CheckNotSystemRam(const RegionRecord& r, const NsRecord& n,
+                         const std::string& action);
+
+}  // namespace daxstore::ns

@@ -1,0 +1,348 @@
+// One suite for every namespace backend: create and destroy in every mode,
+// sizes and alignments, a full region, a label-less region, reconfigure,
+// system-ram and back, bad input.
+#include <gtest/gtest.h>
+
+#include <optional>
+
+#include "ns/backend_env.h"
+#include "ns/layout.h"
+
+namespace daxstore {
+namespace {
+
+using ns::kGiB;
+using ns::kMiB;
+using testing::BackendParam;
+
+class NamespaceSuite : public ::testing::TestWithParam<BackendParam> {
+ protected:
+  // Opens a backend on a bus of this layout, or skips the test.
+  void Open(EmulatedBusConfig layout = {}) {
+    env_ = GetParam().make();
+    auto b = env_->Open(layout);
+    if (!b.ok() && b.status().kind() == ErrorKind::kUnsupported) {
+      GTEST_SKIP() << b.status().message();
+    }
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    be_ = std::move(b).value();
+  }
+
+  std::optional<Namespace> Find(const std::string& dev) {
+    auto buses = be_->List({.ns = dev, .include_idle = true});
+    EXPECT_TRUE(buses.ok()) << buses.status().ToString();
+    if (!buses.ok()) return std::nullopt;
+    for (const auto& b : *buses) {
+      for (const auto& r : b.regions) {
+        for (const auto& n : r.namespaces) return n;
+      }
+    }
+    return std::nullopt;
+  }
+
+  Region RegionNamed(const std::string& dev) {
+    auto buses = be_->List({.region = dev, .include_idle = true});
+    EXPECT_TRUE(buses.ok());
+    EXPECT_EQ(buses->size(), 1u);
+    EXPECT_EQ(buses->at(0).regions.size(), 1u);
+    return buses->at(0).regions.at(0);
+  }
+
+  Result<Namespace> Create(NamespaceMode mode, const std::string& size,
+                           const std::string& region = "region0") {
+    CreateRequest r;
+    r.mode = mode;
+    r.region = region;
+    auto s = ParseSizeRequest(size);
+    if (!s.ok()) return s.status();
+    r.size = *s;
+    return be_->Create(r);
+  }
+
+  std::shared_ptr<testing::BackendEnv> env_;
+  std::unique_ptr<NamespaceBackend> be_;
+};
+
+TEST_P(NamespaceSuite, CreateAndDestroyInEveryMode) {
+  Open();
+  Region before = RegionNamed("region0");
+  EXPECT_EQ(before.available_size, kGiB);
+  struct Case {
+    NamespaceMode mode;
+    std::string blockdev, chardev;
+    uint64_t size;
+  };
+  const Case cases[] = {
+      {NamespaceMode::kFsdax, "pmem0", "", 250 * kMiB},
+      {NamespaceMode::kDevdax, "", "dax0.0", 250 * kMiB},
+      {NamespaceMode::kSector, "pmem0s", "",
+       ns::BttUsableSize(256 * kMiB, 4096)},
+      {NamespaceMode::kRaw, "pmem0", "", 256 * kMiB},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(NamespaceModeName(c.mode)));
+    auto n = Create(c.mode, "256M");
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    EXPECT_EQ(n->dev, "namespace0.0");
+    EXPECT_EQ(n->mode, c.mode);
+    EXPECT_EQ(n->size, c.size);
+    EXPECT_EQ(n->raw_size, 256 * kMiB);
+    EXPECT_EQ(n->blockdev, c.blockdev);
+    EXPECT_EQ(n->dax_region.has_value(), !c.chardev.empty());
+    if (n->dax_region) {
+      EXPECT_EQ(n->dax_region->devices.at(0).chardev, c.chardev);
+      EXPECT_EQ(n->dax_region->align, 2 * kMiB);
+    }
+    EXPECT_TRUE(ns::ValidUuid(n->uuid));
+    auto listed = Find("namespace0.0");
+    ASSERT_TRUE(listed.has_value());
+    EXPECT_EQ(listed->uuid, n->uuid);
+    EXPECT_EQ(RegionNamed("region0").available_size, kGiB - 256 * kMiB);
+    ASSERT_TRUE(be_->Destroy(n->dev, /*force=*/true).ok());
+    EXPECT_FALSE(Find("namespace0.0").has_value());
+    EXPECT_EQ(RegionNamed("region0").available_size, kGiB);
+  }
+}
+
+TEST_P(NamespaceSuite, SizesAndAlignments) {
+  Open({.dimms_per_region = 2, .region_size = 2 * kGiB});
+  auto bad = Create(NamespaceMode::kFsdax, "100M");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().kind(), ErrorKind::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("try --size 96M or --size 128M"),
+            std::string::npos)
+      << bad.status().message();
+  auto half = Create(NamespaceMode::kFsdax, "50%");
+  ASSERT_TRUE(half.ok()) << half.status().ToString();
+  EXPECT_EQ(half->raw_size, kGiB);
+  // 1 GiB pages: the size must be a multiple of 1G x 2 ways.
+  CreateRequest huge;
+  huge.mode = NamespaceMode::kDevdax;
+  huge.align = kGiB;
+  huge.size = {SizeRequest::Kind::kBytes, kGiB};
+  auto h = be_->Create(huge);
+  ASSERT_FALSE(h.ok());
+  EXPECT_NE(h.status().message().find("--size 2G"), std::string::npos)
+      << h.status().message();
+  CreateRequest small_pages;
+  small_pages.mode = NamespaceMode::kDevdax;
+  small_pages.align = 4096;
+  small_pages.size = {SizeRequest::Kind::kBytes, 512 * kMiB};
+  auto s = be_->Create(small_pages);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->dev, "namespace0.1");
+  EXPECT_EQ(s->dax_region->align, 4096u);
+  EXPECT_EQ(s->size, ns::UsableSize(NamespaceMode::kDevdax, MapLocation::kDev,
+                                    512 * kMiB, 4096, 0));
+  CreateRequest mem;
+  mem.mode = NamespaceMode::kFsdax;
+  mem.map = MapLocation::kMem;
+  auto m = be_->Create(mem);  // the rest: 512 MiB
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->raw_size, 512 * kMiB);
+  EXPECT_EQ(*m->map, MapLocation::kMem);
+  EXPECT_EQ(m->size, 510 * kMiB);
+}
+
+TEST_P(NamespaceSuite, AFullRegion) {
+  Open();
+  std::vector<std::string> devs;
+  for (int i = 0; i < 4; ++i) {
+    auto n = Create(NamespaceMode::kRaw, "256M");
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    devs.push_back(n->dev);
+  }
+  auto full = Create(NamespaceMode::kFsdax, "");
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.status().kind(), ErrorKind::kNoSpace);
+  EXPECT_NE(full.status().message().find("no space left"), std::string::npos)
+      << full.status().message();
+  // Two holes of 256M that are not adjacent: 512M does not fit.
+  ASSERT_TRUE(be_->Destroy(devs[0], true).ok());
+  ASSERT_TRUE(be_->Destroy(devs[2], true).ok());
+  Region r = RegionNamed("region0");
+  EXPECT_EQ(r.available_size, 512 * kMiB);
+  EXPECT_EQ(r.max_available_extent, 256 * kMiB);
+  auto frag = Create(NamespaceMode::kRaw, "512M");
+  ASSERT_FALSE(frag.ok());
+  EXPECT_NE(frag.status().message().find("largest free extent is 256M"),
+            std::string::npos)
+      << frag.status().message();
+  auto fits = Create(NamespaceMode::kRaw, "256M");
+  ASSERT_TRUE(fits.ok());
+  EXPECT_EQ(fits->dev, "namespace0.0");  // the lowest free id
+}
+
+TEST_P(NamespaceSuite, ALabelLessRegion) {
+  Open({.region_size = 512 * kMiB, .label_less = true});
+  auto n = Find("namespace0.0");
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(n->mode, NamespaceMode::kFsdax);
+  EXPECT_EQ(*n->map, MapLocation::kMem);
+  EXPECT_TRUE(n->uuid.empty());
+  Region r = RegionNamed("region0");
+  EXPECT_TRUE(r.label_less);
+  EXPECT_EQ(r.available_size, 0u);
+  auto sub = Create(NamespaceMode::kFsdax, "128M");
+  ASSERT_FALSE(sub.ok());
+  EXPECT_NE(sub.status().message().find(
+                "label-less region cannot be subdivided: reconfigure with -e"),
+            std::string::npos)
+      << sub.status().message();
+  EXPECT_FALSE(be_->Destroy("namespace0.0", true).ok());
+  EXPECT_EQ(be_->InitLabels("region0", true).status().kind(),
+            ErrorKind::kUnsupported);
+  for (auto mode : {NamespaceMode::kDevdax, NamespaceMode::kSector,
+                    NamespaceMode::kRaw, NamespaceMode::kFsdax}) {
+    CreateRequest e;
+    e.reconfigure = "namespace0.0";
+    e.mode = mode;
+    e.force = true;
+    auto re = be_->Create(e);
+    ASSERT_TRUE(re.ok()) << re.status().ToString();
+    EXPECT_EQ(re->mode, mode);
+    EXPECT_EQ(re->raw_size, 512 * kMiB);
+  }
+}
+
+TEST_P(NamespaceSuite, ReconfigureKeepsNameAndSize) {
+  Open();
+  CreateRequest c;
+  c.mode = NamespaceMode::kFsdax;
+  c.size = {SizeRequest::Kind::kBytes, 256 * kMiB};
+  c.name = "db";
+  auto n = be_->Create(c);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  CreateRequest e;
+  e.reconfigure = n->dev;
+  e.mode = NamespaceMode::kSector;
+  auto busy = be_->Create(e);
+  ASSERT_FALSE(busy.ok());
+  EXPECT_EQ(busy.status().kind(), ErrorKind::kBusy);
+  EXPECT_NE(busy.status().message().find("-f"), std::string::npos);
+  e.force = true;
+  auto re = be_->Create(e);
+  ASSERT_TRUE(re.ok()) << re.status().ToString();
+  EXPECT_EQ(re->dev, n->dev);
+  EXPECT_EQ(re->name, "db");
+  EXPECT_EQ(re->raw_size, 256 * kMiB);
+  EXPECT_EQ(re->mode, NamespaceMode::kSector);
+  EXPECT_EQ(re->blockdev, "pmem0s");
+  EXPECT_NE(re->uuid, n->uuid);
+  e.size = {SizeRequest::Kind::kBytes, 128 * kMiB};
+  EXPECT_EQ(be_->Create(e).status().kind(), ErrorKind::kInvalidArgument);
+}
+
+TEST_P(NamespaceSuite, SystemRamAndBack) {
+  Open();
+  auto n = Create(NamespaceMode::kDevdax, "512M");
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  auto ram = be_->ReconfigureDevice("dax0.0", DaxMode::kSystemRam, false);
+  ASSERT_TRUE(ram.ok()) << ram.status().ToString();
+  EXPECT_EQ(ram->mode, DaxMode::kSystemRam);
+  auto d = be_->Destroy(n->dev, true);
+  EXPECT_EQ(d.kind(), ErrorKind::kBusy);
+  EXPECT_NE(d.message().find("system-ram"), std::string::npos);
+  EXPECT_EQ(be_->DisableNamespace(n->dev).kind(), ErrorKind::kBusy);
+  CreateRequest e;
+  e.reconfigure = n->dev;
+  e.force = true;
+  EXPECT_EQ(be_->Create(e).status().kind(), ErrorKind::kBusy);
+  EXPECT_EQ(
+      be_->ReconfigureDevice("dax0.0", DaxMode::kDevdax, false).status().kind(),
+      ErrorKind::kBusy);
+  auto back = be_->ReconfigureDevice("dax0.0", DaxMode::kDevdax, true);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->mode, DaxMode::kDevdax);
+  EXPECT_TRUE(be_->Destroy(n->dev, true).ok());
+  EXPECT_EQ(be_->ReconfigureDevice("dax0.0", DaxMode::kSystemRam, false)
+                .status()
+                .kind(),
+            ErrorKind::kNotFound);
+}
+
+TEST_P(NamespaceSuite, BadInput) {
+  Open();
+  EXPECT_FALSE(ParseSizeRequest("1.5x").ok());
+  EXPECT_FALSE(ParseSizeRequest("-5G").ok());
+  EXPECT_FALSE(ParseNamespaceMode("fastdax").ok());
+  CreateRequest r;
+  r.name = std::string(64, 'x');
+  EXPECT_EQ(be_->Create(r).status().kind(), ErrorKind::kInvalidArgument);
+  r.name = "ok";
+  r.region = "region9";
+  EXPECT_EQ(be_->Create(r).status().kind(), ErrorKind::kNotFound);
+  r.region = "regionX";
+  EXPECT_EQ(be_->Create(r).status().kind(), ErrorKind::kInvalidArgument);
+  r.region = "";
+  r.uuid = "12345";
+  EXPECT_EQ(be_->Create(r).status().kind(), ErrorKind::kInvalidArgument);
+  r.uuid = "2f1e4b4c-5d6e-4f70-8192-a3b4c5d6e7f8";
+  r.size = {SizeRequest::Kind::kBytes, 128 * kMiB};
+  auto ok = be_->Create(r);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->uuid, r.uuid);
+  EXPECT_FALSE(be_->Create(r).ok());  // the uuid is taken
+  EXPECT_EQ(be_->Destroy("namespace0.7", true).kind(), ErrorKind::kNotFound);
+  EXPECT_EQ(be_->Destroy("bogus", true).kind(), ErrorKind::kInvalidArgument);
+}
+
+TEST_P(NamespaceSuite, EnableDisableAndInitLabels) {
+  Open({.regions = 2});
+  auto n = Create(NamespaceMode::kFsdax, "256M", "region1");
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(n->dev, "namespace1.0");
+  EXPECT_EQ(n->blockdev, "pmem1");
+  ASSERT_TRUE(be_->DisableNamespace(n->dev).ok());
+  auto hidden = be_->List({.ns = n->dev});
+  ASSERT_TRUE(hidden.ok());
+  EXPECT_TRUE(hidden->at(0).regions.at(0).namespaces.empty());
+  EXPECT_FALSE(Find(n->dev)->enabled);
+  EXPECT_TRUE(be_->Destroy(n->dev, false).ok());  // inactive: no -f needed
+  EXPECT_EQ(be_->InitLabels("region0", false).status().kind(),
+            ErrorKind::kBusy);
+  ASSERT_TRUE(be_->DisableRegion("region0").ok());
+  auto off = Create(NamespaceMode::kFsdax, "256M", "region0");
+  EXPECT_NE(off.status().message().find("enable-region"), std::string::npos);
+  auto inited = be_->InitLabels("region0", false);
+  ASSERT_TRUE(inited.ok()) << inited.status().ToString();
+  EXPECT_EQ(*inited, 1);
+  ASSERT_TRUE(be_->EnableRegion("region0").ok());
+  EXPECT_TRUE(Create(NamespaceMode::kFsdax, "256M", "region0").ok());
+  // Filters.
+  ASSERT_TRUE(Create(NamespaceMode::kSector, "256M", "region1").ok());
+  auto sectors = be_->List({.mode = NamespaceMode::kSector});
+  ASSERT_TRUE(sectors.ok());
+  int count = 0;
+  for (const auto& r : sectors->at(0).regions) {
+    count += static_cast<int>(r.namespaces.size());
+  }
+  EXPECT_EQ(count, 1);
+}
+
+TEST_P(NamespaceSuite, DaxNamespacesMapThroughTheMappingLayer) {
+  Open();
+  auto n = Create(NamespaceMode::kDevdax, "256M");
+  ASSERT_TRUE(n.ok());
+  auto t = be_->MapTargetOf(n->dev);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  auto m = Mapping::Open(t->path, t->options);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->size(), n->size);
+  EXPECT_NE(m->granularity(), Granularity::kPage);
+  m->MemcpyPersist(m->bytes(), "hello", 5);
+  auto s = Create(NamespaceMode::kSector, "256M");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(be_->MapTargetOf(s->dev).status().kind(), ErrorKind::kUnsupported);
+}
+
+std::string ParamName(const ::testing::TestParamInfo<BackendParam>& info) {
+  return info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, NamespaceSuite,
+                         ::testing::ValuesIn(testing::BackendsUnderTest()),
+                         ParamName);
+
+}  // namespace
+}  // namespace daxstore
