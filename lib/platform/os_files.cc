@@ -165,39 +165,6 @@ static std::string Unescape(const std::string& s) {
   return out;
 }
 
-Result<MountInfo> FindMount(const std::string& mountinfo,
-                            const std::string& path) {
-  MountInfo best;
-  bool found = false;
-  std::stringstream lines(mountinfo);
-  std::string line;
-  while (std::getline(lines, line)) {
-    // id parent maj:min root mount-point mount-opts [optional...] - fstype
-    // source super-opts
-    std::stringstream f(line);
-    std::vector<std::string> fields;
-    std::string w;
-    while (f >> w) fields.push_back(w);
-    size_t dash = 0;
-    while (dash < fields.size() && fields[dash] != "-") ++dash;
-    if (fields.size() < 6 || dash + 3 > fields.size()) continue;
-    std::string mp = Unescape(fields[4]);
-    bool prefix = path == mp || mp == "/" ||
-                  (path.compare(0, mp.size(), mp) == 0 &&
-                   path.size() > mp.size() && path[mp.size()] == '/');
-    if (!prefix) continue;
-    // Later lines shadow earlier mounts on the same point.
-    if (found && mp.size() < best.mount_point.size()) continue;
-    best.mount_point = mp;
-    best.fs_type = fields[dash + 1];
-    best.source = fields[dash + 2];
-    best.options = fields[5] + "," + fields[dash + 3];
-    found = true;
-  }
-  if (!found) return NotFound("no mount holds " + path);
-  return best;
-}
-
 std::vector<MountInfo> ParseMounts(const std::string& mountinfo) {
   std::vector<MountInfo> out;
   std::stringstream lines(mountinfo);
@@ -218,6 +185,22 @@ std::vector<MountInfo> ParseMounts(const std::string& mountinfo) {
     out.push_back(std::move(m));
   }
   return out;
+}
+
+Result<MountInfo> FindMount(const std::string& mountinfo,
+                            const std::string& path) {
+  const MountInfo* best = nullptr;
+  std::vector<MountInfo> mounts = ParseMounts(mountinfo);
+  for (const MountInfo& m : mounts) {
+    const std::string& mp = m.mount_point;
+    bool prefix = path == mp || mp == "/" ||
+                  (path.compare(0, mp.size(), mp) == 0 &&
+                   path.size() > mp.size() && path[mp.size()] == '/');
+    // Later lines shadow earlier mounts on the same point.
+    if (prefix && (!best || mp.size() >= best->mount_point.size())) best = &m;
+  }
+  if (!best) return NotFound("no mount holds " + path);
+  return *best;
 }
 
 Result<std::vector<MountInfo>> OsPlatform::Mounts() {
