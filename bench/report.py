@@ -20,11 +20,18 @@ def load(path):
     with open(path) as f:
         data = json.load(f)
     times = {}
+    # With --benchmark_repetitions the median of the runs is used.
+    medians = any(b.get("aggregate_name") == "median"
+                  for b in data["benchmarks"])
     for b in data["benchmarks"]:
-        if b.get("error_occurred") or b.get("run_type") == "aggregate":
+        if b.get("error_occurred"):
             continue
-        # write/ENGINE/PATTERN/SIZE/real_time/threads:N
-        parts = b["name"].split("/")
+        if medians and b.get("aggregate_name") != "median":
+            continue
+        if not medians and b.get("run_type") == "aggregate":
+            continue
+        # write/ENGINE/PATTERN/SIZE/real_time/threads:N[_median]
+        parts = b.get("run_name", b["name"]).split("/")
         kind, engine, pattern, size = parts[0], parts[1], parts[2], int(parts[3])
         threads = int(parts[-1].split(":")[1])
         times[(kind, engine, pattern, size, threads)] = b["real_time"]

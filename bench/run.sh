@@ -8,7 +8,9 @@ build=${1:-$here/../build}
 out=${2:-$here/results}
 shift $(( $# > 2 ? 2 : $# ))
 mkdir -p "$out"
+# Three repetitions; the report uses their median.
 "$build/bench/daxstore_bench" --benchmark_min_time=0.2 \
+  --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
   --benchmark_out="$out/persist.json" --benchmark_out_format=json "$@"
 python3 "$here/report.py" "$out/persist.json" --png "$out/persist.png" \
   --md "$out/persist.md"
