@@ -33,6 +33,7 @@
 
 #include <sys/uio.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -66,6 +67,13 @@ struct ImageInfo {
   uint64_t metadata_bytes = 0;    // everything that is not a data block
   uint32_t lanes = 0;
   uint32_t recovered_records = 0;  // redo records replayed by Open
+};
+
+// A run of the virtual disk with one allocation state.
+struct Extent {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  bool hole = false;  // true: no data block; reads as zeros
 };
 
 struct CheckReport {
@@ -113,6 +121,14 @@ class Image {
   // blocks are freed); partial blocks are rewritten with zeros in the range.
   Status Discard(uint64_t offset, uint64_t n);
   Status WriteZeroes(uint64_t offset, uint64_t n);
+
+  // The allocation map of [offset, offset + n), which must lie inside the
+  // virtual size: consecutive extents, adjacent ones of the same kind
+  // merged, covering the range from `offset` on. Stops after `max_extents`
+  // extents (the last one may then end before offset + n). What NBD's
+  // block-status and `qemu-img map` report. O(blocks in the range).
+  [[nodiscard]] Result<std::vector<Extent>> Extents(
+      uint64_t offset, uint64_t n, size_t max_extents = SIZE_MAX) const;
 
   // Reads every refcount to count allocated blocks: O(data blocks).
   [[nodiscard]] Result<ImageInfo> Info() const;

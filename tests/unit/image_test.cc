@@ -184,6 +184,42 @@ TEST_F(ImageTest, ZeroWriteBecomesAHole) {
   ExpectClean(img);
 }
 
+TEST_F(ImageTest, ExtentsReportHolesAndDataMerged) {
+  ImageOptions o;
+  o.virtual_size = 1 << 20;  // 256 blocks
+  Image img = MakeImage(o);
+  std::vector<uint8_t> ones(3 * 4096, 1);
+  ASSERT_TRUE(img.Write(4 * 4096, ones.data(), ones.size()).ok());  // 4..6
+  ASSERT_TRUE(img.Write(10 * 4096 + 7, ones.data(), 1).ok());       // 10
+  auto ex = img.Extents(0, o.virtual_size);
+  ASSERT_TRUE(ex.ok()) << ex.status().ToString();
+  ASSERT_EQ(ex->size(), 5u);
+  const uint64_t want[5][3] = {{0, 4 * 4096, 1},
+                               {4 * 4096, 3 * 4096, 0},
+                               {7 * 4096, 3 * 4096, 1},
+                               {10 * 4096, 4096, 0},
+                               {11 * 4096, (256 - 11) * 4096, 1}};
+  for (size_t i = 0; i < 5; i++) {
+    EXPECT_EQ((*ex)[i].offset, want[i][0]) << i;
+    EXPECT_EQ((*ex)[i].length, want[i][1]) << i;
+    EXPECT_EQ((*ex)[i].hole, want[i][2] == 1) << i;
+  }
+  // An unaligned range is clipped to itself; max_extents stops early.
+  ex = img.Extents(6 * 4096 + 100, 4096, 1);  // data, then a hole
+  ASSERT_TRUE(ex.ok());
+  ASSERT_EQ(ex->size(), 1u);
+  EXPECT_EQ((*ex)[0].offset, 6 * 4096 + 100u);
+  EXPECT_EQ((*ex)[0].length, 4096 - 100u);
+  EXPECT_FALSE((*ex)[0].hole);
+  EXPECT_FALSE(img.Extents(o.virtual_size - 1, 2).ok());
+  // Discard turns the data back into one hole.
+  ASSERT_TRUE(img.Discard(0, o.virtual_size).ok());
+  ex = img.Extents(0, o.virtual_size);
+  ASSERT_TRUE(ex.ok());
+  ASSERT_EQ(ex->size(), 1u);
+  EXPECT_TRUE((*ex)[0].hole);
+}
+
 TEST_F(ImageTest, DiscardFreesWholeBlocksAndZeroesPartialOnes) {
   ImageOptions o;
   o.virtual_size = 1 << 20;
