@@ -20,6 +20,7 @@ def load(path):
     with open(path) as f:
         data = json.load(f)
     times = {}
+    paired = {}
     # With --benchmark_repetitions the median of the runs is used.
     medians = any(b.get("aggregate_name") == "median"
                   for b in data["benchmarks"])
@@ -34,8 +35,12 @@ def load(path):
         parts = b.get("run_name", b["name"]).split("/")
         kind, engine, pattern, size = parts[0], parts[1], parts[2], int(parts[3])
         threads = int(parts[-1].split(":")[1])
+        if kind == "paired":
+            paired[(pattern, size, threads)] = (
+                b["daxstore_ns"], b["libpmem_ns"], b["ratio"])
+            continue
         times[(kind, engine, pattern, size, threads)] = b["real_time"]
-    return data.get("context", {}), times
+    return data.get("context", {}), times, paired
 
 
 def human(n):
@@ -47,7 +52,7 @@ def human(n):
 
 def table(times):
     rows = ["| pattern | threads | size | daxstore ns | libpmem ns | "
-            "daxstore / libpmem speed | pwrite+fdatasync ns | "
+            "daxstore / libpmem speed (separate rows) | pwrite+fdatasync ns | "
             "mapping speedup vs pwrite+fdatasync | msync ns | O_DIRECT ns |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     for pattern in ("seq", "rand"):
@@ -64,6 +69,21 @@ def table(times):
                     f"| {pattern} | {threads} | {human(size)} | {fmt(d)} | "
                     f"{fmt(l)} | {l / d:.2f}x | {fmt(p)} | "
                     f"{(p / d if p else 0):,.0f}x | {fmt(m)} | {fmt(o)} |")
+    return "\n".join(rows)
+
+
+def paired_table(paired):
+    rows = ["| pattern | threads | size | daxstore ns | libpmem ns | "
+            "daxstore / libpmem speed (median of rounds) |",
+            "|---|---|---|---|---|---|"]
+    for pattern in ("seq", "rand"):
+        for threads in (1, 2):
+            for size in SIZES:
+                v = paired.get((pattern, size, threads))
+                if v is None:
+                    continue
+                rows.append(f"| {pattern} | {threads} | {human(size)} | "
+                            f"{v[0]:,.0f} | {v[1]:,.0f} | {v[2]:.3f}x |")
     return "\n".join(rows)
 
 
@@ -98,10 +118,14 @@ def main():
     ap.add_argument("--png")
     ap.add_argument("--md")
     a = ap.parse_args()
-    ctx, times = load(a.json)
+    ctx, times, paired = load(a.json)
     md = (f"Machine: {ctx.get('num_cpus', '?')} CPUs at "
           f"{ctx.get('mhz_per_cpu', '?')} MHz, {ctx.get('date', '')}\n\n"
           + table(times) + "\n")
+    if paired:
+        md += ("\nmemcpy_persist, daxstore vs libpmem taking turns in one "
+               "benchmark (paired/daxstore_vs_libpmem):\n\n"
+               + paired_table(paired) + "\n")
     if a.md:
         with open(a.md, "w") as f:
             f.write(md)
