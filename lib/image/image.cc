@@ -85,7 +85,13 @@ Result<Image> Image::Create(const std::string& path, const ImageOptions& o,
   DAXSTORE_ASSIGN_OR_RETURN(Superblock want, image::ComputeLayout(o, 0));
   mo.access = Access::kReadWrite;
   mo.create_size = want.total_size;
-  DAXSTORE_ASSIGN_OR_RETURN(Mapping m, Mapping::Open(path, mo));
+  mo.lock = true;
+  auto mapped = Mapping::Open(path, mo);
+  if (!mapped.ok() && mapped.status().kind() == ErrorKind::kBusy) {
+    return Busy(path + " is open in another process; close it first");
+  }
+  if (!mapped.ok()) return mapped.status();
+  Mapping m = std::move(mapped).value();
   if (m.size() >= 2 * kPage) {
     auto old = ReadSuperblock(m, 0);
     if (old.ok() && old->magic == image::kMagic) {
@@ -163,6 +169,8 @@ Result<Image> Image::Open(Mapping m, const std::string& volume) {
                               ReadSuperblock(m, image::BackupOffset(size)));
     Status bst = image::ValidateSuperblock(backup, size);
     if (!bst.ok()) {
+      // An older or newer format: say so rather than "corrupt".
+      if (st.kind() == ErrorKind::kUnsupported) return st.WithContext(path);
       // The primary is written last: without its magic the image was
       // never completed (or was wiped), whatever state the backup is in.
       if (st.kind() == ErrorKind::kNotFound) {

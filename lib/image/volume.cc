@@ -1,5 +1,6 @@
 // Volumes: snapshots and clones sharing data blocks, and the crash-atomic
 // volume operations (protocol in format.h, "Volumes").
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -15,6 +16,12 @@ using image::VolumeEntry;
 using image::VolumeIntent;
 
 namespace {
+
+// Flushes refcounts [lo, hi] in one call: one msync on page-granular
+// mappings instead of one per block.
+void FlushRefs(const Image::State& s, uint64_t lo, uint64_t hi) {
+  if (lo <= hi) s.m.Flush(&s.ref[lo], (hi - lo + 1) * sizeof *s.ref);
+}
 
 bool ValidName(const std::string& n) {
   if (n.empty() || n.size() > image::kNameMax) return false;
@@ -117,13 +124,15 @@ uint64_t Image::State::Recount() {
       if (c != UINT32_MAX) c++;
     }
   }
-  uint64_t changed = 0;
+  uint64_t changed = 0, lo = UINT64_MAX, hi = 0;
   for (uint64_t pba = 0; pba < sb.data_blocks; pba++) {
     if (LoadRef(pba) == count[pba]) continue;
     StoreRef(pba, count[pba]);
-    m.Flush(&ref[pba], sizeof ref[pba]);
+    lo = std::min(lo, pba);
+    hi = pba;
     changed++;
   }
+  FlushRefs(*this, lo, hi);
   m.Drain();
   return changed;
 }
@@ -187,14 +196,17 @@ Status Image::State::CopyVolume(uint32_t src, const image::Volume& v) {
   }
   WriteIntent(*this, dst);
   uint64_t* to = MapOf(dst);
+  uint64_t lo = UINT64_MAX, hi = 0;
   for (uint64_t lba = 0; lba < sb.virtual_blocks; lba++) {
     uint64_t e = from[lba];
     to[lba] = e;
     if (e == 0) continue;
     uint64_t pba = EntryPba(e);
     StoreRef(pba, LoadRef(pba) + 1);
-    m.Flush(&ref[pba], sizeof ref[pba]);
+    lo = std::min(lo, pba);
+    hi = std::max(hi, pba);
   }
+  FlushRefs(*this, lo, hi);
   m.Flush(to, sb.virtual_blocks * sizeof *to);
   // The new map and the bumped refcounts are durable before the entry
   // makes the volume live.
@@ -223,13 +235,16 @@ Status Image::State::RemoveVolume(uint32_t slot) {
   WriteIntent(*this, slot);
   // The entry is gone (durable) before any refcount drops.
   ZeroEntry(*this, slot);
+  uint64_t lo = UINT64_MAX, hi = 0;
   for (uint64_t lba = 0; lba < sb.virtual_blocks; lba++) {
     uint64_t e = map[lba];
     if (e == 0) continue;
     uint64_t pba = EntryPba(e);
     StoreRef(pba, LoadRef(pba) - 1);
-    m.Flush(&ref[pba], sizeof ref[pba]);
+    lo = std::min(lo, pba);
+    hi = std::max(hi, pba);
   }
+  FlushRefs(*this, lo, hi);
   // The dropped refcounts are durable before the intent is cleared.
   m.Drain();
   ClearIntent(*this);
