@@ -22,6 +22,17 @@
 //
 // On-media layout: see lib/image/format.h and the README ("VM disk images").
 //
+// Volumes: an image holds up to ImageOptions::max_volumes volumes, each a
+// virtual disk of the same size with its own block map. Create makes the
+// default volume "base". Snapshot freezes a read-only, named copy of a
+// volume; Clone makes a writable child of a snapshot. They share data
+// blocks copy-on-write (a refcount per block), so twenty clones of one
+// golden image cost only the blocks each one rewrites. Snapshot, Clone and
+// DeleteVolume copy or walk one map (O(virtual blocks)) and are atomic
+// under power failure (lib/image/format.h, "Volumes"). One process owns an
+// image at a time (an exclusive lock, shared for read-only opens); it
+// serves several volumes through OpenVolume handles sharing one engine.
+//
 // Thread safety: Read, Write, Readv, Writev, Discard, WriteZeroes, Flush and
 // Info may be called from many threads at once; writes to different blocks
 // do not share a lock. Check must not run concurrently with any other call.
@@ -50,6 +61,11 @@ struct ImageOptions {
   uint32_t logical_block_size = 512;  // 512 or 4096
   uint32_t block_size = 4096;         // power of two, 4 KiB to 2 MiB
   uint32_t lanes = 64;                // redo-record slots, 1 to 1024
+  // Volumes (the base volume, snapshots, clones) the image can hold at
+  // once, 1 to 64. Each one reserves a block map of 8 bytes per virtual
+  // block (0.2% of the virtual size at 4 KiB blocks) at create time; the
+  // default 2 (base + one snapshot) keeps metadata at 0.5%.
+  uint32_t max_volumes = 2;
   // Physical data blocks. 0: the virtual blocks plus one spare per lane
   // (Create on a path) or as many as fit (Format of a Mapping).
   uint64_t data_blocks = 0;
@@ -67,6 +83,19 @@ struct ImageInfo {
   uint64_t metadata_bytes = 0;    // everything that is not a data block
   uint32_t lanes = 0;
   uint32_t recovered_records = 0;  // redo records replayed by Open
+  uint32_t max_volumes = 0;        // volume slots of the image
+  uint32_t volumes = 0;            // live volumes (base, snapshots, clones)
+};
+
+struct VolumeInfo {
+  std::string name;
+  bool snapshot = false;  // read-only
+  // For a clone: the snapshot it came from; for a snapshot: the volume it
+  // was taken of; "" for the first volume.
+  std::string parent;
+  uint64_t created_unix_ns = 0;
+  uint64_t mapped_blocks = 0;  // non-hole entries in this volume's map
+  uint64_t unique_blocks = 0;  // blocks only this volume references
 };
 
 // A run of the virtual disk with one allocation state.
@@ -97,10 +126,36 @@ class Image {
   // Formats `mapping` (its whole length) as a new image, taking ownership.
   [[nodiscard]] static Result<Image> Format(Mapping mapping,
                                             const ImageOptions& options);
-  // Opens an image and replays any redo records a crash left.
+  // Opens volume `volume` ("": the default volume "base") of the image at
+  // `path`, replays any redo records a crash left and finishes or rolls
+  // back an interrupted volume operation. Locks the image: kBusy if another
+  // process has it open (read-only opens share the lock).
+  [[nodiscard]] static Result<Image> Open(const std::string& path,
+                                          const std::string& volume,
+                                          MapOptions map_options = {});
   [[nodiscard]] static Result<Image> Open(const std::string& path,
                                           MapOptions map_options = {});
-  [[nodiscard]] static Result<Image> Open(Mapping mapping);
+  [[nodiscard]] static Result<Image> Open(Mapping mapping,
+                                          const std::string& volume = "");
+
+  // A handle on another volume of the same open image: it shares the
+  // engine (allocator, locks), so one process can serve many VMs cloned
+  // from one golden image. NotFound if there is no such volume.
+  [[nodiscard]] Result<Image> OpenVolume(const std::string& volume) const;
+  const std::string& volume() const;  // this handle's volume name
+
+  // A read-only snapshot named `name` of this handle's volume, as it is
+  // now. Names: 1 to 63 of [A-Za-z0-9._-], unique in the image. NoSpace
+  // when every volume slot is taken.
+  Status Snapshot(const std::string& name);
+  // A writable clone named `name` of the snapshot `snapshot`.
+  Status Clone(const std::string& snapshot, const std::string& name);
+  // Deletes a snapshot or clone and frees the blocks only it referenced.
+  // Refuses the default volume and a volume with an open handle (kBusy).
+  // Clones of a deleted snapshot keep their data.
+  Status DeleteVolume(const std::string& name);
+  // Every volume, in slot order. O(virtual blocks x volumes).
+  [[nodiscard]] Result<std::vector<VolumeInfo>> Volumes() const;
 
   Image(Image&&) noexcept;
   Image& operator=(Image&&) noexcept;
@@ -108,9 +163,10 @@ class Image {
   Image& operator=(const Image&) = delete;
   ~Image();  // everything is already durable; nothing to flush
 
-  // Byte-addressed I/O. [offset, offset + n) must lie inside the virtual
-  // size. A write covering part of a block reads the rest of it and writes
-  // the whole block out of place. Durable on return.
+  // Byte-addressed I/O on this handle's volume. [offset, offset + n) must
+  // lie inside the virtual size; writes to a snapshot fail. A write covering
+  // part of a block reads the rest of it and writes the whole block out of
+  // place. Durable on return.
   Status Read(uint64_t offset, void* buf, size_t n) const;
   Status Write(uint64_t offset, const void* buf, size_t n);
   Status Readv(uint64_t offset, std::span<const iovec> iov) const;
@@ -130,11 +186,13 @@ class Image {
   [[nodiscard]] Result<std::vector<Extent>> Extents(
       uint64_t offset, uint64_t n, size_t max_extents = SIZE_MAX) const;
 
-  // Reads every refcount to count allocated blocks: O(data blocks).
+  // Reads every refcount to count allocated blocks (image-wide, every
+  // volume together): O(data blocks).
   [[nodiscard]] Result<ImageInfo> Info() const;
   // Verifies every metadata invariant (superblock copies agree, every map
-  // entry is well formed and in range, every refcount equals the number of
-  // entries pointing at its block, no lane holds a valid redo record).
+  // entry of every volume is well formed and in range, every refcount
+  // equals the number of entries pointing at its block over all volumes,
+  // no lane holds a valid redo record, no volume operation is pending).
   // With repair, fixes what it finds: malformed entries become holes and
   // refcounts are set to the counted values. Not concurrent with I/O.
   [[nodiscard]] Result<CheckReport> Check(bool repair = false);
@@ -146,8 +204,9 @@ class Image {
   struct State;  // lib/image/engine.h
 
  private:
-  explicit Image(std::unique_ptr<State> state);
-  std::unique_ptr<State> s_;
+  Image(std::shared_ptr<State> state, uint32_t slot);
+  std::shared_ptr<State> s_;
+  uint32_t vol_ = 0;  // map slot of this handle's volume
 };
 
 }  // namespace daxstore

@@ -72,6 +72,10 @@ struct MapOptions {
   // mapping then flushes cache lines (memory_controller) or only fences
   // (cpu_cache), as it would on real pmem. For tests and the emulated bus.
   std::optional<PersistenceDomain> emulate;
+  // Take a flock on the file or device for the mapping's lifetime:
+  // exclusive for read-write, shared for read-only. kBusy when another
+  // open holds a conflicting one.
+  bool lock = false;
   // Bad ranges of an emulated mapping live in "<path>.badblocks" (one
   // "offset length" pair of bytes per line); the emulated bus writes it.
   // The OS seam; null means DefaultPlatform().

@@ -87,6 +87,10 @@ class Platform {
   // Opens (creating) path and takes an exclusive flock on it, waiting for
   // other holders. Close(fd) releases it; so does the process dying.
   virtual Result<int> LockFile(const std::string& path);
+  // Takes a flock on an open fd without waiting: exclusive or shared.
+  // kBusy if another open file holds a conflicting lock. Closing fd
+  // releases it. The default (platforms without locks) does nothing.
+  virtual Status TryLock(int fd, bool exclusive);
   // Every mount in the mount table.
   virtual Result<std::vector<MountInfo>> Mounts();
 

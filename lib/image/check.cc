@@ -66,23 +66,35 @@ Result<CheckReport> Image::Check(bool repair) {
         }
       }
     }
-    std::vector<uint32_t> count(s.sb.data_blocks, 0);
-    for (uint64_t lba = 0; lba < s.sb.virtual_blocks; lba++) {
-      uint64_t e = s.LoadEntry(lba);
-      if (e == 0) continue;
-      Status st = s.ValidateEntry(lba, e);
-      if (!st.ok()) {
-        report.bad_entries++;
-        f.Add(st.message());
-        if (repair) {
-          std::atomic_ref<uint64_t>(s.map[lba]).store(0);
-          m.Flush(&s.map[lba], sizeof s.map[lba]);
-        }
-        continue;
+    if (s.intent->valid != 0) {
+      f.Add("a volume operation is pending");
+      if (repair) {
+        s.intent->checksum = 0;
+        s.intent->valid = 0;
+        m.Persist(s.intent, sizeof *s.intent);
       }
-      report.mapped_blocks++;
-      uint32_t& c = count[EntryPba(e)];
-      if (c != UINT32_MAX) c++;
+    }
+    std::vector<uint32_t> count(s.sb.data_blocks, 0);
+    for (uint32_t v = 0; v < s.sb.max_volumes; v++) {
+      if (!s.vols[v].live) continue;
+      uint64_t* map = s.MapOf(v);
+      for (uint64_t lba = 0; lba < s.sb.virtual_blocks; lba++) {
+        uint64_t e = s.LoadEntry(v, lba);
+        if (e == 0) continue;
+        Status st = s.ValidateEntry(lba, e);
+        if (!st.ok()) {
+          report.bad_entries++;
+          f.Add("volume '" + s.vols[v].name + "': " + st.message());
+          if (repair) {
+            std::atomic_ref<uint64_t>(map[lba]).store(0);
+            m.Flush(&map[lba], sizeof map[lba]);
+          }
+          continue;
+        }
+        report.mapped_blocks++;
+        uint32_t& c = count[EntryPba(e)];
+        if (c != UINT32_MAX) c++;
+      }
     }
     for (uint64_t pba = 0; pba < s.sb.data_blocks; pba++) {
       uint32_t ref = s.LoadRef(pba), c = count[pba];

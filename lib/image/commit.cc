@@ -11,7 +11,9 @@
 //      block be handed out again.
 // Recovery replays every valid record (step 3 again, then 4). The values are
 // absolute and no two valid records name the same field (see engine.h), so
-// replay is idempotent and costs O(lanes).
+// replay is idempotent and costs O(lanes). The record names the volume
+// (map slot) whose entry moves; a shared old block (ref > 1) just loses one
+// reference, which is how copy-on-write works here.
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -34,16 +36,18 @@ std::string Hex(uint64_t v) {
 }
 
 // Step 3 of the protocol; returns with everything applied durable.
-void Apply(const Image::State& s, uint64_t lba, uint64_t old_entry,
-           uint64_t new_entry, uint32_t ref_new, uint32_t ref_old_after) {
+void Apply(const Image::State& s, uint32_t slot, uint64_t lba,
+           uint64_t old_entry, uint64_t new_entry, uint32_t ref_new,
+           uint32_t ref_old_after) {
+  uint64_t* map = s.MapOf(slot);
   if (EntryPresent(new_entry)) {
     uint64_t pba = EntryPba(new_entry);
     s.StoreRef(pba, ref_new);
     s.m.Flush(&s.ref[pba], sizeof s.ref[pba]);
   }
-  std::atomic_ref<uint64_t>(s.map[lba])
-      .store(new_entry, std::memory_order_release);
-  s.m.Flush(&s.map[lba], sizeof s.map[lba]);
+  std::atomic_ref<uint64_t>(map[lba]).store(new_entry,
+                                            std::memory_order_release);
+  s.m.Flush(&map[lba], sizeof map[lba]);
   if (EntryPresent(old_entry)) {
     uint64_t pba = EntryPba(old_entry);
     s.StoreRef(pba, ref_old_after);
@@ -82,11 +86,14 @@ Status Image::State::ValidateEntry(uint64_t lba, uint64_t e) const {
   return Status::Ok();
 }
 
-Status Image::State::Commit(Lane& lane, uint64_t lba, uint64_t old_entry,
-                            uint64_t new_entry) {
+Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
+                            uint64_t old_entry, uint64_t new_entry) {
   if (old_entry == new_entry) return Status::Ok();  // hole stays a hole
   const bool has_old = EntryPresent(old_entry);
   const uint64_t old_pba = EntryPba(old_entry);
+  // Another volume may drop its reference to the same block meanwhile.
+  std::unique_lock<std::mutex> shared;
+  if (has_old) shared = std::unique_lock(RefLockOf(old_pba));
   uint32_t ref_old = has_old ? LoadRef(old_pba) : 0;
   if (has_old && ref_old == 0) {
     return Corruption("image " + m.info().path + ": data block " +
@@ -95,9 +102,6 @@ Status Image::State::Commit(Lane& lane, uint64_t lba, uint64_t old_entry,
                       " but its refcount is 0; run check with repair");
   }
   const uint32_t ref_old_after = has_old ? ref_old - 1 : 0;
-  // A shared old block: no other record may name its refcount meanwhile.
-  std::unique_lock<std::mutex> shared(shared_ref_mu, std::defer_lock);
-  if (ref_old > 1) shared.lock();
   // A block about to become free: no scan of its group may see it yet.
   std::unique_lock<std::mutex> group;
   image::Group* g = nullptr;
@@ -114,11 +118,12 @@ Status Image::State::Commit(Lane& lane, uint64_t lba, uint64_t old_entry,
   rec.new_entry = new_entry;
   rec.ref_new = 1;
   rec.ref_old_after = ref_old_after;
+  rec.volume = slot;
   image::SealRecord(rec);
   std::memcpy(lane.record, &rec, sizeof rec);
   // The record is durable before any field it names changes.
   m.Persist(lane.record, sizeof rec);
-  Apply(*this, lba, old_entry, new_entry, 1, ref_old_after);
+  Apply(*this, slot, lba, old_entry, new_entry, 1, ref_old_after);
   Clear(*this, *lane.record);
   if (g && g->scanned) g->free.push_back(old_pba);
   return Status::Ok();
@@ -135,6 +140,11 @@ Status Image::State::Recover() {
     }
     auto where = "image " + m.info().path + ": redo record of lane " +
                  std::to_string(i) + ": ";
+    if (r.volume >= sb.max_volumes) {
+      return Corruption(where + "volume slot " + std::to_string(r.volume) +
+                        " is beyond the " + std::to_string(sb.max_volumes) +
+                        " slots");
+    }
     if (r.lba >= sb.virtual_blocks) {
       return Corruption(where + "block " + std::to_string(r.lba) +
                         " is beyond the virtual size");
@@ -153,11 +163,12 @@ Status Image::State::Recover() {
                          "the image needs crash recovery; open it "
                          "read-write once");
     }
-    Apply(*this, r.lba, r.old_entry, r.new_entry, r.ref_new, r.ref_old_after);
+    Apply(*this, static_cast<uint32_t>(r.volume), r.lba, r.old_entry,
+          r.new_entry, r.ref_new, r.ref_old_after);
     Clear(*this, r);
     recovered++;
   }
-  return Status::Ok();
+  return SettleIntent();
 }
 
 }  // namespace daxstore

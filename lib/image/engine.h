@@ -1,14 +1,18 @@
 // The in-memory engine behind daxstore::Image.
 //
 // Locks, always taken in this order (never two of one kind at once):
-//   lane mutex -> stripe lock (of the virtual block) -> shared_ref_mu ->
-//   group mutex (of a data block).
+//   vol_mu -> lane mutex -> stripe lock (of a volume's virtual block) ->
+//   ref lock (of the old data block) -> group mutex (of a data block).
+// - vol_mu guards the volume table and handle counts: writes hold it
+//   shared, Snapshot/Clone/DeleteVolume and handle open/close exclusive.
 // - A lane (thread slot) owns one redo record and a scratch block.
 // - A stripe lock guards map entries hashing to it: readers hold it shared
 //   while they copy a block, so the block cannot be freed and reused under
 //   them; writers hold it exclusive while they log, apply and clear.
-// - shared_ref_mu is held from logging to clearing when the old block is
-//   shared (ref > 1), so no two valid records ever touch one refcount.
+// - A ref lock (hashed on the data block) is held from reading the old
+//   block's refcount to clearing the record, so two volumes replacing
+//   their entries for one shared block neither lose a decrement nor leave
+//   two valid records naming one refcount.
 // - A group mutex guards one group's in-memory free list. A group's free list
 //   is built by scanning its refcounts the first time a lane allocates there;
 //   a block is pushed back by the writer that drops its ref to 0, which holds
@@ -20,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <string>
 #include <vector>
 
 #include "daxstore/image.h"
@@ -44,6 +49,19 @@ struct alignas(64) Stripe {
   std::shared_mutex mu;
 };
 
+struct alignas(64) RefLock {
+  std::mutex mu;
+};
+
+// The in-memory copy of a live volume table entry.
+struct Volume {
+  bool live = false;
+  bool snapshot = false;
+  std::string name, parent;
+  uint64_t created_unix_ns = 0;
+  uint32_t handles = 0;  // open Image handles on it
+};
+
 struct alignas(64) Group {
   std::mutex mu;
   bool scanned = false;
@@ -57,27 +75,38 @@ struct Image::State {
   image::Superblock sb{};
   bool writable = true;
   uint32_t recovered = 0;
-  uint64_t* map = nullptr;  // in pmem
-  uint32_t* ref = nullptr;  // in pmem
-  uint8_t* data = nullptr;  // in pmem
+  uint64_t* maps = nullptr;  // in pmem: slot i at maps + i * map_stride
+  uint64_t map_stride = 0;   // entries between two slots
+  uint32_t* ref = nullptr;   // in pmem
+  uint8_t* data = nullptr;   // in pmem
   std::unique_ptr<image::Lane[]> lanes;
   std::unique_ptr<image::Stripe[]> stripes;
+  std::unique_ptr<image::RefLock[]> ref_locks;
+  mutable std::shared_mutex vol_mu;
+  image::Volume vols[image::kMaxVolumes];
+  image::VolumeIntent* intent = nullptr;  // in pmem
+  image::VolumeEntry* table = nullptr;    // in pmem
   std::unique_ptr<image::Group[]> groups;
   uint64_t ngroups = 0;
   std::atomic<uint64_t> next_group{0};
-  std::mutex shared_ref_mu;
 
   explicit State(Mapping mapping) : m(std::move(mapping)) {}
 
   uint64_t bs() const { return sb.block_size; }
   uint8_t* Block(uint64_t pba) const { return data + pba * sb.block_size; }
-  image::Stripe& StripeOf(uint64_t lba) const {
-    return stripes[(lba * 0x9e3779b97f4a7c15ull >> 32) % image::kStripes];
+  uint64_t* MapOf(uint32_t slot) const { return maps + slot * map_stride; }
+  image::Stripe& StripeOf(uint32_t slot, uint64_t lba) const {
+    uint64_t k = lba + slot * sb.virtual_blocks;
+    return stripes[(k * 0x9e3779b97f4a7c15ull >> 32) % image::kStripes];
+  }
+  std::mutex& RefLockOf(uint64_t pba) const {
+    return ref_locks[(pba * 0x9e3779b97f4a7c15ull >> 32) % image::kStripes].mu;
   }
   image::Lane& MyLane() const;
 
-  uint64_t LoadEntry(uint64_t lba) const {
-    return std::atomic_ref<uint64_t>(map[lba]).load(std::memory_order_acquire);
+  uint64_t LoadEntry(uint32_t slot, uint64_t lba) const {
+    return std::atomic_ref<uint64_t>(MapOf(slot)[lba])
+        .load(std::memory_order_acquire);
   }
   uint32_t LoadRef(uint64_t pba) const {
     return std::atomic_ref<uint32_t>(ref[pba]).load(std::memory_order_relaxed);
@@ -101,10 +130,28 @@ struct Image::State {
   // Moves map[lba] from old_entry to new_entry (0: hole; otherwise a block
   // the caller allocated and persisted) through the lane's redo record.
   // Caller holds the lane and the stripe lock exclusive.
-  Status Commit(image::Lane& lane, uint64_t lba, uint64_t old_entry,
-                uint64_t new_entry);
-  // Replays and clears every valid redo record (Open).
+  Status Commit(image::Lane& lane, uint32_t slot, uint64_t lba,
+                uint64_t old_entry, uint64_t new_entry);
+  // Replays and clears every valid redo record, then settles a pending
+  // volume operation (Open).
   Status Recover();
+
+  // --- volume.cc ---
+  // Reads the volume table into vols (after Recover).
+  Status LoadVolumes();
+  // Slot of the live volume `name`, or -1.
+  int FindVolume(const std::string& name) const;
+  // Creates volume `v` in a free slot as a copy of slot src's map.
+  // Caller holds vol_mu exclusive.
+  Status CopyVolume(uint32_t src, const image::Volume& v);
+  // Deletes the volume in `slot`. Caller holds vol_mu exclusive.
+  Status RemoveVolume(uint32_t slot);
+  // Settles a pending volume intent (Recover).
+  Status SettleIntent();
+  // Sets every refcount to the number of live map entries naming it;
+  // returns how many changed.
+  uint64_t Recount();
+  void WriteEntry(uint32_t slot, const image::Volume& v);
   // Checks that an entry is well formed and in range.
   Status ValidateEntry(uint64_t lba, uint64_t entry) const;
 };

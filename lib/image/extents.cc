@@ -25,8 +25,8 @@ Result<std::vector<Extent>> Image::Extents(uint64_t offset, uint64_t n,
     uint64_t e;
     {
       // Shared, like a read: the entry is published, not half-committed.
-      std::shared_lock lock(s.StripeOf(lba).mu);
-      e = s.LoadEntry(lba);
+      std::shared_lock lock(s.StripeOf(vol_, lba).mu);
+      e = s.LoadEntry(vol_, lba);
     }
     DAXSTORE_RETURN_IF_ERROR(s.ValidateEntry(lba, e));
     bool hole = !image::EntryPresent(e);

@@ -20,8 +20,10 @@ Status Bad(const std::string& what) {
 void Place(Superblock& sb) {
   sb.lane_offset = kPage;
   sb.volume_offset = sb.lane_offset + RoundUp(sb.lanes * kLaneSlot, kPage);
-  sb.map_offset = sb.volume_offset + RoundUp(kMaxVolumes * kVolumeEntry, kPage);
-  sb.ref_offset = sb.map_offset + RoundUp(sb.virtual_blocks * 8, kPage);
+  sb.map_offset =
+      sb.volume_offset + RoundUp((kMaxVolumes + 1) * kVolumeEntry, kPage);
+  sb.map_slot_bytes = RoundUp(sb.virtual_blocks * 8, kPage);
+  sb.ref_offset = sb.map_offset + sb.max_volumes * sb.map_slot_bytes;
   sb.data_offset = RoundUp(sb.ref_offset + RoundUp(sb.data_blocks * 4, kPage),
                            sb.block_size);
   sb.backup_offset = sb.data_offset + sb.data_blocks * sb.block_size;
@@ -51,6 +53,25 @@ void SealRecord(RedoRecord& r) {
 bool RecordValid(const RedoRecord& r) {
   return r.valid == kRedoValid &&
          r.checksum == Checksum(&r, offsetof(RedoRecord, checksum));
+}
+
+void SealVolume(VolumeEntry& v) {
+  v.checksum = Checksum(&v, offsetof(VolumeEntry, checksum));
+}
+
+bool VolumeValid(const VolumeEntry& v) {
+  return v.state == kVolumeLive &&
+         v.checksum == Checksum(&v, offsetof(VolumeEntry, checksum)) &&
+         v.name[kNameMax] == 0 && v.parent[kNameMax] == 0 && v.name[0];
+}
+
+void SealIntent(VolumeIntent& i) {
+  i.checksum = Checksum(&i, offsetof(VolumeIntent, checksum));
+}
+
+bool IntentValid(const VolumeIntent& i) {
+  return i.valid == kIntentValid &&
+         i.checksum == Checksum(&i, offsetof(VolumeIntent, checksum));
 }
 
 Result<Superblock> ComputeLayout(const ImageOptions& o, uint64_t available) {
@@ -86,7 +107,11 @@ Result<Superblock> ComputeLayout(const ImageOptions& o, uint64_t available) {
     return InvalidArgument("virtual size too large");
   }
   sb.lanes = o.lanes;
-  sb.max_volumes = kMaxVolumes;
+  if (o.max_volumes == 0 || o.max_volumes > kMaxVolumes) {
+    return InvalidArgument("max volumes must be 1 to 64, not " +
+                           std::to_string(o.max_volumes));
+  }
+  sb.max_volumes = o.max_volumes;
   // One spare block per lane, so a fully written image can still be
   // overwritten (writes go out of place).
   sb.data_blocks = o.data_blocks ? o.data_blocks : sb.virtual_blocks + o.lanes;
@@ -121,6 +146,11 @@ Result<Superblock> ComputeLayout(const ImageOptions& o, uint64_t available) {
 
 Status ValidateSuperblock(const Superblock& sb, uint64_t size) {
   if (sb.magic != kMagic) return NotFound("not a daxstore image (bad magic)");
+  if (sb.version == 1) {
+    return Unsupported(
+        "image format version 1 was created by an older daxstore; export "
+        "and re-import it");
+  }
   if (sb.version != kVersion) {
     return Unsupported("image format version " + std::to_string(sb.version) +
                        " is not supported (this build reads version " +
@@ -144,7 +174,10 @@ Status ValidateSuperblock(const Superblock& sb, uint64_t size) {
     return Bad("virtual size/blocks inconsistent");
   }
   if (sb.lanes == 0 || sb.lanes > kMaxLanes) return Bad("lane count");
-  if (sb.max_volumes != kMaxVolumes) return Bad("volume table size");
+  if (sb.max_volumes == 0 || sb.max_volumes > kMaxVolumes ||
+      sb.virtual_blocks > size / 8 / sb.max_volumes) {
+    return Bad("volume count " + std::to_string(sb.max_volumes));
+  }
   if (sb.data_blocks == 0 || sb.data_blocks > size / sb.block_size) {
     return Bad("data block count");
   }
@@ -154,6 +187,7 @@ Status ValidateSuperblock(const Superblock& sb, uint64_t size) {
   if (want.lane_offset != sb.lane_offset ||
       want.volume_offset != sb.volume_offset ||
       want.map_offset != sb.map_offset || want.ref_offset != sb.ref_offset ||
+      want.map_slot_bytes != sb.map_slot_bytes ||
       want.data_offset != sb.data_offset) {
     return Bad("region offsets do not match the recorded sizes");
   }

@@ -4,9 +4,12 @@
 //   0                 superblock (primary), one 4 KiB page
 //   lane_offset       redo records: one 256-byte slot per lane (an Optane
 //                     XPLine, so lanes never share a line or a media buffer)
-//   volume_offset     volume table, reserved for snapshots and clones
-//                     (kMaxVolumes x 256-byte entries, zero today)
-//   map_offset        block map: one 8-byte entry per virtual block
+//   volume_offset     volume table: kMaxVolumes x 256-byte VolumeEntry
+//                     (entry i owns map slot i), then one 256-byte
+//                     VolumeIntent
+//   map_offset        block maps: max_volumes slots (set at create time,
+//                     default 2), each one 8-byte entry per virtual block,
+//                     page aligned (map_slot_bytes apart)
 //   ref_offset        refcounts: one 4-byte count per data block
 //   data_offset       data blocks, block_size each (aligned to block_size)
 //   backup_offset     superblock backup: the last 4 KiB page of the mapping
@@ -14,6 +17,25 @@
 // A map entry is 0 for a hole, or kEntryPresent | physical block number.
 // Bits 48..62 are reserved and must be 0. Entries are published with one
 // aligned 8-byte store, the only store x86 pmem keeps or loses whole.
+//
+// Volumes (version 2). A refcount is the number of map entries, over every
+// live volume, that point at the block; a snapshot or clone copies a map
+// and adds one to the refcount of every block it names, so volumes share
+// blocks and writes go copy-on-write (they always go out of place anyway).
+// Volume operations (create a snapshot/clone in slot d, delete volume d)
+// are crash-atomic through the VolumeIntent:
+//   1. write the intent {valid, slot d}, persist;
+//   2. create: copy the map into slot d and bump refcounts, persist; write
+//      entry d, persist.  delete: zero entry d, persist; decrement the
+//      refcounts of its blocks, persist;
+//   3. clear the intent, persist.
+// Recovery (Open) with a valid intent zeroes entry d (rolling a create back
+// and a delete forward), recounts every refcount from the maps of the live
+// volumes, and clears the intent: idempotent, so a crash during recovery
+// is harmless. Only this case costs O(virtual blocks x volumes) at Open;
+// ordinary crashes replay lane records only. Writes hold the engine's
+// volume lock shared and volume operations hold it exclusive, so a valid
+// intent and a valid redo record never coexist.
 #pragma once
 
 #include <cstddef>
@@ -26,7 +48,7 @@
 namespace daxstore::image {
 
 inline constexpr uint64_t kMagic = 0x31474d4958414444ull;  // "DDAXIMG1"
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;
 inline constexpr uint64_t kPage = 4096;
 inline constexpr uint64_t kLaneSlot = 256;
 inline constexpr uint32_t kMaxVolumes = 64;
@@ -36,7 +58,11 @@ inline constexpr uint64_t kEntryPresent = 1ull << 63;
 inline constexpr uint64_t kEntryPbaMask = (1ull << 48) - 1;
 inline constexpr uint64_t kEntryReserved = ~(kEntryPresent | kEntryPbaMask);
 inline constexpr uint64_t kNoBlock = ~0ull;
-inline constexpr uint64_t kRedoValid = 0x4f44455256494c41ull;  // "ALIVREDO"
+inline constexpr uint64_t kRedoValid = 0x4f44455256494c41ull;    // "ALIVREDO"
+inline constexpr uint64_t kVolumeLive = 0x454d554c4f564c41ull;   // "ALVOLUME"
+inline constexpr uint64_t kIntentValid = 0x544e45544e49564full;  // "OVINTENT"
+inline constexpr uint32_t kVolumeSnapshot = 1;  // VolumeEntry::flags
+inline constexpr size_t kNameMax = 63;          // bytes of a volume name
 
 struct Superblock {
   uint64_t magic;
@@ -48,7 +74,7 @@ struct Superblock {
   uint64_t virtual_blocks;
   uint64_t data_blocks;
   uint32_t lanes;
-  uint32_t max_volumes;
+  uint32_t max_volumes;  // map slots, 1 to kMaxVolumes
   uint64_t lane_offset;
   uint64_t volume_offset;
   uint64_t map_offset;
@@ -56,8 +82,9 @@ struct Superblock {
   uint64_t data_offset;
   uint64_t backup_offset;
   uint64_t total_size;
-  uint64_t reserved[16];  // zero; room for the volume-table generation etc.
-  uint64_t checksum;      // Checksum of every byte before this field
+  uint64_t map_slot_bytes;  // distance between two volumes' maps
+  uint64_t reserved[15];    // zero
+  uint64_t checksum;        // Checksum of every byte before this field
 };
 static_assert(sizeof(Superblock) == 248);
 
@@ -71,11 +98,35 @@ struct RedoRecord {
   uint64_t new_entry;      // map[lba] after (0: hole)
   uint32_t ref_new;        // ref[new block] after (1), if new_entry is a block
   uint32_t ref_old_after;  // ref[old block] after, if old_entry is a block
-  uint64_t reserved;
-  uint64_t checksum;  // Checksum of the 56 bytes before this field; 0 when
-                      // cleared, so a cleared record can never pass again
+  uint64_t volume;         // map slot of the volume written
+  uint64_t checksum;       // Checksum of the 56 bytes before this field; 0 when
+                           // cleared, so a cleared record can never pass again
 };
 static_assert(sizeof(RedoRecord) == 64);
+
+// One volume, at volume_offset + slot * kVolumeEntry. All zero: free.
+struct VolumeEntry {
+  uint64_t state;  // kVolumeLive or 0
+  uint32_t flags;  // kVolumeSnapshot
+  uint32_t reserved0;
+  uint64_t created_unix_ns;
+  char name[kNameMax + 1];    // NUL-terminated
+  char parent[kNameMax + 1];  // NUL-terminated; "" for the first volume
+  uint64_t reserved[12];
+  uint64_t checksum;  // Checksum of every byte before this field
+};
+static_assert(sizeof(VolumeEntry) == kVolumeEntry);
+
+// The volume operation in progress, at volume_offset + kMaxVolumes *
+// kVolumeEntry. See "Volumes" above.
+struct VolumeIntent {
+  uint64_t valid;  // kIntentValid or 0
+  uint64_t seq;
+  uint64_t slot;  // the volume table entry that changes
+  uint64_t reserved[4];
+  uint64_t checksum;  // of the 56 bytes before; 0 when cleared
+};
+static_assert(sizeof(VolumeIntent) == 64);
 
 // FNV-1a, 64 bit.
 uint64_t Checksum(const void* p, size_t n);
@@ -96,6 +147,10 @@ Status ValidateSuperblock(const Superblock& sb, uint64_t mapping_size);
 void SealSuperblock(Superblock& sb);  // sets checksum
 void SealRecord(RedoRecord& r);       // sets checksum
 bool RecordValid(const RedoRecord& r);
+void SealVolume(VolumeEntry& v);
+bool VolumeValid(const VolumeEntry& v);  // live and sealed
+void SealIntent(VolumeIntent& i);
+bool IntentValid(const VolumeIntent& i);
 
 // Backup superblock position for a mapping of this size.
 inline uint64_t BackupOffset(uint64_t mapping_size) {

@@ -1,6 +1,9 @@
 // Creating, formatting and opening images; Info.
 #include <atomic>
+#include <chrono>
 #include <cstring>
+#include <mutex>
+#include <shared_mutex>
 
 #include "image/engine.h"
 
@@ -34,12 +37,17 @@ image::Lane& Image::State::MyLane() const {
 
 void Image::State::Attach() {
   uint8_t* base = m.bytes();
-  map = reinterpret_cast<uint64_t*>(base + sb.map_offset);
+  maps = reinterpret_cast<uint64_t*>(base + sb.map_offset);
+  map_stride = sb.map_slot_bytes / sizeof(uint64_t);
+  table = reinterpret_cast<image::VolumeEntry*>(base + sb.volume_offset);
+  intent = reinterpret_cast<image::VolumeIntent*>(
+      base + sb.volume_offset + image::kMaxVolumes * image::kVolumeEntry);
   ref = reinterpret_cast<uint32_t*>(base + sb.ref_offset);
   data = base + sb.data_offset;
   ngroups = (sb.data_blocks + image::kGroupBlocks - 1) / image::kGroupBlocks;
   groups = std::make_unique<image::Group[]>(ngroups);
   stripes = std::make_unique<image::Stripe[]>(image::kStripes);
+  ref_locks = std::make_unique<image::RefLock[]>(image::kStripes);
   lanes = std::make_unique<image::Lane[]>(sb.lanes);
   for (uint32_t i = 0; i < sb.lanes; i++) {
     lanes[i].record = reinterpret_cast<image::RedoRecord*>(
@@ -49,10 +57,24 @@ void Image::State::Attach() {
   next_group.store(sb.lanes < ngroups ? sb.lanes : 0);
 }
 
-Image::Image(std::unique_ptr<State> s) : s_(std::move(s)) {}
+// Caller holds vol_mu exclusive (or is the only user) and counted the
+// handle in vols[slot].handles.
+Image::Image(std::shared_ptr<State> s, uint32_t slot)
+    : s_(std::move(s)), vol_(slot) {}
 Image::Image(Image&&) noexcept = default;
-Image& Image::operator=(Image&&) noexcept = default;
-Image::~Image() = default;
+Image& Image::operator=(Image&& o) noexcept {
+  if (this != &o) {
+    Image gone(std::move(*this));
+    s_ = std::move(o.s_);
+    vol_ = o.vol_;
+  }
+  return *this;
+}
+Image::~Image() {
+  if (!s_) return;
+  std::unique_lock lock(s_->vol_mu);
+  s_->vols[vol_].handles--;
+}
 
 uint64_t Image::virtual_size() const { return s_->sb.virtual_size; }
 uint32_t Image::block_size() const { return s_->sb.block_size; }
@@ -63,7 +85,13 @@ Result<Image> Image::Create(const std::string& path, const ImageOptions& o,
   DAXSTORE_ASSIGN_OR_RETURN(Superblock want, image::ComputeLayout(o, 0));
   mo.access = Access::kReadWrite;
   mo.create_size = want.total_size;
-  DAXSTORE_ASSIGN_OR_RETURN(Mapping m, Mapping::Open(path, mo));
+  mo.lock = true;
+  auto mapped = Mapping::Open(path, mo);
+  if (!mapped.ok() && mapped.status().kind() == ErrorKind::kBusy) {
+    return Busy(path + " is open in another process; close it first");
+  }
+  if (!mapped.ok()) return mapped.status();
+  Mapping m = std::move(mapped).value();
   if (m.size() >= 2 * kPage) {
     auto old = ReadSuperblock(m, 0);
     if (old.ok() && old->magic == image::kMagic) {
@@ -90,23 +118,44 @@ Result<Image> Image::Format(Mapping m, const ImageOptions& o) {
       m.MemsetPersist(base + off, 0, kPage, kCopyNoDrain);
     }
   }
-  // Zeroed metadata and the backup are durable before the primary appears.
-  m.MemcpyPersist(base + sb.backup_offset, &sb, sizeof sb);
-  m.MemcpyPersist(base, &sb, sizeof sb);
-  auto s = std::make_unique<State>(std::move(m));
+  auto s = std::make_shared<State>(std::move(m));
   s->sb = sb;
   s->Attach();
-  return Image(std::move(s));
+  image::Volume base_volume;
+  base_volume.name = "base";
+  base_volume.created_unix_ns = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  s->WriteEntry(0, base_volume);
+  // Zeroed metadata, the volume table and the backup are durable before
+  // the primary appears.
+  s->m.MemcpyPersist(base + sb.backup_offset, &sb, sizeof sb);
+  s->m.MemcpyPersist(base, &sb, sizeof sb);
+  s->vols[0].handles = 1;
+  return Image(std::move(s), 0);
 }
 
 Result<Image> Image::Open(const std::string& path, MapOptions mo) {
-  if (mo.create_size) return InvalidArgument("Open does not create images");
-  DAXSTORE_ASSIGN_OR_RETURN(Mapping m, Mapping::Open(path, mo));
-  return Open(std::move(m));
+  return Open(path, "", std::move(mo));
 }
 
-Result<Image> Image::Open(Mapping m) {
-  const std::string& path = m.info().path;
+Result<Image> Image::Open(const std::string& path, const std::string& volume,
+                          MapOptions mo) {
+  if (mo.create_size) return InvalidArgument("Open does not create images");
+  mo.lock = true;
+  auto m = Mapping::Open(path, mo);
+  if (!m.ok() && m.status().kind() == ErrorKind::kBusy) {
+    return Busy(path +
+                " is open in another process; serve several volumes from "
+                "one process with OpenVolume");
+  }
+  if (!m.ok()) return m.status();
+  return Open(std::move(m).value(), volume);
+}
+
+Result<Image> Image::Open(Mapping m, const std::string& volume) {
+  const std::string path = m.info().path;
   const uint64_t size = m.size();
   if (size < 4 * kPage) {
     return NotFound(path + " is too small (" + std::to_string(size) +
@@ -120,6 +169,8 @@ Result<Image> Image::Open(Mapping m) {
                               ReadSuperblock(m, image::BackupOffset(size)));
     Status bst = image::ValidateSuperblock(backup, size);
     if (!bst.ok()) {
+      // An older or newer format: say so rather than "corrupt".
+      if (st.kind() == ErrorKind::kUnsupported) return st.WithContext(path);
       // The primary is written last: without its magic the image was
       // never completed (or was wiped), whatever state the backup is in.
       if (st.kind() == ErrorKind::kNotFound) {
@@ -133,12 +184,19 @@ Result<Image> Image::Open(Mapping m) {
     // The primary is restored from the backup.
     if (writable) m.MemcpyPersist(m.bytes(), &sb, sizeof sb);
   }
-  auto s = std::make_unique<State>(std::move(m));
+  auto s = std::make_shared<State>(std::move(m));
   s->sb = sb;
   s->writable = writable;
   s->Attach();
   DAXSTORE_RETURN_IF_ERROR(s->Recover());
-  return Image(std::move(s));
+  DAXSTORE_RETURN_IF_ERROR(s->LoadVolumes());
+  int slot = volume.empty() ? 0 : s->FindVolume(volume);
+  if (slot < 0) {
+    return NotFound("image " + path + " has no volume '" + volume +
+                    "'; list them with 'daxstore image list'");
+  }
+  s->vols[slot].handles = 1;
+  return Image(std::move(s), static_cast<uint32_t>(slot));
 }
 
 Result<ImageInfo> Image::Info() const {
@@ -158,6 +216,10 @@ Result<ImageInfo> Image::Info() const {
       s.sb.total_size - s.sb.data_blocks * uint64_t{s.sb.block_size};
   info.lanes = s.sb.lanes;
   info.recovered_records = s.recovered;
+  info.max_volumes = s.sb.max_volumes;
+  std::shared_lock lock(s.vol_mu);
+  for (uint32_t i = 0; i < s.sb.max_volumes; i++)
+    info.volumes += s.vols[i].live;
   return info;
 }
 

@@ -107,12 +107,12 @@ Status CheckRange(const Image::State& s, uint64_t offset, uint64_t n) {
 
 // Writes [in, in+len) of block lba from `src` (null: zeros). Caller holds
 // the lane.
-Status WriteBlock(Image::State& s, Lane& lane, uint64_t lba, size_t in,
-                  size_t len, Cursor* src) {
+Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
+                  size_t in, size_t len, Cursor* src) {
   const size_t bs = s.bs();
   if (lane.scratch.size() != bs) lane.scratch.resize(bs);
   uint8_t* buf = lane.scratch.data();
-  std::shared_mutex& mu = s.StripeOf(lba).mu;
+  std::shared_mutex& mu = s.StripeOf(slot, lba).mu;
   const bool whole = in == 0 && len == bs;
   uint64_t pba = image::kNoBlock;
   std::unique_lock<std::shared_mutex> lock(mu, std::defer_lock);
@@ -139,7 +139,7 @@ Status WriteBlock(Image::State& s, Lane& lane, uint64_t lba, size_t in,
     // Read-modify-write under the lock, so concurrent partial writes to
     // one block do not lose each other's bytes.
     lock.lock();
-    uint64_t old = s.LoadEntry(lba);
+    uint64_t old = s.LoadEntry(slot, lba);
     DAXSTORE_RETURN_IF_ERROR(s.ValidateEntry(lba, old));
     if (EntryPresent(old)) {
       std::memcpy(buf, s.Block(EntryPba(old)), bs);
@@ -157,19 +157,27 @@ Status WriteBlock(Image::State& s, Lane& lane, uint64_t lba, size_t in,
       s.m.MemcpyPersist(s.Block(pba), buf, bs, kCopyNonTemporal);
     }
   }
-  uint64_t old = s.LoadEntry(lba);
+  uint64_t old = s.LoadEntry(slot, lba);
   Status st = s.ValidateEntry(lba, old);
   uint64_t entry = pba == image::kNoBlock ? 0 : image::MakeEntry(pba);
-  if (st.ok()) st = s.Commit(lane, lba, old, entry);
+  if (st.ok()) st = s.Commit(lane, slot, lba, old, entry);
   if (!st.ok() && pba != image::kNoBlock) s.Release(pba);
   return st;
 }
 
-Status WriteRange(Image::State& s, uint64_t offset, uint64_t n, Cursor* src) {
+Status WriteRange(Image::State& s, uint32_t slot, uint64_t offset, uint64_t n,
+                  Cursor* src) {
   if (!s.writable) {
     return InvalidArgument(s.m.info().path + " is open read-only");
   }
+  if (s.vols[slot].snapshot) {
+    return InvalidArgument("volume '" + s.vols[slot].name + "' of " +
+                           s.m.info().path +
+                           " is a read-only snapshot; clone it to write");
+  }
   DAXSTORE_RETURN_IF_ERROR(CheckRange(s, offset, n));
+  // Shared: volume operations see no write in flight.
+  std::shared_lock vol_lock(s.vol_mu);
   Lane& lane = s.MyLane();
   std::lock_guard lane_lock(lane.mu);
   const uint64_t bs = s.bs();
@@ -177,7 +185,7 @@ Status WriteRange(Image::State& s, uint64_t offset, uint64_t n, Cursor* src) {
     uint64_t lba = offset / bs;
     size_t in = offset % bs;
     size_t len = std::min<uint64_t>(n, bs - in);
-    DAXSTORE_RETURN_IF_ERROR(WriteBlock(s, lane, lba, in, len, src));
+    DAXSTORE_RETURN_IF_ERROR(WriteBlock(s, lane, slot, lba, in, len, src));
     offset += len;
     n -= len;
   }
@@ -198,8 +206,8 @@ Status Image::Readv(uint64_t offset, std::span<const iovec> iov) const {
     size_t len = std::min<uint64_t>(n, bs - in);
     {
       // Shared: the block cannot be replaced and reused while we copy.
-      std::shared_lock lock(s.StripeOf(lba).mu);
-      uint64_t e = s.LoadEntry(lba);
+      std::shared_lock lock(s.StripeOf(vol_, lba).mu);
+      uint64_t e = s.LoadEntry(vol_, lba);
       DAXSTORE_RETURN_IF_ERROR(s.ValidateEntry(lba, e));
       if (EntryPresent(e)) {
         dst.In(s.Block(EntryPba(e)) + in, len);
@@ -220,7 +228,7 @@ Status Image::Read(uint64_t offset, void* buf, size_t n) const {
 
 Status Image::Writev(uint64_t offset, std::span<const iovec> iov) {
   Cursor src(iov);
-  return WriteRange(*s_, offset, Total(iov), &src);
+  return WriteRange(*s_, vol_, offset, Total(iov), &src);
 }
 
 Status Image::Write(uint64_t offset, const void* buf, size_t n) {
@@ -229,7 +237,7 @@ Status Image::Write(uint64_t offset, const void* buf, size_t n) {
 }
 
 Status Image::WriteZeroes(uint64_t offset, uint64_t n) {
-  return WriteRange(*s_, offset, n, nullptr);
+  return WriteRange(*s_, vol_, offset, n, nullptr);
 }
 
 Status Image::Discard(uint64_t offset, uint64_t n) {

@@ -219,6 +219,10 @@ Result<Mapping> Mapping::Open(const std::string& path, MapOptions opt) {
   impl->fd = fd;
   impl->info.path = path;
   impl->info.access = opt.access;
+  if (opt.lock) {
+    Status locked = plat->TryLock(fd, rw);
+    if (!locked.ok()) return locked.WithContext(path);
+  }
   DAXSTORE_ASSIGN_OR_RETURN(FileInfo st, plat->Stat(fd));
   const OpenContext c{*plat, opt, rw ? PROT_READ | PROT_WRITE : PROT_READ,
                       AllRegionsCpuCache(*plat)};

@@ -25,6 +25,7 @@ Status Platform::RemoveDir(const std::string& path) {
 Result<int> Platform::LockFile(const std::string& path) {
   return Unsupported("this platform cannot lock files");
 }
+Status Platform::TryLock(int, bool) { return Status::Ok(); }
 Result<std::vector<MountInfo>> Platform::Mounts() {
   return Unsupported("this platform cannot read the mount table");
 }
@@ -77,6 +78,16 @@ Result<int> OsPlatform::LockFile(const std::string& path) {
     return FromErrno(e, "cannot lock " + path);
   }
   return fd;
+}
+
+Status OsPlatform::TryLock(int fd, bool exclusive) {
+  int rc;
+  do {
+    rc = ::flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) return Status::Ok();
+  if (errno == EWOULDBLOCK) return Busy("locked by another open file");
+  return FromErrno(errno, "cannot lock");
 }
 
 }  // namespace daxstore

@@ -28,6 +28,7 @@ class OsPlatform : public Platform {
   Result<std::vector<std::string>> ListDir(const std::string& path) override;
   Status RemoveDir(const std::string& path) override;
   Result<int> LockFile(const std::string& path) override;
+  Status TryLock(int fd, bool exclusive) override;
   Result<std::vector<MountInfo>> Mounts() override;
 
   Result<void*> Map(void* addr, size_t len, int prot, int flags, int fd,

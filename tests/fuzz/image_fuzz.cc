@@ -35,10 +35,17 @@ const std::vector<uint8_t>& Template() {
     ImageOptions o;
     o.virtual_size = 16 * 4096;
     o.lanes = 2;
+    o.max_volumes = 3;
     auto img = Image::Format(std::move(OverMemory(mem)).value(), o);
     std::vector<uint8_t> v(6000, 0x3c);
     (void)img->Write(1000, v.data(), v.size());
     (void)img->Write(9 * 4096, v.data(), 4096);
+    // A snapshot and a clone sharing those blocks: volume table entries,
+    // three maps and refcounts above 1 for the patches to hit.
+    (void)img->Snapshot("snap");
+    (void)img->Clone("snap", "clone");
+    auto clone = img->OpenVolume("clone");
+    if (clone.ok()) (void)clone->Write(9 * 4096 + 7, v.data(), 9);
     return *mem;
   }();
   return image;
@@ -72,6 +79,21 @@ int ImageOpenAndUse(const uint8_t* data, size_t size) {
   (void)img->Info();
   (void)img->Check(true);
   (void)img->Write(100, v.data(), 100);
+  (void)img->Check();
+  // The volume operations over whatever the patches left.
+  auto vols = img->Volumes();
+  if (vols.ok()) {
+    for (const VolumeInfo& vi : *vols) {
+      auto h = img->OpenVolume(vi.name);
+      if (!h.ok()) continue;
+      (void)h->Read(0, buf.data(), 4096 < buf.size() ? 4096 : buf.size());
+      (void)h->Write(4096, v.data(), 4096);
+    }
+  }
+  (void)img->DeleteVolume("clone");
+  (void)img->Snapshot("again");
+  (void)img->Clone("again", "clone2");
+  (void)img->DeleteVolume("snap");
   (void)img->Check();
   return 0;
 }

@@ -35,5 +35,7 @@ void AddListCommands(CLI::App& app);
 void AddNamespaceCommands(CLI::App& app);
 void AddRegionCommands(CLI::App& app);
 void AddEmulateCommands(CLI::App& app);
+// Verbs under `daxstore image`: snapshot, clone, delete, list.
+void AddImageVolumeCommands(CLI::App& image);
 
 }  // namespace daxstore::cli

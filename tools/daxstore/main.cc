@@ -9,9 +9,16 @@ namespace {
 struct Noun {
   void (*add)(CLI::App&);
 };
+// `daxstore image`: VM disk images.
+void AddImageCommands(CLI::App& app) {
+  auto* image = app.add_subcommand("image", "VM disk images and their volumes");
+  image->require_subcommand(1);
+  AddImageVolumeCommands(*image);
+}
 constexpr Noun kNouns[] = {{AddMapCommands},    {AddBenchCommands},
                            {AddListCommands},   {AddNamespaceCommands},
-                           {AddRegionCommands}, {AddEmulateCommands}};
+                           {AddRegionCommands}, {AddEmulateCommands},
+                           {AddImageCommands}};
 }  // namespace
 }  // namespace daxstore::cli
 
