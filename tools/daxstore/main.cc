@@ -9,9 +9,10 @@ namespace {
 struct Noun {
   void (*add)(CLI::App&);
 };
-constexpr Noun kNouns[] = {{AddMapCommands},    {AddBenchCommands},
-                           {AddListCommands},   {AddNamespaceCommands},
-                           {AddRegionCommands}, {AddEmulateCommands}};
+constexpr Noun kNouns[] = {{AddMapCommands},       {AddBenchCommands},
+                           {AddListCommands},      {AddNamespaceCommands},
+                           {AddRegionCommands},    {AddEmulateCommands},
+                           {AddServeVhostCommands}};
 }  // namespace
 }  // namespace daxstore::cli
 
