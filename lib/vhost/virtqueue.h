@@ -4,8 +4,7 @@
 // is translated through the MemoryTable before use.
 #pragma once
 
-// (The legacy part of the header is C only.)
-#define VIRTIO_RING_NO_LEGACY
+// (Users compile with VIRTIO_RING_NO_LEGACY: that part is C only.)
 #include <linux/virtio_ring.h>
 #include <sys/uio.h>
 
