@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 namespace daxstore::testing {
@@ -152,17 +153,22 @@ Status VhostFrontend::Setup() {
   };
   DAXSTORE_ASSIGN_OR_RETURN(uint64_t offered, GetU64(kGetFeatures));
   DAXSTORE_ASSIGN_OR_RETURN(uint64_t proto, GetU64(kGetProtocolFeatures));
+  proto &=
+      (1ull << kProtoMq) | (1ull << kProtoReplyAck) | (1ull << kProtoConfig);
   DAXSTORE_RETURN_IF_ERROR(Send(kSetProtocolFeatures, &proto, 8));
   DAXSTORE_RETURN_IF_ERROR(Send(kSetOwner, nullptr, 0));
   DAXSTORE_ASSIGN_OR_RETURN(uint64_t nq, GetU64(kGetQueueNum));
   if (nq < o_.queues) return Internal("backend has fewer queues");
-  uint8_t cfg[sizeof(ConfigHeader) + sizeof(virtio_blk_config)] = {};
-  ConfigHeader ch{0, sizeof(virtio_blk_config), 0};
+  // Up to the write-zeroes fields (older backends know nothing further).
+  constexpr uint32_t kCfg =
+      offsetof(virtio_blk_config, max_secure_erase_sectors);
+  uint8_t cfg[sizeof(ConfigHeader) + kCfg] = {};
+  ConfigHeader ch{0, kCfg, 0};
   std::memcpy(cfg, &ch, sizeof(ch));
   DAXSTORE_RETURN_IF_ERROR(Send(kGetConfig, cfg, sizeof(cfg)));
   DAXSTORE_ASSIGN_OR_RETURN(auto cr, Receive(kGetConfig));
   if (cr.size() != sizeof(cfg)) return Internal("short config");
-  std::memcpy(&config_, cr.data() + sizeof(ch), sizeof(config_));
+  std::memcpy(&config_, cr.data() + sizeof(ch), kCfg);
   features_ = offered & o_.features;
   DAXSTORE_RETURN_IF_ERROR(acked(kSetFeatures, &features_, 8));
   struct {

@@ -25,9 +25,16 @@ class VhostFrontend {
     uint16_t queue_size = 128;
     size_t mem_size = 16 << 20;  // guest RAM
     uint64_t mmap_offset = 0;    // where guest RAM starts in the memfd
-    uint64_t features = ~0ull;   // ANDed with what the backend offers
+    // ANDed with what the backend offers: what this front end implements.
+    uint64_t features = kKnownFeatures;
     int timeout_ms = 5000;
   };
+  static constexpr uint64_t kKnownFeatures =
+      (1ull << 32) | (1ull << 30) | (1ull << 28) |
+      (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_RO) |
+      (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |
+      (1ull << VIRTIO_BLK_F_MQ) | (1ull << VIRTIO_BLK_F_DISCARD) |
+      (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
   static constexpr uint64_t kGpaBase = 0x100000;
   static constexpr uint64_t kUserBase = 0x7f0000000000;
   static constexpr uint32_t kMaxBatch = 32;
