@@ -306,7 +306,9 @@ void Session::Start(Queue& q) {
     return;
   }
   q.last_avail.store(q.base);
-  q.worker = std::thread([this, &q] { Work(q); });
+  // The worker gets its settings now: later messages may change features_.
+  const bool indirect = features_ & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+  q.worker = std::thread([this, &q, indirect] { Work(q, indirect); });
 }
 
 void Session::Stop(Queue& q) {
@@ -326,8 +328,7 @@ void Session::StartAll() {
   for (auto& q : queues_) Start(*q);
 }
 
-void Session::Work(Queue& q) {
-  const bool indirect = features_ & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+void Session::Work(Queue& q, bool indirect) {
   auto vq = Virtqueue::Attach(mem_, q.addrs, q.num, q.base, indirect);
   if (!vq.ok()) {
     std::fprintf(stderr, "daxstore vhost: queue %u: %s\n", q.index,

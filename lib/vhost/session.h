@@ -54,7 +54,9 @@ class Session {
   void Stop(Queue& q);
   void StopAll();
   void StartAll();
-  void Work(Queue& q);
+  // The worker: only reads q, mem_ and dev_, which change only while it is
+  // stopped.
+  void Work(Queue& q, bool indirect);
 
   BlkDevice dev_;
   uint64_t features_ = 0;
