@@ -37,5 +37,6 @@ void AddRegionCommands(CLI::App& app);
 void AddEmulateCommands(CLI::App& app);
 // Verbs under `daxstore image`: snapshot, clone, delete, list.
 void AddImageVolumeCommands(CLI::App& image);
+void AddServeVhostCommands(CLI::App& app);
 
 }  // namespace daxstore::cli

@@ -18,7 +18,7 @@ void AddImageCommands(CLI::App& app) {
 constexpr Noun kNouns[] = {{AddMapCommands},    {AddBenchCommands},
                            {AddListCommands},   {AddNamespaceCommands},
                            {AddRegionCommands}, {AddEmulateCommands},
-                           {AddImageCommands}};
+                           {AddImageCommands},  {AddServeVhostCommands}};
 }  // namespace
 }  // namespace daxstore::cli
 

@@ -1,0 +1,61 @@
+// Serves an Image to a VMM as a vhost-user-blk device over a unix socket
+// (QEMU: -chardev socket,path=SOCK,reconnect=1
+//        -device vhost-user-blk-pci,chardev=...).
+//
+// One front end at a time. When it disconnects the queues stop and guest
+// memory is unmapped, the image stays open and the next connection is
+// accepted. A malformed message drops the connection (one line on stderr);
+// a malformed request from the guest fails that request.
+//
+// Isolation: the backend reads and writes only the regions of guest memory
+// the front end shared and the image; every ring, descriptor and buffer is
+// bounds-checked against the memory table first (lib/vhost/).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "daxstore/image.h"
+#include "daxstore/status.h"
+
+namespace daxstore {
+
+struct VhostBlkOptions {
+  std::string socket_path;
+  uint32_t queues = 1;  // 1 to 64
+  bool read_only = false;
+  std::string serial;  // GET_ID; up to 20 bytes
+  // A front end that stops halfway through a message is dropped after this.
+  int message_timeout_ms = 5000;
+};
+
+class VhostBlkServer {
+ public:
+  // Creates the socket (mode 0600; a stale socket at the path is replaced,
+  // anything else there is an error). `image` must outlive the server.
+  [[nodiscard]] static Result<std::unique_ptr<VhostBlkServer>> Create(
+      Image* image, const VhostBlkOptions& options);
+  ~VhostBlkServer();  // closes and removes the socket
+
+  // Accepts and serves front ends, one after another, until Stop().
+  Status Run();
+  // Serves a single connection (waits for it first); for tests.
+  Status ServeOne();
+  // Makes Run/ServeOne return soon. Async-signal-safe.
+  void Stop();
+
+  uint64_t connections() const { return connections_.load(); }
+
+ private:
+  VhostBlkServer() = default;
+  Status Serve(int conn);
+  Image* image_ = nullptr;
+  VhostBlkOptions options_;
+  int listen_fd_ = -1;
+  int stop_fd_ = -1;
+  std::atomic<uint64_t> connections_{0};
+};
+
+}  // namespace daxstore

@@ -1,0 +1,57 @@
+// The guest memory a vhost-user front end shares: regions mapped from the
+// file descriptors of SET_MEM_TABLE. Every address the backend dereferences
+// goes through Translate, which returns a pointer only if the whole range
+// lies inside one mapped region; nothing else of the process is reachable.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "daxstore/status.h"
+#include "vhost/protocol.h"
+
+namespace daxstore::vhost {
+
+class MemoryTable {
+ public:
+  MemoryTable() = default;
+  MemoryTable(MemoryTable&&) noexcept;
+  MemoryTable& operator=(MemoryTable&&) noexcept;
+  MemoryTable(const MemoryTable&) = delete;
+  MemoryTable& operator=(const MemoryTable&) = delete;
+  ~MemoryTable();  // unmaps every region
+
+  // Validates the regions (non-empty, no address wraps, no two regions
+  // overlap in guest-physical or front-end address space, each fd is big
+  // enough for mmap_offset + size) and maps them shared, read-write. Takes
+  // nothing from `fds`: the caller closes them.
+  [[nodiscard]] static Result<MemoryTable> Map(
+      std::span<const MemoryRegion> regions, std::span<const int> fds);
+  // Checks the same rules without mapping (for the fuzz target).
+  [[nodiscard]] static Status Validate(std::span<const MemoryRegion> regions);
+  // A table over memory the caller owns (tests, fuzzing); not unmapped.
+  [[nodiscard]] static Result<MemoryTable> Borrow(
+      std::span<const MemoryRegion> regions, std::span<void* const> bases);
+
+  // Host pointer for [gpa, gpa + len) or nullptr if any byte of it is not
+  // guest memory. len 0 is accepted only inside a region.
+  void* Translate(uint64_t gpa, uint64_t len) const;
+  // The same for front-end virtual addresses (vring addresses).
+  void* TranslateUser(uint64_t uaddr, uint64_t len) const;
+
+  size_t size() const { return regions_.size(); }
+
+ private:
+  struct Region {
+    MemoryRegion r;
+    uint8_t* base = nullptr;  // host address of guest_phys_addr
+    void* map = nullptr;      // what munmap gets (nullptr if borrowed)
+    size_t map_len = 0;
+  };
+  void Release();
+  std::vector<Region> regions_;
+};
+
+}  // namespace daxstore::vhost

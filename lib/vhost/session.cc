@@ -1,0 +1,381 @@
+#include "vhost/session.h"
+
+#include <linux/vhost_types.h>
+#include <linux/virtio_config.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace daxstore::vhost {
+
+struct Session::Queue {
+  uint32_t index = 0;
+  uint32_t num = 0;
+  VringAddrs addrs;
+  bool has_addrs = false;
+  uint16_t base = 0;
+  int kick = -1, call = -1, err = -1;
+  bool started = false;  // a kick fd arrived (and no GET_VRING_BASE since)
+  bool enabled = false;
+  std::thread worker;
+  int stop = -1;  // eventfd that ends the worker
+  std::atomic<uint16_t> last_avail{0};
+};
+
+namespace {
+
+template <typename T>
+Status Decode(std::span<const uint8_t> payload, T* out, const char* what) {
+  if (payload.size() != sizeof(T))
+    return InvalidArgument(std::string(what) + ": payload of " +
+                           std::to_string(payload.size()) + " bytes, want " +
+                           std::to_string(sizeof(T)));
+  std::memcpy(out, payload.data(), sizeof(T));
+  return Status::Ok();
+}
+
+template <typename T>
+void Encode(const T& v, std::vector<uint8_t>* out) {
+  out->resize(sizeof(T));
+  std::memcpy(out->data(), &v, sizeof(T));
+}
+
+void CloseFd(int* fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+Status NoFds(std::span<const int> fds, const char* what) {
+  if (!fds.empty())
+    return InvalidArgument(std::string(what) + " carries file descriptors");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Session::Session(const BlkDevice& dev, uint32_t queues) : dev_(dev) {
+  for (uint32_t i = 0; i < queues; ++i) {
+    queues_.push_back(std::make_unique<Queue>());
+    queues_.back()->index = i;
+  }
+}
+
+Session::~Session() {
+  StopAll();
+  for (auto& q : queues_) {
+    CloseFd(&q->kick);
+    CloseFd(&q->call);
+    CloseFd(&q->err);
+  }
+}
+
+uint64_t Session::OfferedFeatures(bool read_only) {
+  uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << kFProtocolFeatures) |
+               (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
+               (1ull << VIRTIO_BLK_F_SEG_MAX) |
+               (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |
+               (1ull << VIRTIO_BLK_F_MQ) | (1ull << VIRTIO_BLK_F_DISCARD) |
+               (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
+  if (read_only) f |= 1ull << VIRTIO_BLK_F_RO;
+  return f;
+}
+
+uint64_t Session::OfferedProtocolFeatures() {
+  return (1ull << kProtoMq) | (1ull << kProtoReplyAck) | (1ull << kProtoConfig);
+}
+
+Result<Session::Queue*> Session::QueueAt(uint32_t index) {
+  if (index >= queues_.size())
+    return InvalidArgument("vring index " + std::to_string(index) +
+                           " out of range (" + std::to_string(queues_.size()) +
+                           " queues)");
+  return queues_[index].get();
+}
+
+Status Session::Handle(const MessageHeader& hdr,
+                       std::span<const uint8_t> payload,
+                       std::span<const int> fds, std::vector<uint8_t>* reply,
+                       bool* has_reply) {
+  *has_reply = false;
+  reply->clear();
+  if ((hdr.flags & kVersionMask) != kVersion)
+    return InvalidArgument("message version " +
+                           std::to_string(hdr.flags & kVersionMask));
+  if (hdr.size != payload.size() || payload.size() > kMaxPayload)
+    return InvalidArgument("message size mismatch");
+  Status st = Dispatch(hdr, payload, fds, reply, has_reply);
+  const bool ack = (protocol_features_ & (1ull << kProtoReplyAck)) &&
+                   (hdr.flags & kNeedReplyFlag);
+  if (ack && !*has_reply) {
+    Encode<uint64_t>(st.ok() ? 0 : 1, reply);
+    *has_reply = true;
+  }
+  return st;
+}
+
+Status Session::Dispatch(const MessageHeader& hdr,
+                         std::span<const uint8_t> payload,
+                         std::span<const int> fds, std::vector<uint8_t>* reply,
+                         bool* has_reply) {
+  uint64_t u64 = 0;
+  vhost_vring_state state{};
+  switch (hdr.request) {
+    case kGetFeatures:
+    case kGetProtocolFeatures:
+    case kGetQueueNum:
+      DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "GET message"));
+      if (!payload.empty()) return InvalidArgument("GET with a payload");
+      u64 = hdr.request == kGetFeatures ? OfferedFeatures(dev_.read_only)
+            : hdr.request == kGetProtocolFeatures ? OfferedProtocolFeatures()
+                                                  : queues_.size();
+      Encode(u64, reply);
+      *has_reply = true;
+      return Status::Ok();
+    case kSetFeatures:
+      DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "SET_FEATURES"));
+      DAXSTORE_RETURN_IF_ERROR(Decode(payload, &u64, "SET_FEATURES"));
+      if (u64 & ~OfferedFeatures(dev_.read_only))
+        return InvalidArgument("SET_FEATURES: features that were not offered");
+      features_ = u64;
+      features_set_ = true;
+      return Status::Ok();
+    case kSetProtocolFeatures:
+      DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "SET_PROTOCOL_FEATURES"));
+      DAXSTORE_RETURN_IF_ERROR(Decode(payload, &u64, "SET_PROTOCOL_FEATURES"));
+      if (u64 & ~OfferedProtocolFeatures())
+        return InvalidArgument("SET_PROTOCOL_FEATURES: not offered");
+      protocol_features_ = u64;
+      return Status::Ok();
+    case kSetOwner:
+    case kResetOwner:
+      DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "SET_OWNER"));
+      if (hdr.request == kResetOwner) StopAll();
+      return Status::Ok();
+    case kSetMemTable:
+      return SetMemTable(payload, fds);
+    case kSetVringNum:
+    case kSetVringBase:
+    case kGetVringBase:
+    case kSetVringEnable: {
+      DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "vring message"));
+      DAXSTORE_RETURN_IF_ERROR(Decode(payload, &state, "vring state"));
+      DAXSTORE_ASSIGN_OR_RETURN(Queue * q, QueueAt(state.index));
+      if (hdr.request == kGetVringBase) {
+        Stop(*q);
+        q->started = false;
+        CloseFd(&q->kick);
+        state.num = q->base;
+        Encode(state, reply);
+        *has_reply = true;
+        return Status::Ok();
+      }
+      if (hdr.request == kSetVringEnable) {
+        if (state.num > 1) return InvalidArgument("SET_VRING_ENABLE: not 0/1");
+        Stop(*q);
+        q->enabled = state.num == 1;
+        Start(*q);
+        return Status::Ok();
+      }
+      if (q->worker.joinable())
+        return InvalidArgument("vring " + std::to_string(q->index) +
+                               " changed while running");
+      if (hdr.request == kSetVringNum) {
+        if (state.num == 0 || state.num > kMaxQueueSize ||
+            (state.num & (state.num - 1)) != 0)
+          return InvalidArgument("SET_VRING_NUM " + std::to_string(state.num));
+        q->num = state.num;
+      } else {
+        if (state.num > 0xffff) return InvalidArgument("SET_VRING_BASE");
+        q->base = static_cast<uint16_t>(state.num);
+      }
+      return Status::Ok();
+    }
+    case kSetVringAddr: {
+      DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "SET_VRING_ADDR"));
+      vhost_vring_addr a{};
+      DAXSTORE_RETURN_IF_ERROR(Decode(payload, &a, "SET_VRING_ADDR"));
+      DAXSTORE_ASSIGN_OR_RETURN(Queue * q, QueueAt(a.index));
+      if (a.flags & (1u << VHOST_VRING_F_LOG))
+        return InvalidArgument("SET_VRING_ADDR: logging is not supported");
+      Stop(*q);
+      q->addrs = {a.desc_user_addr, a.avail_user_addr, a.used_user_addr};
+      q->has_addrs = true;
+      Start(*q);
+      return Status::Ok();
+    }
+    case kSetVringKick:
+    case kSetVringCall:
+    case kSetVringErr:
+      return SetVringFd(hdr.request, payload, fds);
+    case kGetConfig: {
+      DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "GET_CONFIG"));
+      ConfigHeader ch;
+      if (payload.size() < sizeof(ch))
+        return InvalidArgument("GET_CONFIG: short payload");
+      std::memcpy(&ch, payload.data(), sizeof(ch));
+      if (ch.size > kMaxConfigSize || ch.offset > kMaxConfigSize - ch.size ||
+          payload.size() != sizeof(ch) + ch.size)
+        return InvalidArgument("GET_CONFIG: bad offset or size");
+      uint8_t space[kMaxConfigSize] = {};
+      virtio_blk_config c =
+          MakeBlkConfig(dev_, static_cast<uint16_t>(queues_.size()));
+      std::memcpy(space, &c, sizeof(c));
+      reply->resize(sizeof(ch) + ch.size);
+      std::memcpy(reply->data(), &ch, sizeof(ch));
+      std::memcpy(reply->data() + sizeof(ch), space + ch.offset, ch.size);
+      *has_reply = true;
+      return Status::Ok();
+    }
+    case kSetConfig:
+      // Nothing in the config space is writable (no CONFIG_WCE).
+      DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "SET_CONFIG"));
+      return Status::Ok();
+    default:
+      return InvalidArgument("unsupported request " +
+                             std::to_string(hdr.request));
+  }
+}
+
+Status Session::SetMemTable(std::span<const uint8_t> payload,
+                            std::span<const int> fds) {
+  MemoryTableHeader h;
+  if (payload.size() < sizeof(h))
+    return InvalidArgument("SET_MEM_TABLE: short payload");
+  std::memcpy(&h, payload.data(), sizeof(h));
+  if (h.nregions == 0 || h.nregions > kMaxRegions ||
+      payload.size() != sizeof(h) + h.nregions * sizeof(MemoryRegion))
+    return InvalidArgument("SET_MEM_TABLE: " + std::to_string(h.nregions) +
+                           " regions in " + std::to_string(payload.size()) +
+                           " bytes");
+  std::vector<MemoryRegion> regions(h.nregions);
+  std::memcpy(regions.data(), payload.data() + sizeof(h),
+              h.nregions * sizeof(MemoryRegion));
+  DAXSTORE_ASSIGN_OR_RETURN(MemoryTable t, MemoryTable::Map(regions, fds));
+  // Workers use the old table until they stop; the old one is unmapped
+  // only after that.
+  StopAll();
+  mem_ = std::move(t);
+  StartAll();
+  return Status::Ok();
+}
+
+Status Session::SetVringFd(uint32_t request, std::span<const uint8_t> payload,
+                           std::span<const int> fds) {
+  uint64_t u64;
+  DAXSTORE_RETURN_IF_ERROR(Decode(payload, &u64, "SET_VRING_KICK/CALL/ERR"));
+  if (u64 & ~(kVringIndexMask | kVringNoFd))
+    return InvalidArgument("SET_VRING_KICK/CALL/ERR: unknown flags");
+  const bool nofd = u64 & kVringNoFd;
+  if (fds.size() != (nofd ? 0u : 1u))
+    return InvalidArgument("SET_VRING_KICK/CALL/ERR: wrong number of fds");
+  DAXSTORE_ASSIGN_OR_RETURN(Queue * q,
+                            QueueAt(static_cast<uint32_t>(u64 & 0xff)));
+  int fd = -1;
+  if (!nofd && (fd = dup(fds[0])) < 0)
+    return FromErrno(errno, "duplicating a vring fd");
+  Stop(*q);
+  int* slot = request == kSetVringKick   ? &q->kick
+              : request == kSetVringCall ? &q->call
+                                         : &q->err;
+  CloseFd(slot);
+  *slot = fd;
+  if (request == kSetVringKick) {
+    if (nofd) {
+      Start(*q);
+      return InvalidArgument("SET_VRING_KICK: polling mode is not supported");
+    }
+    q->started = true;
+    // Without VHOST_USER_F_PROTOCOL_FEATURES a ring is enabled at start.
+    if (!(features_ & (1ull << kFProtocolFeatures))) q->enabled = true;
+  }
+  Start(*q);
+  return Status::Ok();
+}
+
+void Session::Start(Queue& q) {
+  if (q.worker.joinable() || !q.started || !q.enabled || !q.has_addrs ||
+      q.num == 0 || q.kick < 0 || mem_.size() == 0)
+    return;
+  q.stop = eventfd(0, EFD_CLOEXEC);
+  if (q.stop < 0) {
+    std::fprintf(stderr, "daxstore vhost: eventfd: %s\n", strerror(errno));
+    return;
+  }
+  q.last_avail.store(q.base);
+  // The worker gets its settings now: later messages may change features_.
+  const bool indirect = features_ & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+  q.worker = std::thread([this, &q, indirect] { Work(q, indirect); });
+}
+
+void Session::Stop(Queue& q) {
+  if (!q.worker.joinable()) return;
+  uint64_t one = 1;
+  (void)!write(q.stop, &one, sizeof(one));
+  q.worker.join();
+  CloseFd(&q.stop);
+  q.base = q.last_avail.load();
+}
+
+void Session::StopAll() {
+  for (auto& q : queues_) Stop(*q);
+}
+
+void Session::StartAll() {
+  for (auto& q : queues_) Start(*q);
+}
+
+void Session::Work(Queue& q, bool indirect) {
+  auto vq = Virtqueue::Attach(mem_, q.addrs, q.num, q.base, indirect);
+  if (!vq.ok()) {
+    std::fprintf(stderr, "daxstore vhost: queue %u: %s\n", q.index,
+                 vq.status().message().c_str());
+    return;
+  }
+  Chain chain;
+  for (;;) {
+    bool pushed = false;
+    Status st;
+    while (vq->Pop(mem_, &chain, &st)) {
+      uint32_t len = 0;
+      if (st.ok()) {
+        len = HandleBlkRequest(dev_, chain);
+      } else {
+        std::fprintf(stderr, "daxstore vhost: queue %u: %s\n", q.index,
+                     st.message().c_str());
+      }
+      vq->Push(chain.head, len);
+      pushed = true;
+    }
+    q.last_avail.store(vq->last_avail());
+    if (vq->broken())
+      std::fprintf(stderr,
+                   "daxstore vhost: queue %u: driver overran the ring; "
+                   "queue stopped\n",
+                   q.index);
+    if (pushed && q.call >= 0) {
+      uint64_t one = 1;
+      (void)!write(q.call, &one, sizeof(one));
+    }
+    pollfd p[2] = {{q.kick, POLLIN, 0}, {q.stop, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0 && errno != EINTR) return;
+    if (p[1].revents) return;
+    if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL)) return;
+    if (p[0].revents & POLLIN) {
+      uint64_t n;
+      (void)!read(q.kick, &n, sizeof(n));
+    }
+    if (vq->broken()) {
+      // Wait only for the stop request.
+      pollfd s{q.stop, POLLIN, 0};
+      while (poll(&s, 1, -1) < 0 && errno == EINTR) {
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace daxstore::vhost

@@ -1,0 +1,69 @@
+// One vhost-user connection's device state: features, memory table,
+// virtqueues and their worker threads (one per started, enabled ring: kick
+// eventfd -> process the ring -> call eventfd). Handle() validates each
+// message; a failed Status means the front end broke the protocol and the
+// caller drops the connection. The destructor stops every worker and
+// unmaps guest memory; the image stays open.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "daxstore/status.h"
+#include "vhost/blk_request.h"
+#include "vhost/memory_table.h"
+#include "vhost/protocol.h"
+#include "vhost/virtqueue.h"
+
+namespace daxstore::vhost {
+
+class Session {
+ public:
+  Session(const BlkDevice& dev, uint32_t queues);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Handles one message (payload already read, fds received with it and
+  // still owned by the caller: the session dups what it keeps). Sets
+  // *reply (and *has_reply) to the payload to send back, if any.
+  [[nodiscard]] Status Handle(const MessageHeader& hdr,
+                              std::span<const uint8_t> payload,
+                              std::span<const int> fds,
+                              std::vector<uint8_t>* reply, bool* has_reply);
+
+  uint64_t features() const { return features_; }
+  static uint64_t OfferedFeatures(bool read_only);
+  static uint64_t OfferedProtocolFeatures();
+
+ private:
+  struct Queue;
+  Status Dispatch(const MessageHeader& hdr, std::span<const uint8_t> payload,
+                  std::span<const int> fds, std::vector<uint8_t>* reply,
+                  bool* has_reply);
+  Status SetMemTable(std::span<const uint8_t> payload,
+                     std::span<const int> fds);
+  Status SetVringFd(uint32_t request, std::span<const uint8_t> payload,
+                    std::span<const int> fds);
+  Result<Queue*> QueueAt(uint32_t index);
+  void Start(Queue& q);
+  void Stop(Queue& q);
+  void StopAll();
+  void StartAll();
+  // The worker: only reads q, mem_ and dev_, which change only while it is
+  // stopped.
+  void Work(Queue& q, bool indirect);
+
+  BlkDevice dev_;
+  uint64_t features_ = 0;
+  uint64_t protocol_features_ = 0;
+  bool features_set_ = false;
+  MemoryTable mem_;
+  std::vector<std::unique_ptr<Queue>> queues_;
+};
+
+}  // namespace daxstore::vhost

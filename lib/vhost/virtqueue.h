@@ -1,0 +1,75 @@
+// A split virtqueue in guest memory, as the device side sees it. The guest
+// may change the rings at any time, so every field is read once into a
+// local, every index is checked against the queue size, and every buffer
+// is translated through the MemoryTable before use.
+#pragma once
+
+// (Users compile with VIRTIO_RING_NO_LEGACY: that part is C only.)
+#include <linux/virtio_ring.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "daxstore/status.h"
+#include "vhost/memory_table.h"
+
+namespace daxstore::vhost {
+
+// Ring addresses as the front end gives them (its virtual addresses).
+struct VringAddrs {
+  uint64_t desc = 0, avail = 0, used = 0;
+};
+
+// One descriptor chain, translated: driver-readable buffers first, then
+// device-writable ones (virtio requires that order).
+struct Chain {
+  uint16_t head = 0;
+  std::vector<iovec> out;  // device reads
+  std::vector<iovec> in;   // device writes
+  uint64_t out_bytes = 0, in_bytes = 0;
+};
+
+inline constexpr uint32_t kMaxIndirect = 1024;  // descriptors per table
+
+// Walks the chain starting at `head` of a descriptor table with `num`
+// entries. Rejects: head or next out of range, more than `num` hops (a
+// loop), a nested or chained indirect table, an indirect table whose
+// length is not a multiple of 16 or is outside guest memory, any buffer
+// not wholly inside guest memory, a readable buffer after a writable one.
+[[nodiscard]] Status WalkChain(const MemoryTable& mem, const vring_desc* table,
+                               uint32_t num, uint16_t head, bool indirect_ok,
+                               Chain* chain);
+
+class Virtqueue {
+ public:
+  // Translates and checks the rings (sizes, alignment). num: 1 to 32768, a
+  // power of two.
+  [[nodiscard]] static Result<Virtqueue> Attach(const MemoryTable& mem,
+                                                const VringAddrs& addrs,
+                                                uint32_t num, uint16_t base,
+                                                bool indirect_ok);
+
+  // Next available chain. false: nothing pending (or the ring is broken).
+  // A malformed chain comes back with ok() false in *status and its head
+  // set, so the caller can fail that request and go on.
+  bool Pop(const MemoryTable& mem, Chain* chain, Status* status);
+  // Returns a chain to the driver with `len` bytes written.
+  void Push(uint16_t head, uint32_t len);
+
+  uint16_t last_avail() const { return last_avail_; }
+  // The driver published more entries than the ring holds: stop.
+  bool broken() const { return broken_; }
+
+ private:
+  vring_desc* desc_ = nullptr;
+  vring_avail* avail_ = nullptr;
+  vring_used* used_ = nullptr;
+  uint32_t num_ = 0;
+  uint16_t last_avail_ = 0;
+  uint16_t used_idx_ = 0;
+  bool indirect_ok_ = false;
+  bool broken_ = false;
+};
+
+}  // namespace daxstore::vhost

@@ -1,0 +1,96 @@
+#include "fuzz/vhost_fuzz.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daxstore/image.h"
+#include "vhost/blk_request.h"
+#include "vhost/session.h"
+#include "vhost/virtqueue.h"
+
+namespace daxstore::fuzz {
+namespace {
+using namespace daxstore::vhost;
+
+constexpr uint64_t kGpa = 0x10000;
+constexpr size_t kMem = 64 * 1024;
+
+Image* SharedImage() {
+  static Image* image = [] {
+    char dir[] = "/tmp/daxstore-vhost-fuzz-XXXXXX";
+    if (mkdtemp(dir) == nullptr) std::abort();
+    std::string path = std::string(dir) + "/img";
+    ImageOptions o;
+    o.virtual_size = 1 << 20;
+    o.lanes = 4;
+    auto r = Image::Create(path, o);
+    if (!r.ok()) std::abort();
+    unlink(path.c_str());  // stays mapped
+    rmdir(dir);
+    return new Image(std::move(r).value());
+  }();
+  return image;
+}
+
+void Messages(const BlkDevice& dev, const uint8_t* p, size_t n) {
+  Session s(dev, 2);
+  std::vector<uint8_t> reply;
+  while (n >= sizeof(MessageHeader)) {
+    MessageHeader h;
+    std::memcpy(&h, p, sizeof(h));
+    p += sizeof(h);
+    n -= sizeof(h);
+    size_t len = std::min<size_t>(h.size, n);
+    bool has_reply;
+    Status st = s.Handle(h, {p, len}, {}, &reply, &has_reply);
+    p += len;
+    n -= len;
+    if (!st.ok()) return;
+  }
+}
+
+void Chains(const BlkDevice& dev, const uint8_t* p, size_t n) {
+  if (n < 4) return;
+  alignas(4096) static uint8_t guest[kMem];
+  std::memset(guest, 0, kMem);
+  uint32_t num = 1u << (p[0] % 9);  // 1 to 256
+  bool indirect = p[1] & 1;
+  p += 4;
+  n -= 4;
+  std::memcpy(guest, p, std::min(n, kMem));
+  MemoryRegion r{kGpa, kMem, kGpa, 0};
+  void* base = guest;
+  auto mem = MemoryTable::Borrow({&r, 1}, {&base, 1});
+  if (!mem.ok()) std::abort();
+  // desc at 0, avail after it, used at 32 KiB (user address == gpa here).
+  VringAddrs a{kGpa, kGpa + 16ull * num, kGpa + 32 * 1024};
+  auto vq = Virtqueue::Attach(*mem, a, num, 0, indirect);
+  if (!vq.ok()) return;
+  Chain c;
+  Status st;
+  for (int i = 0; i < 64 && vq->Pop(*mem, &c, &st); ++i) {
+    uint32_t len = st.ok() ? HandleBlkRequest(dev, c) : 0;
+    vq->Push(c.head, len);
+  }
+}
+
+}  // namespace
+
+int VhostMessagesAndChains(const uint8_t* data, size_t size) {
+  BlkDevice dev;
+  dev.image = SharedImage();
+  dev.serial = "fuzz";
+  if (size < 2) return 0;
+  size_t n = data[0] | (size_t{data[1]} << 8);
+  n = std::min(n, size - 2);
+  Messages(dev, data + 2, n);
+  Chains(dev, data + 2 + n, size - 2 - n);
+  return 0;
+}
+
+}  // namespace daxstore::fuzz
