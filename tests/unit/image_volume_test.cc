@@ -57,7 +57,9 @@ class ImageVolumeTest : public ::testing::Test {
     ASSERT_TRUE(img.Write(b * kBs, v.data(), kBs).ok());
   }
   static VolumeInfo Find(const Image& img, const std::string& name) {
-    for (const VolumeInfo& v : *img.Volumes()) {
+    auto vols = img.Volumes();
+    EXPECT_TRUE(vols.ok());
+    for (const VolumeInfo& v : *vols) {
       if (v.name == name) return v;
     }
     ADD_FAILURE() << "no volume " << name;
