@@ -346,6 +346,11 @@ void Session::Work(Queue& q, bool indirect) {
       } else {
         std::fprintf(stderr, "daxstore vhost: queue %u: %s\n", q.index,
                      st.message().c_str());
+        if (chain.error_status != nullptr) {
+          __atomic_store_n(chain.error_status, uint8_t{VIRTIO_BLK_S_IOERR},
+                           __ATOMIC_RELAXED);
+          len = 1;
+        }
       }
       vq->Push(chain.head, len);
       pushed = true;

@@ -58,6 +58,35 @@ Status WalkTable(const MemoryTable& mem, const vring_desc* table, uint32_t num,
   }
 }
 
+// For a chain that failed validation: its last descriptor, followed with
+// the same hop limits but without needing the middle buffers to be valid,
+// if it is a device-writable buffer inside guest memory.
+uint8_t* FindStatusByte(const MemoryTable& mem, const vring_desc* table,
+                        uint32_t num, uint16_t head, bool indirect_ok) {
+  uint32_t i = head;
+  for (uint32_t hops = 0; i < num && hops < num; ++hops) {
+    vring_desc d = LoadDesc(&table[i]);
+    if ((d.flags & VRING_DESC_F_INDIRECT) && indirect_ok) {
+      if (d.len == 0 || d.len % sizeof(vring_desc) != 0 ||
+          d.len / sizeof(vring_desc) > kMaxIndirect)
+        return nullptr;
+      void* t = mem.Translate(d.addr, d.len);
+      if (t == nullptr || reinterpret_cast<uintptr_t>(t) % 16 != 0)
+        return nullptr;
+      return FindStatusByte(mem, static_cast<const vring_desc*>(t),
+                            d.len / sizeof(vring_desc), 0, false);
+    }
+    if (!(d.flags & VRING_DESC_F_NEXT)) {
+      if (!(d.flags & VRING_DESC_F_WRITE) || d.len == 0 ||
+          (d.flags & VRING_DESC_F_INDIRECT) || d.addr + d.len - 1 < d.addr)
+        return nullptr;
+      return static_cast<uint8_t*>(mem.Translate(d.addr + d.len - 1, 1));
+    }
+    i = d.next;
+  }
+  return nullptr;  // out of range or a loop
+}
+
 }  // namespace
 
 Status WalkChain(const MemoryTable& mem, const vring_desc* table, uint32_t num,
@@ -66,7 +95,11 @@ Status WalkChain(const MemoryTable& mem, const vring_desc* table, uint32_t num,
   chain->out.clear();
   chain->in.clear();
   chain->out_bytes = chain->in_bytes = 0;
-  return WalkTable(mem, table, num, head, indirect_ok, chain);
+  chain->error_status = nullptr;
+  Status st = WalkTable(mem, table, num, head, indirect_ok, chain);
+  if (!st.ok())
+    chain->error_status = FindStatusByte(mem, table, num, head, indirect_ok);
+  return st;
 }
 
 Result<Virtqueue> Virtqueue::Attach(const MemoryTable& mem, const VringAddrs& a,

@@ -28,6 +28,9 @@ struct Chain {
   std::vector<iovec> out;  // device reads
   std::vector<iovec> in;   // device writes
   uint64_t out_bytes = 0, in_bytes = 0;
+  // Set when the walk failed but the chain still ends in a writable byte
+  // inside guest memory: where to report VIRTIO_BLK_S_IOERR.
+  uint8_t* error_status = nullptr;
 };
 
 inline constexpr uint32_t kMaxIndirect = 1024;  // descriptors per table

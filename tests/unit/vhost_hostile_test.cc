@@ -40,6 +40,16 @@ class VhostHostileTest : public VhostTest {
     EXPECT_EQ(*f.Host(l.status), 0xee);
     ExpectStillServing(f);
   }
+  // The chain failed with VIRTIO_BLK_S_IOERR in its status byte.
+  void ExpectIoError(VhostFrontend& f, std::vector<vring_desc> descs,
+                     const Layout& l) {
+    auto len = f.RunChain(0, descs);
+    ASSERT_TRUE(len.ok()) << len.status().ToString();
+    EXPECT_EQ(*len, 1u);
+    EXPECT_EQ(*f.Host(l.status), VIRTIO_BLK_S_IOERR);
+    *f.Host(l.status) = 0xee;
+    ExpectStillServing(f);
+  }
   void ExpectStillServing(VhostFrontend& f) {
     Bytes buf(4096, 1);
     auto st = f.Request(0, VIRTIO_BLK_T_OUT, 8, buf, {});
@@ -62,16 +72,16 @@ TEST_F(VhostHostileTest, BufferOutsideGuestMemory) {
   auto f = Attach();
   ASSERT_TRUE(f);
   auto l = Prepare(*f, VIRTIO_BLK_T_IN);
-  ExpectRejected(*f,
-                 {{l.hdr, 16, N, 1},
-                  {kG + kMem - 512, 4096, N | W, 2},  // runs past the end
-                  {l.status, 1, W, 0}},
-                 l);
-  ExpectRejected(*f,
-                 {{l.hdr, 16, N, 1},
-                  {0x1000, 512, N | W, 2},  // below RAM
-                  {l.status, 1, W, 0}},
-                 l);
+  ExpectIoError(*f,
+                {{l.hdr, 16, N, 1},
+                 {kG + kMem - 512, 4096, N | W, 2},  // runs past the end
+                 {l.status, 1, W, 0}},
+                l);
+  ExpectIoError(*f,
+                {{l.hdr, 16, N, 1},
+                 {0x1000, 512, N | W, 2},  // below RAM
+                 {l.status, 1, W, 0}},
+                l);
 }
 
 TEST_F(VhostHostileTest, LengthThatWrapsAround) {
@@ -79,11 +89,11 @@ TEST_F(VhostHostileTest, LengthThatWrapsAround) {
   auto f = Attach();
   ASSERT_TRUE(f);
   auto l = Prepare(*f, VIRTIO_BLK_T_IN);
-  ExpectRejected(*f,
-                 {{l.hdr, 16, N, 1},
-                  {~0ull - 100, 0xffffffff, N | W, 2},
-                  {l.status, 1, W, 0}},
-                 l);
+  ExpectIoError(*f,
+                {{l.hdr, 16, N, 1},
+                 {~0ull - 100, 0xffffffff, N | W, 2},
+                 {l.status, 1, W, 0}},
+                l);
 }
 
 TEST_F(VhostHostileTest, LoopInChain) {
@@ -92,6 +102,10 @@ TEST_F(VhostHostileTest, LoopInChain) {
   ASSERT_TRUE(f);
   auto l = Prepare(*f, VIRTIO_BLK_T_IN);
   ExpectRejected(*f, {{l.hdr, 16, N, 1}, {l.data, 512, N | W, 0}}, l);
+  // A status outside guest memory is not written either.
+  ExpectRejected(
+      *f, {{l.hdr, 16, N, 1}, {0x1000, 512, N | W, 2}, {kG + kMem, 1, W, 0}},
+      l);
   ExpectRejected(*f, {{l.hdr, 16, N, 1}, {l.data, 512, N | W, 500}}, l);
 }
 

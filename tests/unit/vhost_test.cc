@@ -1,7 +1,10 @@
 // vhost-user-blk round trips through the test front end, checked against
 // an in-memory model of the disk; config, features, read-only, reconnect.
 #include <sys/stat.h>
+#include <sys/wait.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -32,6 +35,40 @@ TEST_F(VhostTest, RefusesAPathThatIsNotASocket) {
   auto s = VhostBlkServer::Create(&*img, o);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("not a socket"), std::string::npos);
+}
+
+// Runs the CLI; returns its exit status and combined output.
+int RunCli(const std::string& args, std::string* out) {
+  std::string cmd = std::string(DAXSTORE_CLI) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[512];
+  while (p != nullptr && fgets(buf, sizeof(buf), p) != nullptr) *out += buf;
+  int rc = p != nullptr ? pclose(p) : -1;
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+TEST_F(VhostTest, CliRejectsBadInputWithOneLine) {
+  Serve();  // creates disk.img
+  std::string out;
+  EXPECT_EQ(RunCli("serve vhost-user-blk " + (dir_ / "missing.img") +
+                       " --socket " + (dir_ / "a.sock"),
+                   &out),
+            1);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_EQ(out.rfind("daxstore: ", 0), 0u) << out;
+  out.clear();
+  EXPECT_EQ(RunCli("serve vhost-user-blk " + (dir_ / "disk.img") +
+                       " --queues 0 --socket " + (dir_ / "b.sock"),
+                   &out),
+            1);
+  EXPECT_NE(out.find("--queues must be 1 to 64"), std::string::npos) << out;
+  // The live server's socket is not taken over.
+  out.clear();
+  EXPECT_EQ(RunCli("serve vhost-user-blk " + (dir_ / "disk.img") +
+                       " --read-only --socket " + (dir_ / "vhost.sock"),
+                   &out),
+            1);
+  EXPECT_NE(out.find("another server is listening"), std::string::npos) << out;
 }
 
 TEST_F(VhostTest, ConfigAndFeatures) {
