@@ -62,9 +62,15 @@ TEST_F(VhostTest, CliRejectsBadInputWithOneLine) {
                    &out),
             1);
   EXPECT_NE(out.find("--queues must be 1 to 64"), std::string::npos) << out;
-  // The live server's socket is not taken over.
+  // The live server's socket is not taken over (another image: disk.img
+  // itself is locked by the running server).
+  {
+    ImageOptions o;
+    o.virtual_size = 1 << 20;
+    ASSERT_TRUE(Image::Create(dir_ / "other.img", o).ok());
+  }
   out.clear();
-  EXPECT_EQ(RunCli("serve vhost-user-blk " + (dir_ / "disk.img") +
+  EXPECT_EQ(RunCli("serve vhost-user-blk " + (dir_ / "other.img") +
                        " --read-only --socket " + (dir_ / "vhost.sock"),
                    &out),
             1);

@@ -21,6 +21,11 @@ void OnSignal(int) {
 }
 
 void Serve(const VhostArgs& a) {
+  // Option errors first, before the image is opened (and locked).
+  if (a.options.queues < 1 || a.options.queues > 64) {
+    Must(InvalidArgument("--queues must be 1 to 64, not " +
+                         std::to_string(a.options.queues)));
+  }
   MapOptions mo;
   if (a.options.read_only) mo.access = Access::kReadOnly;
   Image image = Must(Image::Open(a.image, mo));
