@@ -35,5 +35,8 @@ void AddListCommands(CLI::App& app);
 void AddNamespaceCommands(CLI::App& app);
 void AddRegionCommands(CLI::App& app);
 void AddEmulateCommands(CLI::App& app);
+void AddImageCommands(CLI::App& app);
+// Adds import and export under the `image` noun.
+void AddImageCopyCommands(CLI::App& image);
 
 }  // namespace daxstore::cli
