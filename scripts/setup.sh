@@ -22,7 +22,7 @@ base_pkgs=(build-essential cmake ninja-build pkg-config git python3
 # The kernel tier boots Debian's kernel in QEMU with an initramfs built from
 # these (emulation/kernel/).
 test_pkgs=(clang-format qemu-system-x86 busybox-static kmod e2fsprogs xfsprogs
-  cpio xz-utils binutils)
+  cpio xz-utils binutils rustc qemu-utils fio)
 
 install_pkgs() {
   local missing=()
