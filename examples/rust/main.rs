@@ -11,6 +11,7 @@ struct Options {
     logical_block_size: u32,
     block_size: u32,
     lanes: u32,
+    flags: u32,
 }
 
 #[repr(C)]
@@ -64,7 +65,7 @@ fn main() {
             exit(2);
         }
     };
-    let mut opt = Options { virtual_size: 0, logical_block_size: 0, block_size: 0, lanes: 0 };
+    let mut opt = Options { virtual_size: 0, logical_block_size: 0, block_size: 0, lanes: 0, flags: 0 };
     let mut img: *mut Image = std::ptr::null_mut();
     unsafe {
         daxstore_image_options_init(&mut opt);

@@ -38,6 +38,7 @@ struct daxstore_image_options {
   uint32_t logical_block_size; /* 512 (default) or 4096 */
   uint32_t block_size;         /* power of two, 4 KiB (default) to 2 MiB */
   uint32_t lanes;              /* concurrent-writer slots, 1 to 1024 (64) */
+  uint32_t flags;              /* 0 or DAXSTORE_EMULATED_PMEM */
 };
 
 /* What daxstore_image_info reports. */
@@ -53,6 +54,11 @@ struct daxstore_image_info {
 
 /* daxstore_image_open flags. */
 #define DAXSTORE_OPEN_READ_ONLY 1u
+/* Open and create flag: treat a plain file as pmem whose memory controller
+ * is the persistence domain (flush with CLWB, no msync), as the emulated
+ * bus does. For tests and benchmarks without pmem; a real power cut on a
+ * plain file may then lose acknowledged writes. */
+#define DAXSTORE_EMULATED_PMEM 2u
 
 /* Thread-safe. Fills `options` with the defaults (virtual_size 0). */
 void daxstore_image_options_init(struct daxstore_image_options* options);
@@ -66,8 +72,9 @@ int daxstore_image_create(const char* path,
 
 /* Thread-safe. Opens an image, replaying what a crash left. `volume` names
  * a volume inside the image; pass NULL for the image's own disk (the only
- * choice in this version: a name fails with -EOPNOTSUPP). `flags` is 0 or
- * DAXSTORE_OPEN_READ_ONLY; writes to a read-only handle fail with -EROFS. */
+ * choice in this version: a name fails with -EOPNOTSUPP). `flags` is 0 or a
+ * mix of DAXSTORE_OPEN_READ_ONLY and DAXSTORE_EMULATED_PMEM; writes to a
+ * read-only handle fail with -EROFS. */
 int daxstore_image_open(const char* path, const char* volume, unsigned flags,
                         daxstore_image** out);
 

@@ -92,6 +92,14 @@ int Emit(daxstore::Result<daxstore::Image> r, bool read_only,
   return 0;
 }
 
+daxstore::MapOptions MapOptionsFor(unsigned flags) {
+  daxstore::MapOptions mo;
+  if (flags & DAXSTORE_EMULATED_PMEM) {
+    mo.emulate = daxstore::PersistenceDomain::kMemoryController;
+  }
+  return mo;
+}
+
 }  // namespace
 
 extern "C" {
@@ -103,6 +111,7 @@ void daxstore_image_options_init(daxstore_image_options* o) {
   o->logical_block_size = d.logical_block_size;
   o->block_size = d.block_size;
   o->lanes = d.lanes;
+  o->flags = 0;
 }
 
 int daxstore_image_create(const char* path, const daxstore_image_options* o,
@@ -117,7 +126,12 @@ int daxstore_image_create(const char* path, const daxstore_image_options* o,
   io.logical_block_size = o->logical_block_size;
   io.block_size = o->block_size;
   io.lanes = o->lanes;
-  return Emit(daxstore::Image::Create(path, io), false, out);
+  if ((o->flags & ~DAXSTORE_EMULATED_PMEM) != 0) {
+    return Fail(-EINVAL, "daxstore_image_create: unknown options.flags " +
+                             std::to_string(o->flags));
+  }
+  return Emit(daxstore::Image::Create(path, io, MapOptionsFor(o->flags)), false,
+              out);
 }
 
 int daxstore_image_open(const char* path, const char* volume, unsigned flags,
@@ -131,12 +145,12 @@ int daxstore_image_open(const char* path, const char* volume, unsigned flags,
                                  "': this version opens only the image's "
                                  "own disk; pass NULL");
   }
-  if ((flags & ~DAXSTORE_OPEN_READ_ONLY) != 0) {
+  if ((flags & ~(DAXSTORE_OPEN_READ_ONLY | DAXSTORE_EMULATED_PMEM)) != 0) {
     return Fail(-EINVAL,
                 "daxstore_image_open: unknown flags " + std::to_string(flags));
   }
   const bool ro = (flags & DAXSTORE_OPEN_READ_ONLY) != 0;
-  daxstore::MapOptions mo;
+  daxstore::MapOptions mo = MapOptionsFor(flags);
   mo.access = ro ? daxstore::Access::kReadOnly : daxstore::Access::kReadWrite;
   return Emit(daxstore::Image::Open(path, mo), ro, out);
 }
