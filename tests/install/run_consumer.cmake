@@ -10,7 +10,7 @@ function(run)
 endfunction()
 
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
-foreach(f include/daxstore/mapping.h include/daxstore/status.h
+foreach(f include/daxstore/mapping.h include/daxstore/daxstore.h include/daxstore/status.h
           lib/libdaxstore.so lib/cmake/daxstore/daxstoreConfig.cmake
           lib/pkgconfig/daxstore.pc bin/daxstore)
   if(NOT EXISTS ${prefix}/${f})
@@ -36,3 +36,8 @@ separate_arguments(flags UNIX_COMMAND "${flags}")
 run(c++ -std=c++20 ${SOURCE_DIR}/main.cc ${flags} -Wl,-rpath,${prefix}/lib
     -o ${WORK_DIR}/consumer-pc)
 run(${WORK_DIR}/consumer-pc ${WORK_DIR}/consumer-pc.img)
+
+# 3. The C ABI from C: the example, strict C11, against the installed header.
+run(cc -std=c11 -Wall -Werror -pedantic ${C_EXAMPLE} ${flags}
+    -Wl,-rpath,${prefix}/lib -o ${WORK_DIR}/copy_in_out)
+run(${WORK_DIR}/copy_in_out ${WORK_DIR}/c-abi.img)

@@ -38,5 +38,8 @@ void AddEmulateCommands(CLI::App& app);
 // Verbs under `daxstore image`: snapshot, clone, delete, list.
 void AddImageVolumeCommands(CLI::App& image);
 void AddServeVhostCommands(CLI::App& app);
+void AddImageCommands(CLI::App& app);
+// Adds import and export under the `image` noun.
+void AddImageCopyCommands(CLI::App& image);
 
 }  // namespace daxstore::cli

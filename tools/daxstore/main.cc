@@ -9,12 +9,6 @@ namespace {
 struct Noun {
   void (*add)(CLI::App&);
 };
-// `daxstore image`: VM disk images.
-void AddImageCommands(CLI::App& app) {
-  auto* image = app.add_subcommand("image", "VM disk images and their volumes");
-  image->require_subcommand(1);
-  AddImageVolumeCommands(*image);
-}
 constexpr Noun kNouns[] = {{AddMapCommands},    {AddBenchCommands},
                            {AddListCommands},   {AddNamespaceCommands},
                            {AddRegionCommands}, {AddEmulateCommands},

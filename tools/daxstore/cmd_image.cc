@@ -1,0 +1,134 @@
+// daxstore image create|info|check: make, describe and verify VM disk images.
+// import/export live in cmd_image_copy.cc.
+#include <sys/stat.h>
+
+#include <memory>
+
+#include "commands.h"
+#include "daxstore/image.h"
+#include "daxstore/size.h"
+#include "image_target.h"
+
+namespace daxstore::cli {
+namespace {
+
+struct ImageArgs {
+  std::string target, size, block_size, emulate;
+  uint32_t logical_block_size = 512;
+  bool repair = false;
+  bool force = false;
+};
+
+nlohmann::json InfoJson(const Image& img, const ImageTarget& t) {
+  ImageInfo i = Must(img.Info());
+  nlohmann::json j;
+  j["path"] = i.path;
+  j["virtual_size"] = i.virtual_size;
+  j["virtual_size_human"] = FormatSizeHuman(i.virtual_size);
+  j["allocated_bytes"] = i.allocated_bytes;
+  j["logical_block_size"] = i.logical_block_size;
+  j["block_size"] = i.block_size;
+  j["virtual_blocks"] = i.virtual_blocks;
+  j["data_blocks"] = i.data_blocks;
+  j["allocated_blocks"] = i.allocated_blocks;
+  j["metadata_bytes"] = i.metadata_bytes;
+  j["lanes"] = i.lanes;
+  j["recovered_records"] = i.recovered_records;
+  MapOptions ro = t.options;
+  ro.access = Access::kReadOnly;
+  auto m = Mapping::Open(t.path, ro);
+  if (m.ok()) j["mapping"] = MappingJson(m->info());
+  return j;
+}
+
+void Create(const CLI::App* cmd, const ImageArgs& a) {
+  ImageOptions o;
+  o.virtual_size = Must(ParseSize(a.size));
+  o.logical_block_size = a.logical_block_size;
+  if (!a.block_size.empty()) {
+    o.block_size = static_cast<uint32_t>(Must(ParseSize(a.block_size)));
+  }
+  ImageTarget t = ResolveImageTarget(cmd, a.target, a.emulate);
+  struct stat st;
+  if (!a.force && ::stat(t.path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+      st.st_size > 0 && !Image::Open(t.path, t.options).ok()) {
+    throw Failure{Busy(t.path +
+                       " exists and is not empty; pick a new path or pass "
+                       "--force to format it (its data is lost)")};
+  }
+  Image img = Must(Image::Create(t.path, o, t.options));
+  PrintJson(InfoJson(img, t));
+}
+
+void Info(const CLI::App* cmd, const ImageArgs& a) {
+  ImageTarget t = ResolveImageTarget(cmd, a.target, a.emulate);
+  MapOptions ro = t.options;
+  ro.access = Access::kReadOnly;
+  Image img = Must(Image::Open(t.path, ro));
+  PrintJson(InfoJson(img, t));
+}
+
+void Check(const CLI::App* cmd, const ImageArgs& a) {
+  ImageTarget t = ResolveImageTarget(cmd, a.target, a.emulate);
+  MapOptions mo = t.options;
+  if (!a.repair) mo.access = Access::kReadOnly;
+  Image img = Must(Image::Open(t.path, mo));
+  CheckReport r = Must(img.Check(a.repair));
+  PrintJson({{"path", t.path},
+             {"clean", r.clean()},
+             {"repaired", r.repaired},
+             {"findings", r.findings},
+             {"mapped_blocks", r.mapped_blocks},
+             {"leaked_blocks", r.leaked_blocks},
+             {"overcommitted_blocks", r.overcommitted_blocks},
+             {"bad_entries", r.bad_entries}});
+  if (!r.clean() && !r.repaired) {
+    throw Failure{Corruption(t.path + ": " + std::to_string(r.findings.size()) +
+                             " problem(s) found; run daxstore image check "
+                             "--repair " +
+                             a.target + " to fix them")};
+  }
+}
+
+void AddTarget(CLI::App* c, ImageArgs& a, const char* what) {
+  c->add_option("target", a.target, what)->required();
+  c->add_option("--emulate", a.emulate,
+                "declare a plain file pmem: cpu_cache or memory_controller");
+}
+
+}  // namespace
+
+void AddImageCommands(CLI::App& app) {
+  auto* noun = app.add_subcommand("image", "pmem-native VM disk images")
+                   ->require_subcommand(1);
+  auto a = std::make_shared<ImageArgs>();
+  auto* create = noun->add_subcommand(
+      "create", "create an image on a file, /dev/daxX.Y or a namespace");
+  AddTarget(create, *a, "file path, daxX.Y or namespaceX.Y");
+  create->add_option("-s,--size", a->size, "virtual disk size (e.g. 10G)")
+      ->required();
+  create
+      ->add_option("--logical-block-size", a->logical_block_size,
+                   "512 or 4096 (sector size the guest sees)")
+      ->check(CLI::IsMember({512, 4096}));
+  create->add_option("--block-size", a->block_size,
+                     "allocation block, 4K to 2M (default 4K)");
+  create->add_flag("--force", a->force,
+                   "format an existing non-empty file that is not an image");
+  create->callback([create, a] { Create(create, *a); });
+
+  auto* info = noun->add_subcommand("info", "describe an image as JSON");
+  AddTarget(info, *a, "image path or namespace");
+  info->callback([info, a] { Info(info, *a); });
+
+  auto* check = noun->add_subcommand(
+      "check", "verify an image's metadata; exit 1 unless clean or repaired");
+  AddTarget(check, *a, "image path or namespace");
+  check->add_flag("--repair", a->repair, "fix what is found");
+  check->callback([check, a] { Check(check, *a); });
+
+  AddImageCopyCommands(*noun);
+  AddImageVolumeCommands(*noun);
+}
+
+}  // namespace daxstore::cli

@@ -1,0 +1,196 @@
+// daxstore image import|export: raw disk files in and out of an image.
+// Import skips zero blocks (holes stay holes); export writes a sparse file.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <vector>
+
+#include "commands.h"
+#include "daxstore/image.h"
+#include "daxstore/size.h"
+#include "image_target.h"
+
+namespace daxstore::cli {
+namespace {
+
+constexpr size_t kChunk = 4u << 20;  // large sequential I/O
+
+struct CopyArgs {
+  std::string src, dst, size, emulate;
+  bool force = false;
+};
+
+// Closes a file descriptor on scope exit.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+bool Zero(const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (p[i] != 0) return false;
+  }
+  return true;
+}
+
+void ReadFull(int fd, uint8_t* buf, size_t n, uint64_t off,
+              const std::string& path) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::pread(fd, buf + done, n - done, off + done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw Failure{FromErrno(errno, "reading " + path)};
+    if (r == 0) {
+      std::fill(buf + done, buf + n, 0);  // past the end reads as zeros
+      return;
+    }
+    done += r;
+  }
+}
+
+Image OpenOrCreate(const CLI::App* cmd, const CopyArgs& a, uint64_t src_size) {
+  ImageTarget t = ResolveImageTarget(cmd, a.dst, a.emulate);
+  struct stat st;
+  const bool exists = ::stat(t.path.c_str(), &st) == 0 &&
+                      (!S_ISREG(st.st_mode) || st.st_size > 0);
+  if (!exists) {
+    ImageOptions o;
+    o.virtual_size = a.size.empty() ? src_size : Must(ParseSize(a.size));
+    o.virtual_size = (o.virtual_size + 511) / 512 * 512;
+    return Must(Image::Create(t.path, o, t.options));
+  }
+  Image img = Must(Image::Open(t.path, t.options));
+  if (!a.force && Must(img.Info()).allocated_blocks > 0) {
+    throw Failure{Busy(a.dst +
+                       " already holds data; pass --force to overwrite it "
+                       "(blocks the source does not cover are kept)")};
+  }
+  return img;
+}
+
+void Import(const CLI::App* cmd, const CopyArgs& a) {
+  Fd in{::open(a.src.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (in.fd < 0) throw Failure{FromErrno(errno, "opening " + a.src)};
+  struct stat st;
+  if (::fstat(in.fd, &st) != 0) throw Failure{FromErrno(errno, a.src)};
+  const uint64_t src_size = static_cast<uint64_t>(st.st_size);
+  Image img = OpenOrCreate(cmd, a, src_size);
+  if (src_size > img.virtual_size()) {
+    throw Failure{NoSpace(a.src + " (" + std::to_string(src_size) +
+                          " bytes) does not fit in " + a.dst + " (" +
+                          std::to_string(img.virtual_size()) +
+                          " bytes); create a bigger image")};
+  }
+  const size_t bs = img.block_size();
+  std::vector<uint8_t> buf(kChunk);
+  Progress bar("import", src_size);
+  uint64_t written = 0;
+  for (uint64_t off = 0; off < src_size; off += kChunk) {
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>(kChunk, src_size - off));
+    ReadFull(in.fd, buf.data(), n, off, a.src);
+    // Write each run of non-zero blocks with one call; zero runs become
+    // holes (an existing image under --force gets them discarded).
+    size_t i = 0;
+    while (i < n) {
+      const size_t len = std::min(bs, n - i);
+      const bool zero = Zero(buf.data() + i, len);
+      size_t j = i + len;
+      while (j < n) {
+        const size_t l2 = std::min(bs, n - j);
+        if (Zero(buf.data() + j, l2) != zero) break;
+        j += l2;
+      }
+      if (!zero) {
+        Must(img.Write(off + i, buf.data() + i, j - i));
+        written += j - i;
+      } else if (a.force) {
+        Must(img.WriteZeroes(off + i, j - i));
+      }
+      i = j;
+    }
+    bar.Update(off + n);
+  }
+  PrintJson({{"source", a.src},
+             {"image", a.dst},
+             {"bytes", src_size},
+             {"data_bytes_written", written},
+             {"allocated_bytes", Must(img.Info()).allocated_bytes}});
+}
+
+void Export(const CLI::App* cmd, const CopyArgs& a) {
+  ImageTarget t = ResolveImageTarget(cmd, a.src, a.emulate);
+  MapOptions ro = t.options;
+  ro.access = Access::kReadOnly;
+  Image img = Must(Image::Open(t.path, ro));
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (a.force ? 0 : O_EXCL);
+  Fd out{::open(a.dst.c_str(), flags, 0644)};
+  if (out.fd < 0 && errno == EEXIST) {
+    throw Failure{Busy(a.dst + " exists; pick a new path or pass --force")};
+  }
+  if (out.fd < 0) throw Failure{FromErrno(errno, "creating " + a.dst)};
+  const uint64_t size = img.virtual_size();
+  // Truncating to 0 first turns every old byte into a hole.
+  if (::ftruncate(out.fd, 0) != 0 || ::ftruncate(out.fd, size) != 0) {
+    throw Failure{FromErrno(errno, "sizing " + a.dst)};
+  }
+  auto extents = Must(img.Extents(0, size));
+  std::vector<uint8_t> buf(kChunk);
+  Progress bar("export", size);
+  uint64_t copied = 0;
+  for (const Extent& e : extents) {
+    if (e.hole) continue;
+    for (uint64_t off = e.offset; off < e.offset + e.length; off += kChunk) {
+      const size_t n = static_cast<size_t>(
+          std::min<uint64_t>(kChunk, e.offset + e.length - off));
+      Must(img.Read(off, buf.data(), n));
+      size_t done = 0;
+      while (done < n) {
+        ssize_t w = ::pwrite(out.fd, buf.data() + done, n - done, off + done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) throw Failure{FromErrno(errno, "writing " + a.dst)};
+        done += w;
+      }
+      copied += n;
+      bar.Update(off + n);
+    }
+  }
+  if (::fsync(out.fd) != 0) throw Failure{FromErrno(errno, "syncing " + a.dst)};
+  bar.Update(size);
+  PrintJson({{"image", a.src},
+             {"destination", a.dst},
+             {"bytes", size},
+             {"data_bytes_copied", copied}});
+}
+
+}  // namespace
+
+void AddImageCopyCommands(CLI::App& image) {
+  auto a = std::make_shared<CopyArgs>();
+  auto* imp = image.add_subcommand(
+      "import", "copy a raw disk file into an image (created if missing)");
+  imp->add_option("source", a->src, "raw disk file")->required();
+  imp->add_option("image", a->dst, "image path or namespace")->required();
+  imp->add_option("-s,--size", a->size,
+                  "virtual size of a new image (default: the source's)");
+  imp->add_flag("--force", a->force, "import into an image that holds data");
+  imp->add_option("--emulate", a->emulate,
+                  "declare a plain file pmem: cpu_cache or memory_controller");
+  imp->callback([imp, a] { Import(imp, *a); });
+
+  auto* exp = image.add_subcommand(
+      "export", "write an image out as a sparse raw disk file");
+  exp->add_option("image", a->src, "image path or namespace")->required();
+  exp->add_option("destination", a->dst, "raw file to create")->required();
+  exp->add_flag("--force", a->force, "overwrite an existing destination");
+  exp->add_option("--emulate", a->emulate,
+                  "declare a plain file pmem: cpu_cache or memory_controller");
+  exp->callback([exp, a] { Export(exp, *a); });
+}
+
+}  // namespace daxstore::cli
