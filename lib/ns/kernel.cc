@@ -55,6 +55,9 @@ std::optional<MapLocation> MapOf(ndctl_pfn_loc loc) {
   return std::nullopt;
 }
 
+// libndctl returns nullptr for a device that is not (yet) there.
+std::string Str(const char* s) { return s ? s : ""; }
+
 bool LabelLess(ndctl_region* r) {
   return ndctl_region_get_nstype(r) == kNdDeviceNamespaceIo;
 }
@@ -79,14 +82,14 @@ Namespace KernelBackend::Describe(ndctl_namespace* ndns) {
     n.mode = NamespaceMode::kSector;
     n.size = ndctl_btt_get_size(btt);
     n.sector_size = ndctl_btt_get_sector_size(btt);
-    n.blockdev = ndctl_btt_get_block_device(btt);
+    n.blockdev = Str(ndctl_btt_get_block_device(btt));
     ndctl_btt_get_uuid(btt, uu);
   } else if (ndctl_pfn* pfn = ndctl_namespace_get_pfn(ndns)) {
     n.mode = NamespaceMode::kFsdax;
     n.size = ndctl_pfn_get_size(pfn);
     n.align = ndctl_pfn_get_align(pfn);
     n.map = MapOf(ndctl_pfn_get_location(pfn));
-    n.blockdev = ndctl_pfn_get_block_device(pfn);
+    n.blockdev = Str(ndctl_pfn_get_block_device(pfn));
   } else if (ndctl_dax* dax = ndctl_namespace_get_dax(ndns)) {
     n.mode = NamespaceMode::kDevdax;
     n.size = ndctl_dax_get_size(dax);
@@ -101,7 +104,7 @@ Namespace KernelBackend::Describe(ndctl_namespace* ndns) {
       daxctl_dev* dev;
       daxctl_dev_foreach(dreg, dev) {
         DaxDevice d;
-        d.chardev = daxctl_dev_get_devname(dev);
+        d.chardev = Str(daxctl_dev_get_devname(dev));
         d.size = daxctl_dev_get_size(dev);
         d.align = daxctl_dev_get_align(dev);
         d.target_node = daxctl_dev_get_target_node(dev);
@@ -135,7 +138,7 @@ Region KernelBackend::Describe(ndctl_region* r) {
   g.available_size = ndctl_region_get_available_size(r);
   g.max_available_extent = ndctl_region_get_max_available_extent(r);
   g.align = ndctl_region_get_align(r);
-  g.type = ndctl_region_get_type_name(r);
+  g.type = Str(ndctl_region_get_type_name(r));
   if (auto* iset = ndctl_region_get_interleave_set(r)) {
     g.iset_id = ndctl_interleave_set_get_cookie(iset);
   }
@@ -179,7 +182,7 @@ Result<std::vector<Bus>> KernelBackend::List(const ListFilter& filter) {
     ndctl_bus_wait_probe(bus);
     Bus b;
     b.dev = ndctl_bus_get_devname(bus);
-    b.provider = ndctl_bus_get_provider(bus);
+    b.provider = Str(ndctl_bus_get_provider(bus));
     ndctl_dimm* dimm;
     ndctl_dimm_foreach(bus, dimm) {
       Dimm d;
@@ -238,7 +241,7 @@ daxctl_dev* KernelBackend::FindDaxDev(const std::string& name) {
   daxctl_dev* dev;
   daxctl_region_foreach(dax_, region) {
     daxctl_dev_foreach(region, dev) {
-      if (name == daxctl_dev_get_devname(dev)) return dev;
+      if (name == Str(daxctl_dev_get_devname(dev))) return dev;
     }
   }
   return nullptr;

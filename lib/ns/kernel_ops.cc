@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <vector>
 
 #include "ns/kernel.h"
 #include "ns/layout.h"
@@ -31,17 +32,29 @@ bool ParseUuid(const std::string& text, unsigned char out[16]) {
   return n == 16;
 }
 
+// The modules a mode's driver lives in, in the order to load them.
+std::vector<std::string> ModulesFor(NamespaceMode mode) {
+  switch (mode) {
+    case NamespaceMode::kSector:
+      return {"nd_btt", "nd_pmem"};
+    case NamespaceMode::kDevdax:
+      return {"device_dax", "dax_pmem"};
+    default:
+      return {"nd_pmem"};
+  }
+}
+
 ndctl_pfn_loc LocOf(std::optional<MapLocation> m) {
   return m == MapLocation::kMem ? NDCTL_PFN_LOC_RAM : NDCTL_PFN_LOC_PMEM;
 }
 }  // namespace
 
 Status KernelBackend::CheckIdle(ndctl_namespace* ndns,
-                                const std::string& action) {
+                                const std::string& action, bool force) {
   Namespace n = Describe(ndns);
-  if (!n.mounted_at.empty()) {
+  if (!n.mounted_at.empty() && !force) {
     return Busy("cannot " + action + " " + n.dev + ": /dev/" + n.blockdev +
-                " is mounted on " + n.mounted_at + "; unmount it first");
+                " is mounted at " + n.mounted_at + "; unmount it or pass -f");
   }
   if (n.dax_region) {
     for (const auto& d : n.dax_region->devices) {
@@ -54,6 +67,23 @@ Status KernelBackend::CheckIdle(ndctl_namespace* ndns,
     }
   }
   return Status::Ok();
+}
+
+bool KernelBackend::ModuleLoaded(const std::string& module) {
+  return platform_->ListSysfs("module/" + module).ok();
+}
+
+Status KernelBackend::NameMissingModule(Status failed,
+                                        const std::vector<std::string>& mods) {
+  if (failed.ok()) return failed;
+  for (const auto& m : mods) {
+    if (!ModuleLoaded(m)) {
+      return Unsupported(failed.message() + ": the " + m +
+                         " module is not loaded; run 'modprobe " + m +
+                         "' and retry");
+    }
+  }
+  return failed;
 }
 
 Status KernelBackend::Configure(ndctl_region* region, ndctl_namespace* ndns,
@@ -71,6 +101,13 @@ Status KernelBackend::Configure(ndctl_region* region, ndctl_namespace* ndns,
         Check(ndctl_namespace_set_size(ndns, raw), "set size"));
   }
   ParseUuid(NewUuid(), uu);  // the personality's own uuid
+  return NameMissingModule(Personalize(region, ndns, r, uu, label_less),
+                           ModulesFor(r.mode));
+}
+
+Status KernelBackend::Personalize(ndctl_region* region, ndctl_namespace* ndns,
+                                  const CreateRequest& r, unsigned char uu[16],
+                                  bool label_less) {
   switch (r.mode) {
     case NamespaceMode::kRaw:
       if (!label_less && r.sector_size) {
@@ -198,7 +235,7 @@ Result<Namespace> KernelBackend::Reconfigure(const CreateRequest& r) {
 
 Status KernelBackend::Destroy(const std::string& name, bool force) {
   DAXSTORE_ASSIGN_OR_RETURN(ndctl_namespace * ndns, FindNamespace(name));
-  DAXSTORE_RETURN_IF_ERROR(CheckIdle(ndns, "destroy"));
+  DAXSTORE_RETURN_IF_ERROR(CheckIdle(ndns, "destroy", force));
   if (ndctl_region_get_nstype(ndctl_namespace_get_region(ndns)) ==
       kNdDeviceNamespaceIo) {
     return Unsupported(name +
@@ -208,8 +245,13 @@ Status KernelBackend::Destroy(const std::string& name, bool force) {
   if (ndctl_namespace_is_active(ndns) && !force) {
     return Busy(name + " is active: pass -f to destroy it and its data");
   }
-  DAXSTORE_RETURN_IF_ERROR(
-      Check(ndctl_namespace_disable_safe(ndns), "disable " + name));
+  // Forced past a mount, the block device goes away under the file
+  // system (it sees I/O errors until unmounted): what -f asked for.
+  bool mounted = !Describe(ndns).mounted_at.empty();
+  DAXSTORE_RETURN_IF_ERROR(Check(mounted
+                                     ? ndctl_namespace_disable_invalidate(ndns)
+                                     : ndctl_namespace_disable_safe(ndns),
+                                 "disable " + name));
   return Check(ndctl_namespace_delete(ndns), "delete " + name);
 }
 
@@ -280,10 +322,9 @@ Result<DaxDevice> KernelBackend::ReconfigureDevice(const std::string& name,
   bool ram = daxctl_dev_get_memory(dev) != nullptr;
   if (mode == DaxMode::kSystemRam && !ram) {
     DAXSTORE_RETURN_IF_ERROR(Check(daxctl_dev_disable(dev), "disable " + name));
-    DAXSTORE_RETURN_IF_ERROR(
-        Check(daxctl_dev_enable_ram(dev), "bind " + name +
-                                              " to kmem (is kmem "
-                                              "loaded?)"));
+    DAXSTORE_RETURN_IF_ERROR(NameMissingModule(
+        Check(daxctl_dev_enable_ram(dev), "bind " + name + " to kmem"),
+        {"kmem"}));
     if (daxctl_memory* mem = daxctl_dev_get_memory(dev)) {
       DAXSTORE_RETURN_IF_ERROR(
           Check(daxctl_memory_online(mem), "online " + name + "'s memory"));
