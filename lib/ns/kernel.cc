@@ -74,28 +74,37 @@ Namespace KernelBackend::Describe(ndctl_namespace* ndns) {
       ndctl_namespace_is_enabled(ndns) || ndctl_namespace_is_active(ndns);
   n.numa_node = ndctl_namespace_get_numa_node(ndns);
   unsigned char uu[16] = {};
+  // Like ndctl, the uuid shown is the personality's (btt, pfn, dax) when
+  // there is one, the namespace's own otherwise.
   ndctl_namespace_get_uuid(ndns, uu);
   n.uuid = UuidText(uu);
   if (const char* alt = ndctl_namespace_get_alt_name(ndns)) n.name = alt;
   n.sector_size = ndctl_namespace_get_sector_size(ndns);
+  // Unset (UINT_MAX) or 0: the kernel's default, as ndctl shows it.
+  if (n.sector_size == 0 || n.sector_size == UINT32_MAX) n.sector_size = 512;
   if (ndctl_btt* btt = ndctl_namespace_get_btt(ndns)) {
     n.mode = NamespaceMode::kSector;
     n.size = ndctl_btt_get_size(btt);
     n.sector_size = ndctl_btt_get_sector_size(btt);
     n.blockdev = Str(ndctl_btt_get_block_device(btt));
     ndctl_btt_get_uuid(btt, uu);
+    n.uuid = UuidText(uu);
   } else if (ndctl_pfn* pfn = ndctl_namespace_get_pfn(ndns)) {
     n.mode = NamespaceMode::kFsdax;
     n.size = ndctl_pfn_get_size(pfn);
     n.align = ndctl_pfn_get_align(pfn);
     n.map = MapOf(ndctl_pfn_get_location(pfn));
     n.blockdev = Str(ndctl_pfn_get_block_device(pfn));
+    ndctl_pfn_get_uuid(pfn, uu);
+    n.uuid = UuidText(uu);
   } else if (ndctl_dax* dax = ndctl_namespace_get_dax(ndns)) {
     n.mode = NamespaceMode::kDevdax;
     n.size = ndctl_dax_get_size(dax);
     n.align = ndctl_dax_get_align(dax);
     n.map = MapOf(ndctl_dax_get_location(dax));
     n.sector_size = 0;
+    ndctl_dax_get_uuid(dax, uu);
+    n.uuid = UuidText(uu);
     DaxRegion dr;
     dr.size = n.size;
     dr.align = n.align;

@@ -225,8 +225,16 @@ Result<Namespace> KernelBackend::Reconfigure(const CreateRequest& r) {
   CreateRequest keep = r;
   if (keep.name.empty()) keep.name = old.name;
   if (!label_less) {
+    // libndctl frees a deleted namespace: the new one is the region's seed
+    // (so its device name may differ from the old one's).
     DAXSTORE_RETURN_IF_ERROR(
         Check(ndctl_namespace_delete(ndns), "delete " + old.dev));
+    ndns = ndctl_region_get_namespace_seed(region);
+    if (ndns == nullptr) {
+      return Unsupported(old.dev + " was deleted but " +
+                         ndctl_region_get_devname(region) +
+                         " offers no namespace seed to reconfigure");
+    }
   }
   DAXSTORE_RETURN_IF_ERROR(
       Configure(region, ndns, keep, old.raw_size, label_less));
