@@ -117,8 +117,7 @@ Namespace KernelBackend::Describe(ndctl_namespace* ndns) {
         d.size = daxctl_dev_get_size(dev);
         d.align = daxctl_dev_get_align(dev);
         d.target_node = daxctl_dev_get_target_node(dev);
-        d.mode =
-            daxctl_dev_get_memory(dev) ? DaxMode::kSystemRam : DaxMode::kDevdax;
+        d.mode = SystemRam(d.chardev) ? DaxMode::kSystemRam : DaxMode::kDevdax;
         dr.devices.push_back(std::move(d));
       }
     }
@@ -127,6 +126,10 @@ Namespace KernelBackend::Describe(ndctl_namespace* ndns) {
     // A label-less namespace of nd_e820 shows fsdax/map mem only through
     // its pfn; without one it is raw.
     n.mode = NamespaceMode::kRaw;
+    if (ndctl_namespace_get_mode(ndns) == NDCTL_NS_MODE_FSDAX) {
+      n.mode = NamespaceMode::kFsdax;
+      n.map = MapLocation::kMem;
+    }
     if (const char* b = ndctl_namespace_get_block_device(ndns)) n.blockdev = b;
   }
   if (!n.blockdev.empty()) {
@@ -243,6 +246,17 @@ Result<ndctl_namespace*> KernelBackend::FindNamespace(const std::string& name) {
     }
   }
   return NotFound("no " + NamespaceName(rid, id));
+}
+
+bool KernelBackend::SystemRam(const std::string& chardev) {
+  // The driver bound now, from sysfs: libdaxctl's memory object outlives a
+  // return to devdax.
+  auto bound = platform_->ListSysfs("bus/dax/drivers/kmem");
+  if (!bound.ok()) return false;
+  for (const auto& e : *bound) {
+    if (e == chardev) return true;
+  }
+  return false;
 }
 
 daxctl_dev* KernelBackend::FindDaxDev(const std::string& name) {

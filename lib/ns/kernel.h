@@ -46,6 +46,8 @@ class KernelBackend : public NamespaceBackend {
   Result<ndctl_region*> FindRegion(const std::string& name);
   Result<ndctl_namespace*> FindNamespace(const std::string& name);
   daxctl_dev* FindDaxDev(const std::string& name);
+  // Whether the dax device is bound to kmem (online as system-ram).
+  bool SystemRam(const std::string& chardev);
   Namespace Describe(ndctl_namespace* ndns);
   Region Describe(ndctl_region* region);
   // Busy if mounted (unless forced), or its dax device is system-ram.

@@ -108,6 +108,9 @@ Status KernelBackend::Configure(ndctl_region* region, ndctl_namespace* ndns,
 Status KernelBackend::Personalize(ndctl_region* region, ndctl_namespace* ndns,
                                   const CreateRequest& r, unsigned char uu[16],
                                   bool label_less) {
+  if (label_less && r.mode != NamespaceMode::kRaw) {
+    ndctl_namespace_set_raw_mode(ndns, 0);
+  }
   switch (r.mode) {
     case NamespaceMode::kRaw:
       if (!label_less && r.sector_size) {
@@ -116,6 +119,8 @@ Status KernelBackend::Personalize(ndctl_region* region, ndctl_namespace* ndns,
                   "set sector size"));
       }
       ndctl_namespace_set_enforce_mode(ndns, NDCTL_NS_MODE_RAW);
+      // A label-less namespace would otherwise come up as fsdax (map mem).
+      if (label_less) ndctl_namespace_set_raw_mode(ndns, 1);
       return Check(ndctl_namespace_enable(ndns), "enable namespace");
     case NamespaceMode::kSector: {
       ndctl_btt* btt = ndctl_region_get_btt_seed(region);
@@ -164,6 +169,10 @@ Result<Namespace> KernelBackend::Create(const CreateRequest& request) {
   CreateRequest r = request;
   DAXSTORE_RETURN_IF_ERROR(NormalizeRequest(r));
   if (!r.reconfigure.empty()) return Reconfigure(r);
+  if (!r.region.empty() && r.region != "all" && ParseRegionName(r.region) < 0) {
+    return InvalidArgument("invalid region '" + r.region +
+                           "': use e.g. region0");
+  }
   DAXSTORE_ASSIGN_OR_RETURN(auto buses, List({.include_idle = true}));
   Status first = NotFound("no pmem region on any NVDIMM bus");
   for (const auto& b : buses) {
@@ -310,9 +319,14 @@ Result<int> KernelBackend::InitLabels(const std::string& name, bool force) {
       }
       ndctl_dimm* dimm;
       ndctl_dimm_foreach_in_region(r, dimm) {
-        DAXSTORE_RETURN_IF_ERROR(Check(
-            ndctl_dimm_init_labels(dimm, NDCTL_NS_VERSION_1_2),
-            std::string("init labels of ") + ndctl_dimm_get_devname(dimm)));
+        std::string what =
+            std::string("init labels of ") + ndctl_dimm_get_devname(dimm);
+        // libndctl writes the index through the label area it has read.
+        ndctl_cmd* read = ndctl_dimm_read_labels(dimm);
+        if (read == nullptr) return IoError(what + ": cannot read labels", EIO);
+        int rc = ndctl_dimm_init_labels(dimm, NDCTL_NS_VERSION_1_2);
+        ndctl_cmd_unref(read);
+        DAXSTORE_RETURN_IF_ERROR(Check(rc, what));
         ++done;
       }
     }
@@ -323,11 +337,13 @@ Result<int> KernelBackend::InitLabels(const std::string& name, bool force) {
 Result<DaxDevice> KernelBackend::ReconfigureDevice(const std::string& name,
                                                    DaxMode mode, bool force) {
   daxctl_dev* dev = FindDaxDev(name);
-  if (dev == nullptr) {
+  // libdaxctl keeps a destroyed device's object: ask sysfs.
+  auto present = platform_->ListSysfs("bus/dax/devices/" + name);
+  if (dev == nullptr || !present.ok()) {
     return NotFound("no dax device " + name +
                     ": is device_dax loaded, and is there a devdax namespace?");
   }
-  bool ram = daxctl_dev_get_memory(dev) != nullptr;
+  bool ram = SystemRam(name);
   if (mode == DaxMode::kSystemRam && !ram) {
     DAXSTORE_RETURN_IF_ERROR(Check(daxctl_dev_disable(dev), "disable " + name));
     DAXSTORE_RETURN_IF_ERROR(NameMissingModule(
@@ -356,7 +372,7 @@ Result<DaxDevice> KernelBackend::ReconfigureDevice(const std::string& name,
   d.size = daxctl_dev_get_size(dev);
   d.align = daxctl_dev_get_align(dev);
   d.target_node = daxctl_dev_get_target_node(dev);
-  d.mode = daxctl_dev_get_memory(dev) ? DaxMode::kSystemRam : DaxMode::kDevdax;
+  d.mode = SystemRam(name) ? DaxMode::kSystemRam : DaxMode::kDevdax;
   return d;
 }
 

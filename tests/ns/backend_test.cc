@@ -81,7 +81,7 @@ class NamespaceSuite : public ::testing::TestWithParam<BackendParam> {
 
 TEST_P(NamespaceSuite, CreateAndDestroyInEveryMode) {
   Open();
-  if (IsSkipped()) return;
+  if (IsSkipped() || HasFatalFailure()) return;
   Region before = RegionNamed("region0");
   EXPECT_EQ(before.available_size, kGiB);
   struct Case {
@@ -126,7 +126,7 @@ TEST_P(NamespaceSuite, CreateAndDestroyInEveryMode) {
 
 TEST_P(NamespaceSuite, SizesAndAlignments) {
   Open({.dimms_per_region = 2, .region_size = 2 * kGiB});
-  if (IsSkipped()) return;
+  if (IsSkipped() || HasFatalFailure()) return;
   auto bad = Create(NamespaceMode::kFsdax, "100M");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().kind(), ErrorKind::kInvalidArgument);
@@ -167,7 +167,7 @@ TEST_P(NamespaceSuite, SizesAndAlignments) {
 
 TEST_P(NamespaceSuite, AFullRegion) {
   Open();
-  if (IsSkipped()) return;
+  if (IsSkipped() || HasFatalFailure()) return;
   std::vector<std::string> devs;
   for (int i = 0; i < 4; ++i) {
     auto n = Create(NamespaceMode::kRaw, "256M");
@@ -198,7 +198,7 @@ TEST_P(NamespaceSuite, AFullRegion) {
 
 TEST_P(NamespaceSuite, ALabelLessRegion) {
   Open({.region_size = 512 * kMiB, .label_less = true});
-  if (IsSkipped()) return;
+  if (IsSkipped() || HasFatalFailure()) return;
   auto n = Find("namespace0.0");
   ASSERT_TRUE(n.has_value());
   EXPECT_EQ(n->mode, NamespaceMode::kFsdax);
@@ -231,7 +231,7 @@ TEST_P(NamespaceSuite, ALabelLessRegion) {
 
 TEST_P(NamespaceSuite, ReconfigureKeepsNameAndSize) {
   Open();
-  if (IsSkipped()) return;
+  if (IsSkipped() || HasFatalFailure()) return;
   CreateRequest c;
   c.mode = NamespaceMode::kFsdax;
   c.size = {SizeRequest::Kind::kBytes, 256 * kMiB};
@@ -253,7 +253,7 @@ TEST_P(NamespaceSuite, ReconfigureKeepsNameAndSize) {
   EXPECT_EQ(re->name, "db");
   EXPECT_EQ(re->raw_size, 256 * kMiB);
   EXPECT_EQ(re->mode, NamespaceMode::kSector);
-  EXPECT_EQ(re->blockdev, PmemOf(n->dev) + "s");
+  EXPECT_EQ(re->blockdev, PmemOf(re->dev) + "s");
   EXPECT_NE(re->uuid, n->uuid);
   e.size = {SizeRequest::Kind::kBytes, 128 * kMiB};
   EXPECT_EQ(be_->Create(e).status().kind(), ErrorKind::kInvalidArgument);
@@ -261,7 +261,7 @@ TEST_P(NamespaceSuite, ReconfigureKeepsNameAndSize) {
 
 TEST_P(NamespaceSuite, SystemRamAndBack) {
   Open();
-  if (IsSkipped()) return;
+  if (IsSkipped() || HasFatalFailure()) return;
   auto n = Create(NamespaceMode::kDevdax, "512M");
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   ASSERT_TRUE(n->dax_region.has_value());
@@ -291,7 +291,7 @@ TEST_P(NamespaceSuite, SystemRamAndBack) {
 
 TEST_P(NamespaceSuite, BadInput) {
   Open();
-  if (IsSkipped()) return;
+  if (IsSkipped() || HasFatalFailure()) return;
   EXPECT_FALSE(ParseSizeRequest("1.5x").ok());
   EXPECT_FALSE(ParseSizeRequest("-5G").ok());
   EXPECT_FALSE(ParseNamespaceMode("fastdax").ok());
@@ -320,7 +320,7 @@ TEST_P(NamespaceSuite, BadInput) {
 
 TEST_P(NamespaceSuite, EnableDisableAndInitLabels) {
   Open({.regions = 2});
-  if (IsSkipped()) return;
+  if (IsSkipped() || HasFatalFailure()) return;
   auto n = Create(NamespaceMode::kFsdax, "256M", "region1");
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(n->dev.rfind("namespace1.", 0), 0u) << n->dev;
@@ -354,9 +354,9 @@ TEST_P(NamespaceSuite, EnableDisableAndInitLabels) {
 
 TEST_P(NamespaceSuite, DaxNamespacesMapThroughTheMappingLayer) {
   Open();
-  if (IsSkipped()) return;
+  if (IsSkipped() || HasFatalFailure()) return;
   auto n = Create(NamespaceMode::kDevdax, "256M");
-  ASSERT_TRUE(n.ok());
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
   auto t = be_->MapTargetOf(n->dev);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   auto m = Mapping::Open(t->path, t->options);
