@@ -285,7 +285,16 @@ Status KernelBackend::DisableNamespace(const std::string& name) {
 
 Status KernelBackend::EnableRegion(const std::string& name) {
   DAXSTORE_ASSIGN_OR_RETURN(ndctl_region * r, FindRegion(name));
-  return Check(ndctl_region_enable(r), "enable " + name);
+  DAXSTORE_RETURN_IF_ERROR(Check(ndctl_region_enable(r), "enable " + name));
+  // libndctl keeps the namespaces (and seed) it saw before the region was
+  // disabled: start a fresh context to see the kernel's new ones.
+  ndctl_ctx* fresh = nullptr;
+  if (int rc = ndctl_new(&fresh); rc != 0) {
+    return FromErrno(-rc, "cannot reopen libndctl");
+  }
+  ndctl_unref(ctx_);
+  ctx_ = fresh;
+  return Status::Ok();
 }
 
 Status KernelBackend::DisableRegion(const std::string& name) {

@@ -340,7 +340,8 @@ TEST_P(NamespaceSuite, EnableDisableAndInitLabels) {
   ASSERT_TRUE(inited.ok()) << inited.status().ToString();
   EXPECT_EQ(*inited, 1);
   ASSERT_TRUE(be_->EnableRegion("region0").ok());
-  EXPECT_TRUE(Create(NamespaceMode::kFsdax, "256M", "region0").ok());
+  auto fresh = Create(NamespaceMode::kFsdax, "256M", "region0");
+  EXPECT_TRUE(fresh.ok()) << fresh.status().ToString();
   // Filters.
   ASSERT_TRUE(Create(NamespaceMode::kSector, "256M", "region1").ok());
   auto sectors = be_->List({.mode = NamespaceMode::kSector});
