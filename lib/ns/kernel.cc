@@ -55,6 +55,9 @@ std::optional<MapLocation> MapOf(ndctl_pfn_loc loc) {
   return std::nullopt;
 }
 
+// libndctl returns nullptr for a device that is not (yet) there.
+std::string Str(const char* s) { return s ? s : ""; }
+
 bool LabelLess(ndctl_region* r) {
   return ndctl_region_get_nstype(r) == kNdDeviceNamespaceIo;
 }
@@ -71,28 +74,37 @@ Namespace KernelBackend::Describe(ndctl_namespace* ndns) {
       ndctl_namespace_is_enabled(ndns) || ndctl_namespace_is_active(ndns);
   n.numa_node = ndctl_namespace_get_numa_node(ndns);
   unsigned char uu[16] = {};
+  // Like ndctl, the uuid shown is the personality's (btt, pfn, dax) when
+  // there is one, the namespace's own otherwise.
   ndctl_namespace_get_uuid(ndns, uu);
   n.uuid = UuidText(uu);
   if (const char* alt = ndctl_namespace_get_alt_name(ndns)) n.name = alt;
   n.sector_size = ndctl_namespace_get_sector_size(ndns);
+  // Unset (UINT_MAX) or 0: the kernel's default, as ndctl shows it.
+  if (n.sector_size == 0 || n.sector_size == UINT32_MAX) n.sector_size = 512;
   if (ndctl_btt* btt = ndctl_namespace_get_btt(ndns)) {
     n.mode = NamespaceMode::kSector;
     n.size = ndctl_btt_get_size(btt);
     n.sector_size = ndctl_btt_get_sector_size(btt);
-    n.blockdev = ndctl_btt_get_block_device(btt);
+    n.blockdev = Str(ndctl_btt_get_block_device(btt));
     ndctl_btt_get_uuid(btt, uu);
+    n.uuid = UuidText(uu);
   } else if (ndctl_pfn* pfn = ndctl_namespace_get_pfn(ndns)) {
     n.mode = NamespaceMode::kFsdax;
     n.size = ndctl_pfn_get_size(pfn);
     n.align = ndctl_pfn_get_align(pfn);
     n.map = MapOf(ndctl_pfn_get_location(pfn));
-    n.blockdev = ndctl_pfn_get_block_device(pfn);
+    n.blockdev = Str(ndctl_pfn_get_block_device(pfn));
+    ndctl_pfn_get_uuid(pfn, uu);
+    n.uuid = UuidText(uu);
   } else if (ndctl_dax* dax = ndctl_namespace_get_dax(ndns)) {
     n.mode = NamespaceMode::kDevdax;
     n.size = ndctl_dax_get_size(dax);
     n.align = ndctl_dax_get_align(dax);
     n.map = MapOf(ndctl_dax_get_location(dax));
     n.sector_size = 0;
+    ndctl_dax_get_uuid(dax, uu);
+    n.uuid = UuidText(uu);
     DaxRegion dr;
     dr.size = n.size;
     dr.align = n.align;
@@ -101,12 +113,11 @@ Namespace KernelBackend::Describe(ndctl_namespace* ndns) {
       daxctl_dev* dev;
       daxctl_dev_foreach(dreg, dev) {
         DaxDevice d;
-        d.chardev = daxctl_dev_get_devname(dev);
+        d.chardev = Str(daxctl_dev_get_devname(dev));
         d.size = daxctl_dev_get_size(dev);
         d.align = daxctl_dev_get_align(dev);
         d.target_node = daxctl_dev_get_target_node(dev);
-        d.mode =
-            daxctl_dev_get_memory(dev) ? DaxMode::kSystemRam : DaxMode::kDevdax;
+        d.mode = SystemRam(d.chardev) ? DaxMode::kSystemRam : DaxMode::kDevdax;
         dr.devices.push_back(std::move(d));
       }
     }
@@ -115,6 +126,10 @@ Namespace KernelBackend::Describe(ndctl_namespace* ndns) {
     // A label-less namespace of nd_e820 shows fsdax/map mem only through
     // its pfn; without one it is raw.
     n.mode = NamespaceMode::kRaw;
+    if (ndctl_namespace_get_mode(ndns) == NDCTL_NS_MODE_FSDAX) {
+      n.mode = NamespaceMode::kFsdax;
+      n.map = MapLocation::kMem;
+    }
     if (const char* b = ndctl_namespace_get_block_device(ndns)) n.blockdev = b;
   }
   if (!n.blockdev.empty()) {
@@ -135,7 +150,7 @@ Region KernelBackend::Describe(ndctl_region* r) {
   g.available_size = ndctl_region_get_available_size(r);
   g.max_available_extent = ndctl_region_get_max_available_extent(r);
   g.align = ndctl_region_get_align(r);
-  g.type = ndctl_region_get_type_name(r);
+  g.type = Str(ndctl_region_get_type_name(r));
   if (auto* iset = ndctl_region_get_interleave_set(r)) {
     g.iset_id = ndctl_interleave_set_get_cookie(iset);
   }
@@ -179,7 +194,7 @@ Result<std::vector<Bus>> KernelBackend::List(const ListFilter& filter) {
     ndctl_bus_wait_probe(bus);
     Bus b;
     b.dev = ndctl_bus_get_devname(bus);
-    b.provider = ndctl_bus_get_provider(bus);
+    b.provider = Str(ndctl_bus_get_provider(bus));
     ndctl_dimm* dimm;
     ndctl_dimm_foreach(bus, dimm) {
       Dimm d;
@@ -233,12 +248,23 @@ Result<ndctl_namespace*> KernelBackend::FindNamespace(const std::string& name) {
   return NotFound("no " + NamespaceName(rid, id));
 }
 
+bool KernelBackend::SystemRam(const std::string& chardev) {
+  // The driver bound now, from sysfs: libdaxctl's memory object outlives a
+  // return to devdax.
+  auto bound = platform_->ListSysfs("bus/dax/drivers/kmem");
+  if (!bound.ok()) return false;
+  for (const auto& e : *bound) {
+    if (e == chardev) return true;
+  }
+  return false;
+}
+
 daxctl_dev* KernelBackend::FindDaxDev(const std::string& name) {
   daxctl_region* region;
   daxctl_dev* dev;
   daxctl_region_foreach(dax_, region) {
     daxctl_dev_foreach(region, dev) {
-      if (name == daxctl_dev_get_devname(dev)) return dev;
+      if (name == Str(daxctl_dev_get_devname(dev))) return dev;
     }
   }
   return nullptr;

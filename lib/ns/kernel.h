@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "daxstore/namespace.h"
 
@@ -45,14 +46,24 @@ class KernelBackend : public NamespaceBackend {
   Result<ndctl_region*> FindRegion(const std::string& name);
   Result<ndctl_namespace*> FindNamespace(const std::string& name);
   daxctl_dev* FindDaxDev(const std::string& name);
+  // Whether the dax device is bound to kmem (online as system-ram).
+  bool SystemRam(const std::string& chardev);
   Namespace Describe(ndctl_namespace* ndns);
   Region Describe(ndctl_region* region);
-  // Busy if mounted, or its dax device is system-ram.
-  Status CheckIdle(ndctl_namespace* ndns, const std::string& action);
+  // Busy if mounted (unless forced), or its dax device is system-ram.
+  Status CheckIdle(ndctl_namespace* ndns, const std::string& action,
+                   bool force = false);
   // Gives a seed namespace its size, identity and personality.
   Status Configure(ndctl_region* region, ndctl_namespace* ndns,
                    const CreateRequest& r, uint64_t raw, bool label_less);
+  Status Personalize(ndctl_region* region, ndctl_namespace* ndns,
+                     const CreateRequest& r, unsigned char uu[16],
+                     bool label_less);
   Result<Namespace> Reconfigure(const CreateRequest& r);
+  bool ModuleLoaded(const std::string& module);
+  // `failed`, naming the first of `modules` that is not loaded, if any.
+  Status NameMissingModule(Status failed,
+                           const std::vector<std::string>& modules);
 
   std::shared_ptr<Platform> platform_;
   ndctl_ctx* ctx_;

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <vector>
 
 #include "ns/kernel.h"
 #include "ns/layout.h"
@@ -31,17 +32,29 @@ bool ParseUuid(const std::string& text, unsigned char out[16]) {
   return n == 16;
 }
 
+// The modules a mode's driver lives in, in the order to load them.
+std::vector<std::string> ModulesFor(NamespaceMode mode) {
+  switch (mode) {
+    case NamespaceMode::kSector:
+      return {"nd_btt", "nd_pmem"};
+    case NamespaceMode::kDevdax:
+      return {"device_dax", "dax_pmem"};
+    default:
+      return {"nd_pmem"};
+  }
+}
+
 ndctl_pfn_loc LocOf(std::optional<MapLocation> m) {
   return m == MapLocation::kMem ? NDCTL_PFN_LOC_RAM : NDCTL_PFN_LOC_PMEM;
 }
 }  // namespace
 
 Status KernelBackend::CheckIdle(ndctl_namespace* ndns,
-                                const std::string& action) {
+                                const std::string& action, bool force) {
   Namespace n = Describe(ndns);
-  if (!n.mounted_at.empty()) {
+  if (!n.mounted_at.empty() && !force) {
     return Busy("cannot " + action + " " + n.dev + ": /dev/" + n.blockdev +
-                " is mounted on " + n.mounted_at + "; unmount it first");
+                " is mounted at " + n.mounted_at + "; unmount it or pass -f");
   }
   if (n.dax_region) {
     for (const auto& d : n.dax_region->devices) {
@@ -54,6 +67,23 @@ Status KernelBackend::CheckIdle(ndctl_namespace* ndns,
     }
   }
   return Status::Ok();
+}
+
+bool KernelBackend::ModuleLoaded(const std::string& module) {
+  return platform_->ListSysfs("module/" + module).ok();
+}
+
+Status KernelBackend::NameMissingModule(Status failed,
+                                        const std::vector<std::string>& mods) {
+  if (failed.ok()) return failed;
+  for (const auto& m : mods) {
+    if (!ModuleLoaded(m)) {
+      return Unsupported(failed.message() + ": the " + m +
+                         " module is not loaded; run 'modprobe " + m +
+                         "' and retry");
+    }
+  }
+  return failed;
 }
 
 Status KernelBackend::Configure(ndctl_region* region, ndctl_namespace* ndns,
@@ -71,6 +101,16 @@ Status KernelBackend::Configure(ndctl_region* region, ndctl_namespace* ndns,
         Check(ndctl_namespace_set_size(ndns, raw), "set size"));
   }
   ParseUuid(NewUuid(), uu);  // the personality's own uuid
+  return NameMissingModule(Personalize(region, ndns, r, uu, label_less),
+                           ModulesFor(r.mode));
+}
+
+Status KernelBackend::Personalize(ndctl_region* region, ndctl_namespace* ndns,
+                                  const CreateRequest& r, unsigned char uu[16],
+                                  bool label_less) {
+  if (label_less && r.mode != NamespaceMode::kRaw) {
+    ndctl_namespace_set_raw_mode(ndns, 0);
+  }
   switch (r.mode) {
     case NamespaceMode::kRaw:
       if (!label_less && r.sector_size) {
@@ -79,6 +119,8 @@ Status KernelBackend::Configure(ndctl_region* region, ndctl_namespace* ndns,
                   "set sector size"));
       }
       ndctl_namespace_set_enforce_mode(ndns, NDCTL_NS_MODE_RAW);
+      // A label-less namespace would otherwise come up as fsdax (map mem).
+      if (label_less) ndctl_namespace_set_raw_mode(ndns, 1);
       return Check(ndctl_namespace_enable(ndns), "enable namespace");
     case NamespaceMode::kSector: {
       ndctl_btt* btt = ndctl_region_get_btt_seed(region);
@@ -127,6 +169,10 @@ Result<Namespace> KernelBackend::Create(const CreateRequest& request) {
   CreateRequest r = request;
   DAXSTORE_RETURN_IF_ERROR(NormalizeRequest(r));
   if (!r.reconfigure.empty()) return Reconfigure(r);
+  if (!r.region.empty() && r.region != "all" && ParseRegionName(r.region) < 0) {
+    return InvalidArgument("invalid region '" + r.region +
+                           "': use e.g. region0");
+  }
   DAXSTORE_ASSIGN_OR_RETURN(auto buses, List({.include_idle = true}));
   Status first = NotFound("no pmem region on any NVDIMM bus");
   for (const auto& b : buses) {
@@ -188,8 +234,16 @@ Result<Namespace> KernelBackend::Reconfigure(const CreateRequest& r) {
   CreateRequest keep = r;
   if (keep.name.empty()) keep.name = old.name;
   if (!label_less) {
+    // libndctl frees a deleted namespace: the new one is the region's seed
+    // (so its device name may differ from the old one's).
     DAXSTORE_RETURN_IF_ERROR(
         Check(ndctl_namespace_delete(ndns), "delete " + old.dev));
+    ndns = ndctl_region_get_namespace_seed(region);
+    if (ndns == nullptr) {
+      return Unsupported(old.dev + " was deleted but " +
+                         ndctl_region_get_devname(region) +
+                         " offers no namespace seed to reconfigure");
+    }
   }
   DAXSTORE_RETURN_IF_ERROR(
       Configure(region, ndns, keep, old.raw_size, label_less));
@@ -198,7 +252,7 @@ Result<Namespace> KernelBackend::Reconfigure(const CreateRequest& r) {
 
 Status KernelBackend::Destroy(const std::string& name, bool force) {
   DAXSTORE_ASSIGN_OR_RETURN(ndctl_namespace * ndns, FindNamespace(name));
-  DAXSTORE_RETURN_IF_ERROR(CheckIdle(ndns, "destroy"));
+  DAXSTORE_RETURN_IF_ERROR(CheckIdle(ndns, "destroy", force));
   if (ndctl_region_get_nstype(ndctl_namespace_get_region(ndns)) ==
       kNdDeviceNamespaceIo) {
     return Unsupported(name +
@@ -208,8 +262,13 @@ Status KernelBackend::Destroy(const std::string& name, bool force) {
   if (ndctl_namespace_is_active(ndns) && !force) {
     return Busy(name + " is active: pass -f to destroy it and its data");
   }
-  DAXSTORE_RETURN_IF_ERROR(
-      Check(ndctl_namespace_disable_safe(ndns), "disable " + name));
+  // Forced past a mount, the block device goes away under the file
+  // system (it sees I/O errors until unmounted): what -f asked for.
+  bool mounted = !Describe(ndns).mounted_at.empty();
+  DAXSTORE_RETURN_IF_ERROR(Check(mounted
+                                     ? ndctl_namespace_disable_invalidate(ndns)
+                                     : ndctl_namespace_disable_safe(ndns),
+                                 "disable " + name));
   return Check(ndctl_namespace_delete(ndns), "delete " + name);
 }
 
@@ -226,7 +285,16 @@ Status KernelBackend::DisableNamespace(const std::string& name) {
 
 Status KernelBackend::EnableRegion(const std::string& name) {
   DAXSTORE_ASSIGN_OR_RETURN(ndctl_region * r, FindRegion(name));
-  return Check(ndctl_region_enable(r), "enable " + name);
+  DAXSTORE_RETURN_IF_ERROR(Check(ndctl_region_enable(r), "enable " + name));
+  // libndctl keeps the namespaces (and seed) it saw before the region was
+  // disabled: start a fresh context to see the kernel's new ones.
+  ndctl_ctx* fresh = nullptr;
+  if (int rc = ndctl_new(&fresh); rc != 0) {
+    return FromErrno(-rc, "cannot reopen libndctl");
+  }
+  ndctl_unref(ctx_);
+  ctx_ = fresh;
+  return Status::Ok();
 }
 
 Status KernelBackend::DisableRegion(const std::string& name) {
@@ -260,9 +328,14 @@ Result<int> KernelBackend::InitLabels(const std::string& name, bool force) {
       }
       ndctl_dimm* dimm;
       ndctl_dimm_foreach_in_region(r, dimm) {
-        DAXSTORE_RETURN_IF_ERROR(Check(
-            ndctl_dimm_init_labels(dimm, NDCTL_NS_VERSION_1_2),
-            std::string("init labels of ") + ndctl_dimm_get_devname(dimm)));
+        std::string what =
+            std::string("init labels of ") + ndctl_dimm_get_devname(dimm);
+        // libndctl writes the index through the label area it has read.
+        ndctl_cmd* read = ndctl_dimm_read_labels(dimm);
+        if (read == nullptr) return IoError(what + ": cannot read labels", EIO);
+        int rc = ndctl_dimm_init_labels(dimm, NDCTL_NS_VERSION_1_2);
+        ndctl_cmd_unref(read);
+        DAXSTORE_RETURN_IF_ERROR(Check(rc, what));
         ++done;
       }
     }
@@ -273,17 +346,18 @@ Result<int> KernelBackend::InitLabels(const std::string& name, bool force) {
 Result<DaxDevice> KernelBackend::ReconfigureDevice(const std::string& name,
                                                    DaxMode mode, bool force) {
   daxctl_dev* dev = FindDaxDev(name);
-  if (dev == nullptr) {
+  // libdaxctl keeps a destroyed device's object: ask sysfs.
+  auto present = platform_->ListSysfs("bus/dax/devices/" + name);
+  if (dev == nullptr || !present.ok()) {
     return NotFound("no dax device " + name +
                     ": is device_dax loaded, and is there a devdax namespace?");
   }
-  bool ram = daxctl_dev_get_memory(dev) != nullptr;
+  bool ram = SystemRam(name);
   if (mode == DaxMode::kSystemRam && !ram) {
     DAXSTORE_RETURN_IF_ERROR(Check(daxctl_dev_disable(dev), "disable " + name));
-    DAXSTORE_RETURN_IF_ERROR(
-        Check(daxctl_dev_enable_ram(dev), "bind " + name +
-                                              " to kmem (is kmem "
-                                              "loaded?)"));
+    DAXSTORE_RETURN_IF_ERROR(NameMissingModule(
+        Check(daxctl_dev_enable_ram(dev), "bind " + name + " to kmem"),
+        {"kmem"}));
     if (daxctl_memory* mem = daxctl_dev_get_memory(dev)) {
       DAXSTORE_RETURN_IF_ERROR(
           Check(daxctl_memory_online(mem), "online " + name + "'s memory"));
@@ -307,7 +381,7 @@ Result<DaxDevice> KernelBackend::ReconfigureDevice(const std::string& name,
   d.size = daxctl_dev_get_size(dev);
   d.align = daxctl_dev_get_align(dev);
   d.target_node = daxctl_dev_get_target_node(dev);
-  d.mode = daxctl_dev_get_memory(dev) ? DaxMode::kSystemRam : DaxMode::kDevdax;
+  d.mode = SystemRam(name) ? DaxMode::kSystemRam : DaxMode::kDevdax;
   return d;
 }
 

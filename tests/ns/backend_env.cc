@@ -19,6 +19,7 @@ class KernelEnv : public BackendEnv {
   Result<std::unique_ptr<NamespaceBackend>> Open(
       const EmulatedBusConfig& layout) override {
     DAXSTORE_ASSIGN_OR_RETURN(auto b, OpenKernelBackend());
+    DAXSTORE_RETURN_IF_ERROR(Reset(*b));
     DAXSTORE_ASSIGN_OR_RETURN(auto buses, b->List({.include_idle = true}));
     for (const auto& bus : buses) {
       for (const auto& r : bus.regions) {
@@ -29,6 +30,31 @@ class KernelEnv : public BackendEnv {
       }
     }
     return Unsupported("the kernel bus has no region of this layout");
+  }
+
+ private:
+  // The guest's bus is shared by every test: each starts from labelled
+  // regions that are enabled and empty (label-less ones cannot be emptied).
+  static Status Reset(NamespaceBackend& b) {
+    DAXSTORE_ASSIGN_OR_RETURN(auto buses, b.List({.include_idle = true}));
+    for (const auto& bus : buses) {
+      for (const auto& r : bus.regions) {
+        if (!r.enabled) DAXSTORE_RETURN_IF_ERROR(b.EnableRegion(r.dev));
+        if (r.label_less) continue;
+        for (const auto& n : r.namespaces) {
+          if (n.dax_region) {
+            for (const auto& d : n.dax_region->devices) {
+              if (d.mode != DaxMode::kSystemRam) continue;
+              DAXSTORE_RETURN_IF_ERROR(
+                  b.ReconfigureDevice(d.chardev, DaxMode::kDevdax, true)
+                      .status());
+            }
+          }
+          DAXSTORE_RETURN_IF_ERROR(b.Destroy(n.dev, true));
+        }
+      }
+    }
+    return Status::Ok();
   }
 };
 }  // namespace

@@ -24,8 +24,10 @@ TEST(UsableSize, MatchesTheKernelOnOneGiB) {
   // sector, 4096-byte sectors: "1021.97 MiB".
   uint64_t sector =
       UsableSize(NamespaceMode::kSector, MapLocation::kDev, kGiB, 0, 4096);
-  EXPECT_EQ(sector, 261625ull * 4096);
+  EXPECT_EQ(sector, 261624ull * 4096);
   EXPECT_EQ(FormatSizeHuman(sector), "1021.97 MiB");
+  // Measured: the guest kernel's BTT on a 256 MiB namespace.
+  EXPECT_EQ(BttUsableSize(256 * kMiB, 4096), 267091968u);
   EXPECT_EQ(UsableSize(NamespaceMode::kRaw, MapLocation::kDev, kGiB, 0, 512),
             kGiB);
 }
