@@ -64,7 +64,7 @@ case "$mode" in
     echo "== TSan build and concurrent tests"
     configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DDAXSTORE_SANITIZE=thread -DDAXSTORE_BUILD_BENCH=OFF
-    cmake --build build-tsan -j "$jobs"
+    cmake --build build-tsan -j "$jobs" --target concurrent_tests
     (cd build-tsan && ctest -j "$jobs" --output-on-failure -R Concurrent)
     echo "== release build and every test"
     configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
