@@ -22,7 +22,8 @@ base_pkgs=(build-essential cmake ninja-build pkg-config git python3
 # The kernel tier boots Debian's kernel in QEMU with an initramfs built from
 # these (emulation/kernel/).
 test_pkgs=(clang-format qemu-system-x86 busybox-static kmod e2fsprogs xfsprogs
-  cpio xz-utils binutils)
+  cpio xz-utils binutils
+  nbdkit nbdkit-plugin-dev libnbd-bin qemu-utils fio)
 
 install_pkgs() {
   local missing=()
@@ -60,7 +61,7 @@ case "$mode" in
     configure build-asan -DCMAKE_BUILD_TYPE=Debug \
       -DDAXSTORE_SANITIZE=address,undefined -DDAXSTORE_BUILD_BENCH=OFF
     cmake --build build-asan -j "$jobs"
-    (cd build-asan && ctest -j "$jobs" --output-on-failure -LE "kernel|install")
+    (cd build-asan && ctest -j "$jobs" --output-on-failure -LE "kernel|install|e2e")
     echo "== TSan build and concurrent tests"
     configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DDAXSTORE_SANITIZE=thread -DDAXSTORE_BUILD_BENCH=OFF

@@ -35,5 +35,6 @@ void AddListCommands(CLI::App& app);
 void AddNamespaceCommands(CLI::App& app);
 void AddRegionCommands(CLI::App& app);
 void AddEmulateCommands(CLI::App& app);
+void AddServeCommands(CLI::App& app);
 
 }  // namespace daxstore::cli

@@ -11,7 +11,8 @@ struct Noun {
 };
 constexpr Noun kNouns[] = {{AddMapCommands},    {AddBenchCommands},
                            {AddListCommands},   {AddNamespaceCommands},
-                           {AddRegionCommands}, {AddEmulateCommands}};
+                           {AddRegionCommands}, {AddEmulateCommands},
+                           {AddServeCommands}};
 }  // namespace
 }  // namespace daxstore::cli
 
