@@ -36,5 +36,6 @@ void AddNamespaceCommands(CLI::App& app);
 void AddRegionCommands(CLI::App& app);
 void AddEmulateCommands(CLI::App& app);
 void AddServeCommands(CLI::App& app);
+void AddVmArgsCommands(CLI::App& app);
 
 }  // namespace daxstore::cli

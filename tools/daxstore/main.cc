@@ -12,7 +12,7 @@ struct Noun {
 constexpr Noun kNouns[] = {{AddMapCommands},    {AddBenchCommands},
                            {AddListCommands},   {AddNamespaceCommands},
                            {AddRegionCommands}, {AddEmulateCommands},
-                           {AddServeCommands}};
+                           {AddServeCommands},  {AddVmArgsCommands}};
 }  // namespace
 }  // namespace daxstore::cli
 
