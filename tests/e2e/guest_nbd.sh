@@ -18,16 +18,21 @@ server=$!
 for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
 [[ -S $sock ]] || { cat "$work/serve.log"; exit 1; }
 
+# Boot 1 attaches the disk with -drive; boot 2 with what `daxstore vm-args`
+# prints, so its QEMU form is booted too.
+drive=(--qemu-arg -drive
+  --qemu-arg "file=nbd+unix:///?socket=$sock,format=raw,if=virtio,cache=none")
+printed=()
+for word in $("$DAXSTORE" vm-args "$work/img" --nbd --socket "$sock" | grep -v '^#'); do
+  printed+=(--qemu-arg "$word")
+done
 guest() {  # guest [harness options...] -- command
   "$RUN_IN_GUEST" --cache "$KERNEL_CACHE" --build "$BUILD" --nvdimm 1 \
-    --nvdimm-size 128M --timeout 120 --results "$work/results" \
-    --qemu-arg -drive \
-    --qemu-arg "file=nbd+unix:///?socket=$sock,format=raw,if=virtio,cache=none" \
-    "$@"
+    --nvdimm-size 128M --timeout 120 --results "$work/results" "$@"
 }
 
 # Boot 1: the checksums go to the results share before the power cut.
-guest --power-cut -- sh -c '
+guest "${drive[@]}" --power-cut -- sh -c '
   set -e
   mkfs.ext4 -q -F /dev/vda
   mkdir -p /mnt/d && mount /dev/vda /mnt/d
@@ -39,7 +44,7 @@ guest --power-cut -- sh -c '
 [[ -s $work/results/sums ]] || { echo "FAIL: boot 1 wrote no checksums"; exit 1; }
 
 # Boot 2: the file system is clean and the files match.
-guest -- sh -c '
+guest "${printed[@]}" -- sh -c '
   set -e
   e2fsck -fn /dev/vda
   mkdir -p /mnt/d && mount -o ro /dev/vda /mnt/d
