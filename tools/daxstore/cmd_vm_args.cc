@@ -141,7 +141,9 @@ void Run(const VmArgs& a, const CLI::App* cmd) {
   if (a.qemu && a.libvirt) throw Fail("pick one of --qemu and --libvirt");
   bool exists = std::filesystem::exists(a.target);
   if (exists && mem == 0) {
-    auto image = Image::Open(a.target, MapOptions{.access = Access::kReadOnly});
+    MapOptions read_only;
+    read_only.access = Access::kReadOnly;
+    auto image = Image::Open(a.target, read_only);
     if (image.ok()) return Disk(a, a.target);
     if (disk) {
       throw Fail(a.target + " is not a daxstore image (" +
