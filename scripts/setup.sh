@@ -22,7 +22,8 @@ base_pkgs=(build-essential cmake ninja-build pkg-config git python3
 # The kernel tier boots Debian's kernel in QEMU with an initramfs built from
 # these (emulation/kernel/).
 test_pkgs=(clang-format qemu-system-x86 qemu-system-common busybox-static kmod
-  e2fsprogs xfsprogs cpio xz-utils binutils rustc qemu-utils fio)
+  e2fsprogs xfsprogs cpio xz-utils binutils rustc qemu-utils fio
+  nbdkit nbdkit-plugin-dev libnbd-bin)
 
 install_pkgs() {
   local missing=()

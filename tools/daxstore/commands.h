@@ -41,5 +41,7 @@ void AddServeVhostCommands(CLI::App& app);
 void AddImageCommands(CLI::App& app);
 // Adds import and export under the `image` noun.
 void AddImageCopyCommands(CLI::App& image);
+void AddServeCommands(CLI::App& app);
+void AddVmArgsCommands(CLI::App& app);
 
 }  // namespace daxstore::cli

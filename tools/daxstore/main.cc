@@ -9,10 +9,11 @@ namespace {
 struct Noun {
   void (*add)(CLI::App&);
 };
-constexpr Noun kNouns[] = {{AddMapCommands},    {AddBenchCommands},
-                           {AddListCommands},   {AddNamespaceCommands},
-                           {AddRegionCommands}, {AddEmulateCommands},
-                           {AddImageCommands},  {AddServeVhostCommands}};
+constexpr Noun kNouns[] = {{AddMapCommands},        {AddBenchCommands},
+                           {AddListCommands},       {AddNamespaceCommands},
+                           {AddRegionCommands},     {AddEmulateCommands},
+                           {AddImageCommands},      {AddServeCommands},
+                           {AddServeVhostCommands}, {AddVmArgsCommands}};
 }  // namespace
 }  // namespace daxstore::cli
 
