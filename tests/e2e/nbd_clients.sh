@@ -92,7 +92,12 @@ nbdcopy "$uri" "$work/ro.raw"
 cmp "$work/before-ro.raw" "$work/ro.raw" || fail "read-only export differs"
 
 echo "== serve errors"
-out=$("$DAXSTORE" serve nbd "$work/img" --socket "$sock" 2>&1) && fail "served twice"
+# The image itself is locked by the running server...
+out=$("$DAXSTORE" serve nbd "$work/img" --socket "$sock.2" 2>&1) && fail "served twice"
+grep -q "open in another process" <<<"$out" || fail "no lock error: $out"
+# ...and another image cannot take over its live socket.
+"$MAKE_IMAGE" "$work/img2" 1
+out=$("$DAXSTORE" serve nbd "$work/img2" --socket "$sock" 2>&1) && fail "socket taken over"
 grep -q "in use" <<<"$out" || fail "no 'in use' error: $out"
 stop
 out=$("$DAXSTORE" serve nbd "$work/missing" --socket "$sock" 2>&1) &&
