@@ -2,6 +2,8 @@
 //
 //   nbdkit daxstore image=PATH          (read-write)
 //   nbdkit -r daxstore image=PATH       (read-only)
+//   nbdkit daxstore image=PATH emulate=memory_controller  (a plain file
+//                                       declared pmem: no msync per write)
 //
 // One Image per nbdkit process, shared by every connection: it is opened by
 // the first connection (read-only if that connection is) and closed when
@@ -22,6 +24,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "daxstore/image.h"
@@ -35,6 +38,7 @@ using daxstore::MapOptions;
 using daxstore::Status;
 
 std::string g_path;
+std::optional<daxstore::PersistenceDomain> g_emulate;
 std::mutex g_mu;                 // guards opening g_image
 std::unique_ptr<Image> g_image;  // set once, then read-only until unload
 bool g_image_readonly = false;
@@ -73,8 +77,25 @@ int Config(const char* key, const char* value) {
     free(abs);
     return 0;
   }
-  nbdkit_error("daxstore: unknown parameter '%s' (the only one is image=PATH)",
-               key);
+  if (std::strcmp(key, "emulate") == 0) {
+    // A plain file declared pmem, as the emulated bus declares its
+    // namespaces: for benchmarks and tests on machines without pmem.
+    if (std::strcmp(value, "memory_controller") == 0) {
+      g_emulate = daxstore::PersistenceDomain::kMemoryController;
+    } else if (std::strcmp(value, "cpu_cache") == 0) {
+      g_emulate = daxstore::PersistenceDomain::kCpuCache;
+    } else {
+      nbdkit_error(
+          "daxstore: emulate=%s: use emulate=memory_controller or "
+          "emulate=cpu_cache",
+          value);
+      return -1;
+    }
+    return 0;
+  }
+  nbdkit_error(
+      "daxstore: unknown parameter '%s' (use image=PATH [emulate=DOMAIN])",
+      key);
   return -1;
 }
 
@@ -91,6 +112,7 @@ void* Open(int readonly) {
   if (g_image == nullptr) {
     MapOptions options;
     options.access = readonly ? Access::kReadOnly : Access::kReadWrite;
+    options.emulate = g_emulate;
     auto image = Image::Open(g_path, options);
     if (!image.ok()) {
       Fail(image.status());
@@ -184,7 +206,9 @@ struct nbdkit_plugin MakePlugin() {
   p.unload = Unload;
   p.config = Config;
   p.config_complete = ConfigComplete;
-  p.config_help = "image=PATH    (required) the daxstore image to export";
+  p.config_help =
+      "image=PATH    (required) the daxstore image to export\n"
+      "emulate=memory_controller|cpu_cache  treat a plain file as pmem";
   p.magic_config_key = "image";
   p.open = Open;
   p.get_size = GetSize;

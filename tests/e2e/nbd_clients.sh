@@ -91,12 +91,22 @@ fi
 nbdcopy "$uri" "$work/ro.raw"
 cmp "$work/before-ro.raw" "$work/ro.raw" || fail "read-only export differs"
 
+"$MAKE_IMAGE" "$work/img2" 1
+echo "== plugin parameters"
+# Declared pmem: the same data through an export with no msync per write.
+nbdkit -U - "$PLUGIN" image="$work/img2" emulate=memory_controller \
+  --run 'qemu-io -f raw -c "write -P 0x5c 0 64k" -c "read -P 0x5c 0 64k" "$uri"' \
+  >"$work/emu.log" 2>&1 || fail "emulate=memory_controller export: $(cat "$work/emu.log")"
+grep -q "read 65536/65536" "$work/emu.log" || fail "emulated export read back: $(cat "$work/emu.log")"
+out=$(nbdkit -U - "$PLUGIN" image="$work/img2" emulate=bogus --run true 2>&1) &&
+  fail "emulate=bogus accepted"
+grep -q "use emulate=memory_controller" <<<"$out" || fail "no emulate error: $out"
+
 echo "== serve errors"
 # The image itself is locked by the running server...
 out=$("$DAXSTORE" serve nbd "$work/img" --socket "$sock.2" 2>&1) && fail "served twice"
 grep -q "open in another process" <<<"$out" || fail "no lock error: $out"
 # ...and another image cannot take over its live socket.
-"$MAKE_IMAGE" "$work/img2" 1
 out=$("$DAXSTORE" serve nbd "$work/img2" --socket "$sock" 2>&1) && fail "socket taken over"
 grep -q "in use" <<<"$out" || fail "no 'in use' error: $out"
 stop
