@@ -12,7 +12,7 @@ plugin=$build/plugins/nbdkit/nbdkit-daxstore-plugin.so
 work=$(mktemp -d "$dir/daxstore-nbd-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-"$build/tests/e2e/make_image" "$work/img" "$size"
+"$build/tools/daxstore" image create "$work/img" --size "${size}M" >/dev/null
 truncate -s "${size}M" "$work/raw"
 
 run() {  # run NAME PLUGIN ARGS...: prints "NAME iops p99_usec"

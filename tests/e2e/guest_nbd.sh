@@ -2,7 +2,7 @@
 # A QEMU guest whose disk is `daxstore serve nbd`: boot 1 makes ext4, writes
 # files, syncs, and the power is cut (QEMU killed, nothing flushed on the
 # way out); boot 2 finds the file system clean (e2fsck -fn) and the files
-# intact. Env: DAXSTORE, MAKE_IMAGE, RUN_IN_GUEST, BUILD, KERNEL_CACHE.
+# intact. Env: DAXSTORE, RUN_IN_GUEST, BUILD, KERNEL_CACHE.
 set -euo pipefail
 work=$(mktemp -d /dev/shm/daxstore-guest-nbd.XXXXXX)
 server=
@@ -12,7 +12,7 @@ cleanup() {
 }
 trap cleanup EXIT
 sock=$work/sock
-"$MAKE_IMAGE" "$work/img" 128
+"$DAXSTORE" image create "$work/img" --size 128M >/dev/null
 "$DAXSTORE" serve nbd "$work/img" --socket "$sock" 2>"$work/serve.log" &
 server=$!
 for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done

@@ -2,7 +2,7 @@
 # Real NBD clients against `daxstore serve nbd`: qemu-img convert/compare,
 # qemu-io patterns, fio's nbd engine with verification, nbdinfo --map (holes
 # after writes and trim), nbdcopy round trip, read-only export, and the
-# serve verb's errors. Env: DAXSTORE, MAKE_IMAGE (set by ctest).
+# serve verb's errors. Env: DAXSTORE, PLUGIN (set by ctest).
 set -euo pipefail
 # tmpfs: a page-cache file pays an msync per block written; this keeps the
 # test fast without changing what it checks.
@@ -26,7 +26,7 @@ serve() {  # serve IMAGE [args...]: starts the server, waits for the socket
 }
 stop() { kill "$server"; wait "$server" || true; server=; rm -f "$sock"; }
 
-"$MAKE_IMAGE" "$work/img" 64
+"$DAXSTORE" image create "$work/img" --size 64M >/dev/null
 serve "$work/img"
 
 echo "== qemu-img convert + compare (raw and qcow2 sources)"
@@ -91,7 +91,7 @@ fi
 nbdcopy "$uri" "$work/ro.raw"
 cmp "$work/before-ro.raw" "$work/ro.raw" || fail "read-only export differs"
 
-"$MAKE_IMAGE" "$work/img2" 1
+"$DAXSTORE" image create "$work/img2" --size 1M >/dev/null
 echo "== plugin parameters"
 # Declared pmem: the same data through an export with no msync per write.
 nbdkit -U - "$PLUGIN" image="$work/img2" emulate=memory_controller \

@@ -4,9 +4,9 @@
 # files, syncs and loses power; boot 2 (a new QEMU, the same server, which
 # takes the reconnect) mounts it, checks the files' checksums, unmounts and
 # runs e2fsck -fn.
-#   vhost_e2e.sh RUN_IN_GUEST DAXSTORE_CLI MAKE_IMAGE [CACHE_DIR]
+#   vhost_e2e.sh RUN_IN_GUEST DAXSTORE_CLI [CACHE_DIR]
 set -euo pipefail
-rig=$1 cli=$2 mkimg=$3 cache=${4:-}
+rig=$1 cli=$2 cache=${3:-}
 work=$(mktemp -d "${TMPDIR:-/tmp}/daxstore-vhost-e2e.XXXXXX")
 server=''
 cleanup() {
@@ -42,7 +42,7 @@ case $1 in
 esac
 GUEST
 chmod +x "$work/build/guest.sh"
-"$mkimg" "$work/disk.img" 256
+"$cli" image create "$work/disk.img" --size 256M >/dev/null
 "$cli" serve vhost-user-blk "$work/disk.img" --socket "$work/vub.sock" \
   --queues 2 --serial e2e-disk &
 server=$!
