@@ -143,6 +143,9 @@ class Image {
   // from one golden image. NotFound if there is no such volume.
   [[nodiscard]] Result<Image> OpenVolume(const std::string& volume) const;
   const std::string& volume() const;  // this handle's volume name
+  // True when writes fail: the image was opened read-only, or this
+  // handle's volume is a snapshot.
+  bool read_only() const;
 
   // A read-only snapshot named `name` of this handle's volume, as it is
   // now. Names: 1 to 63 of [A-Za-z0-9._-], unique in the image. NoSpace

@@ -86,6 +86,8 @@ int Refuse(const daxstore_image* img, const char* fn) {
 int Emit(daxstore::Result<daxstore::Image> r, bool read_only,
          daxstore_image** out) {
   if (!r.ok()) return Fail(r.status());
+  // A snapshot is read-only whatever the flags said.
+  read_only = read_only || r->read_only();
   auto* h = new (std::nothrow) daxstore_image{std::move(r).value(), read_only};
   if (h == nullptr) return Fail(-ENOMEM, "out of memory for an image handle");
   *out = h;
@@ -287,16 +289,7 @@ int daxstore_image_open_volume(const daxstore_image* img, const char* volume,
                 "daxstore_image_open_volume: volume and out must be set");
   }
   *out = nullptr;
-  auto r = img->image.OpenVolume(volume);
-  if (!r.ok()) return Fail(r.status());
-  auto vols = r->Volumes();
-  bool snap = false;
-  if (vols.ok()) {
-    for (const auto& v : *vols) {
-      if (v.name == r->volume()) snap = v.snapshot;
-    }
-  }
-  return Emit(std::move(r), img->read_only || snap, out);
+  return Emit(img->image.OpenVolume(volume), img->read_only, out);
 }
 
 int daxstore_image_list_volumes(const daxstore_image* img,

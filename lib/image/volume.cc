@@ -268,6 +268,10 @@ Result<Image> Image::OpenVolume(const std::string& volume) const {
 
 const std::string& Image::volume() const { return s_->vols[vol_].name; }
 
+bool Image::read_only() const {
+  return !s_->writable || s_->vols[vol_].snapshot;
+}
+
 Status Image::Snapshot(const std::string& name) {
   State& s = *s_;
   std::unique_lock lock(s.vol_mu);

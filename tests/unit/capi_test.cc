@@ -81,6 +81,9 @@ TEST(Capi, SnapshotsAndClonesShareBlocks) {
   ASSERT_EQ(daxstore_image_pread(snap, got.data(), got.size(), 0), 8192);
   EXPECT_EQ(got, a);
   EXPECT_EQ(daxstore_image_pwrite(snap, b.data(), b.size(), 0), -EROFS);
+  EXPECT_NE(std::string(daxstore_last_error()).find("read-only"),
+            std::string::npos)
+      << daxstore_last_error();
   ASSERT_EQ(daxstore_image_pwrite(vm1, b.data(), b.size(), 4096), 4096);
   ASSERT_EQ(daxstore_image_pread(vm1, got.data(), got.size(), 0), 8192);
   EXPECT_TRUE(std::equal(got.begin(), got.begin() + 4096, a.begin()));

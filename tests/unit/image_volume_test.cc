@@ -94,6 +94,8 @@ TEST_F(ImageVolumeTest, SnapshotIsFrozenWhileBaseChanges) {
   auto snap = img.OpenVolume("s1");
   ASSERT_TRUE(snap.ok()) << snap.status().ToString();
   EXPECT_EQ(snap->volume(), "s1");
+  EXPECT_TRUE(snap->read_only());
+  EXPECT_FALSE(img.read_only());
   EXPECT_EQ(ReadBlock(*snap, 1), Fill(0xa1));
   EXPECT_EQ(ReadBlock(*snap, 2), Fill(0xa2));
   EXPECT_EQ(ReadBlock(*snap, 3), Fill(0));
@@ -127,6 +129,7 @@ TEST_F(ImageVolumeTest, CloneReadsSnapshotAndWritesCopyOnWrite) {
   auto vm1 = img.OpenVolume("vm1");
   auto vm2 = img.OpenVolume("vm2");
   ASSERT_TRUE(vm1.ok() && vm2.ok());
+  EXPECT_FALSE(vm1->read_only());
   for (uint64_t b = 0; b < 8; b++) {
     EXPECT_EQ(ReadBlock(*vm1, b), Fill(static_cast<uint8_t>(b + 1)));
   }
