@@ -7,23 +7,26 @@
 #   --virtio-pmem  a plain file
 #   --vhost-user   an image served by `daxstore serve vhost-user-blk`
 #                  (printed with --guest-ram, the concrete form)
-# The guest writes a random pattern at 1 MiB into each device, with an fsync,
+# The guest writes a random 1 MiB pattern at 1 MiB into each device, with an fsync,
 # and reads it back; after the guest has exited, the host finds the pattern
 # in the namespace's device file, in the file and in the image.
 # Env: DAXSTORE, RUN_IN_GUEST, KERNEL_CACHE.
 set -euo pipefail
-# Not under /dev: the guest mounts devtmpfs over the folder it ships.
-work=$(mktemp -d "${TMPDIR:-/tmp}/daxstore-guest-vm-args.XXXXXX")
+# The files live in /dev/shm (on a disk every image write would be a few
+# msyncs); the folder shipped into the guest does not, since the guest
+# mounts devtmpfs over /dev.
+work=$(mktemp -d /dev/shm/daxstore-guest-vm-args.XXXXXX)
+guest=$(mktemp -d "${TMPDIR:-/tmp}/daxstore-guest-vm-args.XXXXXX")
 server=
 cleanup() {
   [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" || true
-  rm -rf "$work"
+  rm -rf "$work" "$guest"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 export DAXSTORE_EMULATED_DIR=$work/bus
-mkdir -p "$work/guest" "$work/results"
+mkdir -p "$work/results"
 "$DAXSTORE" emulate create --size 256M >/dev/null
 ns=$("$DAXSTORE" --bus emulated create-namespace -m fsdax -s 64M -n vmargs)
 dev=$(sed -n 's/.*"blockdev": "\([^"]*\)".*/\1/p' <<<"$ns")
@@ -42,9 +45,9 @@ for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
 "$DAXSTORE" vm-args "$work/vpmem.raw" --virtio-pmem >"$work/vpmem.args"
 "$DAXSTORE" vm-args "$work/disk.img" --vhost-user --socket "$sock" \
   --guest-ram 512M >"$work/vhost.args"
-head -c 4M /dev/urandom >"$work/results/pattern"
+head -c 1M /dev/urandom >"$work/results/pattern"
 
-cat >"$work/guest/check.sh" <<'GUEST'
+cat >"$guest/check.sh" <<'GUEST'
 set -e
 r=$DAXSTORE_RESULTS_DIR nv= vp=
 # The NFIT's DIMM sits under ACPI0012, a virtio-pmem device under virtioN.
@@ -62,17 +65,25 @@ want=$(md5sum <"$r/pattern")
 for d in "$nv" "$vp" /dev/vda; do
   dd if="$r/pattern" of="$d" bs=1M seek=1 conv=fsync 2>/dev/null
   echo 3 >/proc/sys/vm/drop_caches
-  got=$(dd if="$d" bs=1M skip=1 count=4 2>/dev/null | md5sum)
+  got=$(dd if="$d" bs=1M skip=1 count=1 2>/dev/null | md5sum)
   [ "$got" = "$want" ] || { echo "guest: $d reads back other data"; exit 1; }
   echo "guest: $d holds the pattern"
 done
 GUEST
-chmod +x "$work/guest/check.sh"
+chmod +x "$guest/check.sh"
 
-"$RUN_IN_GUEST" --cache "$KERNEL_CACHE" --build "$work/guest" --nvdimm 0 \
+# The harness owns the guest's RAM: a printed -m that disagrees with
+# --memory is refused before anything boots.
+rc=0
+"$RUN_IN_GUEST" --cache "$KERNEL_CACHE" --build "$guest" --memory 256M \
+  --vm-args "$work/vhost.args" -- true 2>"$work/refused.log" || rc=$?
+[[ $rc == 125 ]] && grep -q 'pass --memory 512M' "$work/refused.log" ||
+  fail "run-in-guest took -m 512M with --memory 256M (status $rc): $(cat "$work/refused.log")"
+
+"$RUN_IN_GUEST" --cache "$KERNEL_CACHE" --build "$guest" --nvdimm 0 \
   --memory 512M --timeout 180 --results "$work/results" \
   --vm-args "$work/nvdimm.args" --vm-args "$work/vpmem.args" \
-  --vm-args "$work/vhost.args" -- sh "$work/guest/check.sh"
+  --vm-args "$work/vhost.args" -- sh "$guest/check.sh"
 
 # The guest saw each device at the size printed.
 printed_size() { sed -n 's/.*memory-backend-file,[^ ]*size=\([0-9]*\).*/\1/p' "$1"; }
@@ -82,7 +93,7 @@ grep -qx "virtio-pmem $(printed_size "$work/vpmem.args")" "$work/results/sizes" 
   fail "the guest's virtio-pmem size differs from the printed one"
 
 # After the guest: the data is in the namespace, the file and the image.
-at_1m() { dd if="$1" bs=1M skip=1 count=4 2>/dev/null | cmp -s - "$work/results/pattern"; }
+at_1m() { dd if="$1" bs=1M skip=1 count=1 2>/dev/null | cmp -s - "$work/results/pattern"; }
 at_1m "$work/bus/region0/$dev" ||
   fail "the namespace's device file lacks what the guest wrote to /dev/pmem0"
 at_1m "$work/vpmem.raw" || fail "the virtio-pmem file lacks the guest's data"
