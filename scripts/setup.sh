@@ -23,7 +23,8 @@ base_pkgs=(build-essential cmake ninja-build pkg-config git python3
 # these (emulation/kernel/).
 test_pkgs=(clang-format qemu-system-x86 qemu-system-common busybox-static kmod
   e2fsprogs xfsprogs cpio xz-utils binutils rustc qemu-utils fio
-  nbdkit nbdkit-plugin-dev libnbd-bin)
+  nbdkit nbdkit-plugin-dev libnbd-bin
+  libvirt-clients libxml2-utils)  # virt-xml-validate checks vm-args --libvirt
 
 install_pkgs() {
   local missing=()

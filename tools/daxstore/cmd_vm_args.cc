@@ -3,6 +3,7 @@
 // DAX file (as a virtual NVDIMM or virtio-pmem device) to a VM.
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include "bus_select.h"
 #include "commands.h"
 #include "daxstore/image.h"
+#include "daxstore/size.h"
 
 namespace daxstore::cli {
 namespace {
@@ -18,6 +20,7 @@ namespace {
 struct VmArgs {
   std::string target;
   std::string socket;
+  std::string guest_ram;
   bool qemu = false, libvirt = false;
   bool nbd = false, vhost_user = false;
   bool nvdimm = false, virtio_pmem = false;
@@ -34,30 +37,81 @@ std::string DefaultSocket(const std::string& image, const char* suffix) {
   return dir + "/" + std::filesystem::path(image).filename().string() + suffix;
 }
 
+// A QEMU id for the target: "daxstore-" and its file name, with what QEMU
+// refuses in ids turned into '_', short enough for a block node name (< 32).
+std::string QemuId(const std::string& target) {
+  std::string name = std::filesystem::path(target).filename().string();
+  std::string id = "daxstore-";
+  for (char c : name.substr(0, 20)) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+              c == '.' || c == '_';
+    id += ok ? c : '_';
+  }
+  return id;
+}
+
+// The guest RAM words: placeholders, or --guest-ram in MiB (QEMU reads a
+// bare -m number as MiB).
+struct GuestRam {
+  std::string ram = "GUEST_RAM";  // for -m and size=
+  uint64_t mib = 0;               // 0: placeholders
+  std::string MaxMem(uint64_t device_bytes) const {
+    if (mib == 0) return "MAXMEM";
+    return std::to_string(mib + (device_bytes >> 20)) + "M";
+  }
+  std::string MaxMemKiB(uint64_t device_bytes) const {
+    if (mib == 0) return "MAXMEM_KIB";
+    return std::to_string((mib << 10) + (device_bytes >> 10));
+  }
+};
+
+GuestRam ReadGuestRam(const VmArgs& a) {
+  GuestRam g;
+  if (a.guest_ram.empty()) return g;
+  uint64_t bytes = Must(ParseSize(a.guest_ram));
+  if (bytes == 0 || bytes % (1ull << 20) != 0) {
+    throw Fail("--guest-ram " + a.guest_ram +
+               " is not a whole number of MiB; try e.g. --guest-ram 2G");
+  }
+  g.mib = bytes >> 20;
+  g.ram = std::to_string(g.mib) + "M";
+  return g;
+}
+
 void Disk(const VmArgs& a, const std::string& image) {
   std::string abs = std::filesystem::absolute(image).string();
+  std::string id = QemuId(abs);
   if (a.vhost_user) {
     std::string sock =
         a.socket.empty() ? DefaultSocket(abs, ".vhost") : a.socket;
     std::printf("# first: daxstore serve vhost-user-blk %s --socket %s\n",
                 abs.c_str(), sock.c_str());
+    // The server maps guest RAM to reach the virtqueues: it must be shared.
     if (a.libvirt) {
       std::printf(
+          "<!-- under <domain>: guest RAM the server can map -->\n"
+          "<memoryBacking><source type='memfd'/><access mode='shared'/>"
+          "</memoryBacking>\n"
+          "<!-- under <devices>: -->\n"
           "<disk type='vhostuser' device='disk'>\n"
           "  <driver name='qemu' type='raw'/>\n"
           "  <source type='unix' path='%s'><reconnect enabled='yes' "
           "timeout='10'/></source>\n"
-          "  <target dev='vda' bus='virtio'/>\n</disk>\n"
-          "<!-- also: <memoryBacking><source type='memfd'/><access "
-          "mode='shared'/></memoryBacking> -->\n",
+          "  <target dev='vda' bus='virtio'/>\n</disk>\n",
           sock.c_str());
     } else {
+      GuestRam g = ReadGuestRam(a);
       std::printf(
-          "-object memory-backend-memfd,id=mem,size=GUEST_RAM,share=on "
-          "-machine memory-backend=mem "
-          "-chardev socket,id=daxstore0,path=%s "
-          "-device vhost-user-blk-pci,chardev=daxstore0,num-queues=1\n",
-          sock.c_str());
+          "-object memory-backend-memfd,id=daxstore-ram,size=%s,share=on "
+          "-machine memory-backend=daxstore-ram -m %s "
+          "-chardev socket,id=%s,path=%s "
+          "-device vhost-user-blk-pci,chardev=%s,num-queues=1\n",
+          g.ram.c_str(), g.ram.c_str(), id.c_str(), sock.c_str(), id.c_str());
+      if (g.mib == 0) {
+        std::printf(
+            "# GUEST_RAM: the guest's RAM (e.g. 2G), or pass "
+            "--guest-ram\n");
+      }
     }
     return;
   }
@@ -75,9 +129,9 @@ void Disk(const VmArgs& a, const std::string& image) {
   } else {
     std::printf(
         "-blockdev driver=nbd,server.type=unix,server.path=%s,"
-        "node-name=daxstore0,cache.direct=on "
-        "-device virtio-blk-pci,drive=daxstore0\n",
-        sock.c_str());
+        "node-name=%s,cache.direct=on "
+        "-device virtio-blk-pci,drive=%s\n",
+        sock.c_str(), id.c_str(), id.c_str());
   }
 }
 
@@ -95,42 +149,73 @@ void Memory(const VmArgs& a, const MapTarget& t) {
   options.access = Access::kReadOnly;
   Mapping m = Must(Mapping::Open(t.path, options));
   const MappingInfo& info = m.info();
-  // pmem=on tells QEMU the backing is real pmem (it then uses pmem_persist);
-  // only devdax and DAX files are.
+  // pmem=on makes QEMU map with MAP_SYNC and persist with libpmem. QEMU 7.2
+  // on a file without DAX warns that it proceeds without persistence and
+  // that this use is deprecated, so only devdax and DAX files get it.
   bool real = info.kind == MappingKind::kDeviceDax ||
               info.kind == MappingKind::kDaxFile;
   uint64_t align =
       info.kind == MappingKind::kDeviceDax ? DaxAlign(t.path) : (2ull << 20);
   uint64_t size = info.size / align * align;
+  if (size == 0) {
+    throw Fail(t.path + " holds less than one " + std::to_string(align >> 20) +
+               " MiB alignment unit; grow it or pick a larger namespace");
+  }
   std::string abs = std::filesystem::absolute(t.path).string();
+  std::string id = QemuId(abs);
+  GuestRam g = ReadGuestRam(a);
   std::printf("# backing %s (%s): pmem=%s\n", abs.c_str(),
               std::string(MappingKindName(info.kind)).c_str(),
-              real ? "on (real pmem)" : "off (not pmem: no DAX)");
+              real ? "on (real pmem)" : "off (not DAX)");
+  if (!real && !a.virtio_pmem) {
+    std::printf(
+        "# not DAX: the guest's cache flushes do not reach the file; a host "
+        "crash can lose writes the guest saw persisted (--virtio-pmem turns "
+        "guest flushes into fsync)\n");
+  }
   if (a.libvirt) {
     const char* model = a.virtio_pmem ? "virtio-pmem" : "nvdimm";
+    std::string source = "<path>" + abs + "</path>";
+    if (!a.virtio_pmem) {
+      source += "<alignsize unit='KiB'>" + std::to_string(align >> 10) +
+                "</alignsize>" + (real ? "<pmem/>" : "");
+    }
     std::printf(
+        "<!-- under <domain>: the guest's RAM plus the device, in KiB -->\n"
+        "<maxMemory slots='1' unit='KiB'>%s</maxMemory>\n"
+        "<!-- under <devices>: -->\n"
         "<memory model='%s' access='shared'>\n"
-        "  <source><path>%s</path>%s<alignsize unit='KiB'>%llu</alignsize>"
-        "</source>\n"
-        "  <target><size unit='KiB'>%llu</size>%s</target>\n</memory>\n",
-        model, abs.c_str(), real ? "<pmem/>" : "",
-        (unsigned long long)(align >> 10), (unsigned long long)(size >> 10),
-        a.virtio_pmem ? "" : "<label><size unit='KiB'>128</size></label>");
+        "  <source>%s</source>\n"
+        "  <target><size unit='KiB'>%llu</size></target>\n</memory>\n",
+        g.MaxMemKiB(size).c_str(), model, source.c_str(),
+        (unsigned long long)(size >> 10));
+    if (g.mib == 0) {
+      std::printf(
+          "<!-- MAXMEM_KIB: the guest's RAM + %llu, or pass "
+          "--guest-ram -->\n",
+          (unsigned long long)(size >> 10));
+    }
     return;
   }
   std::printf(
-      "-object memory-backend-file,id=daxstore0,mem-path=%s,size=%llu,"
-      "share=on,align=%llu%s ",
-      abs.c_str(), (unsigned long long)size, (unsigned long long)align,
-      real ? ",pmem=on" : "");
+      "-object memory-backend-file,id=%s,mem-path=%s,size=%llu,"
+      "share=on,align=%llu,pmem=%s ",
+      id.c_str(), abs.c_str(), (unsigned long long)size,
+      (unsigned long long)align, real ? "on" : "off");
   if (a.virtio_pmem) {
-    std::printf("-device virtio-pmem-pci,memdev=daxstore0,id=pmem0\n");
+    std::printf("-device virtio-pmem-pci,memdev=%s,id=%s-dev -m %s,maxmem=%s\n",
+                id.c_str(), id.c_str(), g.ram.c_str(), g.MaxMem(size).c_str());
   } else {
     std::printf(
-        "-machine nvdimm=on -m GUEST_RAM,slots=2,maxmem=MAXMEM "
-        "-device nvdimm,memdev=daxstore0,id=nvdimm0\n"
-        "# MAXMEM >= GUEST_RAM + %llu\n",
-        (unsigned long long)size);
+        "-device nvdimm,memdev=%s,id=%s-dev -machine nvdimm=on "
+        "-m %s,slots=1,maxmem=%s\n",
+        id.c_str(), id.c_str(), g.ram.c_str(), g.MaxMem(size).c_str());
+  }
+  if (g.mib == 0) {
+    std::printf(
+        "# GUEST_RAM: the guest's RAM (e.g. 2G); MAXMEM: GUEST_RAM + %lluM "
+        "or more (or pass --guest-ram); several devices add up\n",
+        (unsigned long long)(size >> 20));
   }
 }
 
@@ -144,7 +229,11 @@ void Run(const VmArgs& a, const CLI::App* cmd) {
     MapOptions read_only;
     read_only.access = Access::kReadOnly;
     auto image = Image::Open(a.target, read_only);
-    if (image.ok()) return Disk(a, a.target);
+    // Busy: a server (or another tool) has the image open, which is the
+    // usual order: serve, then print what attaches to the server.
+    if (image.ok() || image.status().kind() == ErrorKind::kBusy) {
+      return Disk(a, a.target);
+    }
     if (disk) {
       throw Fail(a.target + " is not a daxstore image (" +
                  image.status().message() + ")");
@@ -175,6 +264,9 @@ void AddVmArgsCommands(CLI::App& app) {
               "a virtual NVDIMM (default for non-images)");
   c->add_flag("--virtio-pmem", a.virtio_pmem, "a virtio-pmem device");
   c->add_option("--socket", a.socket, "the server's socket");
+  c->add_option("--guest-ram", a.guest_ram,
+                "the guest's RAM (e.g. 2G) in place of the GUEST_RAM and "
+                "MAXMEM placeholders");
   c->callback([c] { Run(a, c); });
 }
 

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `daxstore vm-args` without a guest: the numbers --guest-ram fills in, the
+# ids, pmem=off on a file without DAX, an image a server holds open, and
+# bad input (one line naming the fix; the target left as it was).
+#   vm_args_cli.sh DAXSTORE
+set -euo pipefail
+cli=$1
+work=$(mktemp -d "${TMPDIR:-/tmp}/daxstore-vm-args-cli.XXXXXX")
+server=
+cleanup() {
+  [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+cd "$work"
+
+truncate -s 65M a.raw  # rounds down to 64M (2M alignment)
+truncate -s 32M b.raw
+out=$("$cli" vm-args a.raw --nvdimm --guest-ram 1G | grep -v '^#')
+[[ $out == *"size=67108864,share=on,align=2097152,pmem=off "* ]] ||
+  fail "nvdimm size/align/pmem: $out"
+[[ $out == *"-machine nvdimm=on -m 1024M,slots=1,maxmem=1088M"* ]] ||
+  fail "nvdimm -m: $out"
+out=$("$cli" vm-args b.raw --virtio-pmem --guest-ram 2G | grep -v '^#')
+[[ $out == *"-device virtio-pmem-pci,memdev=daxstore-b.raw,"*"-m 2048M,maxmem=2080M"* ]] ||
+  fail "virtio-pmem: $out"
+out=$("$cli" vm-args b.raw --virtio-pmem)
+[[ $out == *"-m GUEST_RAM,maxmem=MAXMEM"* && $out == *"GUEST_RAM + 32M"* ]] ||
+  fail "virtio-pmem placeholders: $out"
+out=$("$cli" vm-args a.raw --nvdimm --libvirt --guest-ram 1G)
+[[ $out == *"<maxMemory slots='1' unit='KiB'>1114112</maxMemory>"* &&
+  $out == *"<size unit='KiB'>65536</size>"* && $out != *"<pmem/>"* ]] ||
+  fail "libvirt nvdimm: $out"
+
+# Two targets on one command line get two ids.
+ids=$({ "$cli" vm-args a.raw; "$cli" vm-args b.raw; } | grep -o 'memory-backend-file,id=[^,]*' | sort -u | wc -l)
+[[ $ids == 2 ]] || fail "the two targets share an id"
+
+# An image a server holds open is still recognised.
+"$cli" image create disk.img --size 16M >/dev/null
+"$cli" serve vhost-user-blk disk.img --socket "$work/s" 2>/dev/null &
+server=$!
+for _ in $(seq 100); do [[ -S $work/s ]] && break; sleep 0.05; done
+[[ -S $work/s ]] || fail "the server made no socket"
+out=$("$cli" vm-args disk.img --vhost-user --socket "$work/s" --guest-ram 512M)
+[[ $out == *"memory-backend-memfd,id=daxstore-ram,size=512M,share=on -machine memory-backend=daxstore-ram -m 512M "* &&
+  $out == *"-chardev socket,id=daxstore-disk.img,path=$work/s "* ]] ||
+  fail "vhost-user while served: $out"
+
+# Bad input: one line that says what to do; nothing written.
+sum=$(md5sum a.raw disk.img)
+bad() {  # bad EXPECTED ARGS...
+  local want=$1 err
+  shift
+  if err=$("$cli" vm-args "$@" 2>&1 >/dev/null); then
+    fail "vm-args $* succeeded"
+  fi
+  [[ $(wc -l <<<"$err") == 1 && $err == *"$want"* ]] ||
+    fail "vm-args $*: '$err' (wanted '$want')"
+}
+bad "whole number of MiB; try e.g. --guest-ram 2G" a.raw --guest-ram 1.5M
+bad "pick one of --nbd, --vhost-user" disk.img --nbd --nvdimm
+bad "pick one of --qemu and --libvirt" a.raw --qemu --libvirt
+bad "is not a daxstore image" a.raw --nbd
+truncate -s 1M tiny.raw
+bad "less than one 2 MiB alignment unit" tiny.raw --nvdimm
+[[ $(md5sum a.raw disk.img) == "$sum" ]] || fail "vm-args changed its target"
+echo "vm-args cli: ok"
