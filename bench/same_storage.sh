@@ -62,6 +62,7 @@ mkdir -p /mnt/dax
 mount -t ext4 -o dax /dev/pmem0 /mnt/dax
 sh $measure /mnt/dax \$DAXSTORE_RESULTS_DIR/raw $rounds $bench $cli
 GUEST
+    chmod +x "$work/gb/guest.sh"  # the harness ships executables only
     opts=(--build "$work/gb" --results "$work/res" --smp 2 --memory 1G
       --nvdimm 1 --nvdimm-size 1G --init-labels --timeout 1200
       --add "$measure" --add "$bench" --add "$cli"

@@ -11,6 +11,7 @@
 set -eu
 dir=$1 out=$2 rounds=$3 bench=$4 cli=$5 emulate=${6:-}
 size=${SIZE_MIB:-64} count=${COUNT:-2000} secs=${SECS:-1}
+ms=$(awk -v s="$secs" 'BEGIN {printf "%d", s * 1000}')
 # qemu-img bench only steps through the disk; a stride of 7919 blocks (a
 # prime, so every block of a power-of-two disk is visited before a repeat)
 # wraps around the disk and scatters the offsets like random I/O.
@@ -41,11 +42,13 @@ qemu_round() {  # qemu_round FMT ROUND_DIR
 fio_round() {  # fio_round RW ROUND_DIR
   # libpmem decides pmem itself: true on a MAP_SYNC mapping of a DAX file;
   # a file declared emulated pmem gets the same promise from
-  # PMEM_IS_PMEM_FORCE. Otherwise it msyncs.
+  # PMEM_IS_PMEM_FORCE. On other files the engine refuses to run; the
+  # report then says n/a.
   if [ -n "$emulate" ]; then export PMEM_IS_PMEM_FORCE=1; fi
   fio --name="$1" --ioengine=libpmem --filename="$dir/fio.file" \
     --size="${size}M" --rw="$1" --bs=4k --direct=1 --sync=1 --time_based \
-    --runtime="$secs" --output-format=json >"$2/fio-$1.json"
+    --runtime="${ms}ms" --output-format=json >"$2/fio-$1.json" 2>"$2/fio-$1.err" ||
+    echo "same_storage: fio $1 failed: $(head -n1 "$2/fio-$1.err")" >&2
   unset PMEM_IS_PMEM_FORCE
 }
 

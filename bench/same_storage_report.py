@@ -67,7 +67,9 @@ def gbench_iops(path, name):
 
 
 def fio_iops(path, op):
-    return json_file(path)["jobs"][0][op]["iops"]
+    """None when fio ran but refused the file (libpmem wants pmem)."""
+    job = json_file(path)["jobs"][0]
+    return None if job.get("error") else job[op]["iops"]
 
 
 def one_round(d):
@@ -86,7 +88,15 @@ def one_round(d):
     }
 
 
+def median(values):
+    values = [v for v in values if v]
+    return statistics.median(values) if values else None
+
+
 def spread(values, fmt):
+    values = [v for v in values if v]
+    if not values:
+        return "n/a"
     med = statistics.median(values)
     if len(values) == 1:
         return fmt(med)
@@ -106,16 +116,15 @@ def main():
     ratios = {}
     for key, _, op in ROWS:
         dax = f"daxstore_{op}_1t"
-        ratios[key] = [r[dax] / r[key] for r in rounds]
+        ratios[key] = [r[dax] / r[key] for r in rounds if r[key]]
     result = {
         "where": where,
         "storage": STORAGE.get(where, where),
         "tcg_emulated": where == "guest",
         "mapping": {k: info.get(k) for k in ("granularity", "kind", "why")},
         "rounds": rounds,
-        "median_iops": {k: statistics.median(r[k] for r in rounds)
-                        for k in rounds[0]},
-        "daxstore_1t_over": {k: statistics.median(v) for k, v in ratios.items()},
+        "median_iops": {k: median([r[k] for r in rounds]) for k in rounds[0]},
+        "daxstore_1t_over": {k: median(v) for k, v in ratios.items()},
     }
     Path(prefix + ".json").write_text(json.dumps(result, indent=2) + "\n")
     tcg = " TCG-emulated: only the ratios mean anything." if where == "guest" else ""
