@@ -7,7 +7,9 @@
 #   NBD served by nbdkit's file plugin (a raw file)
 # All backing files sit in one host folder (default /dev/shm). Per disk and
 # round: 4 KiB random writes with an fdatasync after each (O_DIRECT, queue
-# depth 1), then 4 KiB random reads (O_DIRECT, queue depth 1).
+# depth 1), then 4 KiB random reads (O_DIRECT, queue depth 1). A disk that
+# reports no volatile write cache (qemu-storage-daemon's export) is set to
+# write back first, so every server gets a flush per write.
 #
 #   bench/guest_fio.sh [BUILD_DIR] [OUT_DIR] [DIR]
 # Writes OUT_DIR/guest_fio.json and .md (default bench/results).
@@ -76,6 +78,13 @@ for name in dax_vhost qsd_vhost dax_nbd nbdkit_file; do
   esac
   for b in /sys/block/vd*; do
     if [ "\$(cat \$b/size)" = \$((mib * 2048)) ]; then
+      # A disk that reports no volatile cache gets no flush from fdatasync;
+      # ask for write back (virtio's writable cache_type) so every server
+      # sees the same flush per write. What the guest ends up with is
+      # recorded and reported.
+      if [ "\$(cat \$b/queue/write_cache)" != "write back" ] && [ -w \$b/cache_type ]; then
+        echo "write back" >\$b/cache_type 2>/dev/null || true
+      fi
       echo "\$name \${b##*/} \$(cat \$b/queue/write_cache)"
     fi
   done
