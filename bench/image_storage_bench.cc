@@ -34,7 +34,10 @@ daxstore_image* Image() {
     o.flags = g_emulate ? DAXSTORE_EMULATED_PMEM : 0;
     daxstore_image* img = nullptr;
     if (daxstore_image_create(path.c_str(), &o, &img) != 0) {
-      std::fprintf(stderr, "image_storage_bench: %s\n", daxstore_last_error());
+      std::fprintf(stderr,
+                   "image_storage_bench: %s (--dir must name a writable "
+                   "folder on the storage to measure)\n",
+                   daxstore_last_error());
       std::exit(1);
     }
     // Every block written once: the writes below overwrite allocated blocks
