@@ -5,7 +5,7 @@
 #                           job on the embedded default (emulated pmem)
 #   scripts/setup.sh test   install what is needed, build, and run every test
 #                           (format check, unit tests, ASan+UBSan, TSan,
-#                           install test, kernel tier)
+#                           a short libFuzzer run, install test, kernel tier)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,7 +24,8 @@ base_pkgs=(build-essential cmake ninja-build pkg-config git python3
 test_pkgs=(clang-format qemu-system-x86 qemu-system-common busybox-static kmod
   e2fsprogs xfsprogs cpio xz-utils binutils rustc qemu-utils fio
   nbdkit nbdkit-plugin-dev libnbd-bin
-  libvirt-clients libxml2-utils)  # virt-xml-validate checks vm-args --libvirt
+  libvirt-clients libxml2-utils  # virt-xml-validate checks vm-args --libvirt
+  clang libclang-rt-14-dev)      # the libFuzzer targets
 
 install_pkgs() {
   local missing=()
@@ -68,6 +69,12 @@ case "$mode" in
       -DDAXSTORE_SANITIZE=thread -DDAXSTORE_BUILD_BENCH=OFF
     cmake --build build-tsan -j "$jobs" --target concurrent_tests
     (cd build-tsan && ctest -j "$jobs" --output-on-failure -R Concurrent)
+    echo "== libFuzzer targets (clang, ASan+UBSan): a short run of each"
+    CC=clang CXX=clang++ configure build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DDAXSTORE_BUILD_FUZZ=ON -DDAXSTORE_SANITIZE=address,undefined \
+      -DDAXSTORE_BUILD_BENCH=OFF
+    cmake --build build-fuzz -j "$jobs" --target image_fuzzer vhost_fuzzer fuzz_seeds
+    scripts/fuzz.sh build-fuzz 20
     echo "== release build and every test"
     configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
     cmake --build build -j "$jobs"

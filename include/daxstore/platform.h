@@ -8,8 +8,10 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,34 @@ struct ByteRange {
   uint64_t offset = 0;
   uint64_t length = 0;
   bool operator==(const ByteRange&) const = default;
+};
+
+// What is at a unix socket path (Platform::ProbeUnixSocket).
+enum class SocketPath {
+  kAbsent,     // nothing: free to listen on
+  kStale,      // a socket nobody listens on (left by a dead server)
+  kLive,       // a socket a server accepts connections on
+  kNotSocket,  // a file, directory or anything else
+};
+
+// What one Platform::Receive got.
+struct Received {
+  size_t bytes = 0;            // 0 without would_block: the peer closed
+  bool would_block = false;    // nothing to read yet; wait and try again
+  bool fds_truncated = false;  // descriptors beyond max_fds were dropped
+};
+
+// One descriptor for Platform::Wait.
+struct WaitFd {
+  int fd = -1;
+  bool write = false;  // wait until writable (default: readable)
+  // Set by Wait:
+  bool ready = false;   // readable/writable, or failed
+  bool failed = false;  // an error, a hang-up or not an open descriptor
+};
+
+struct ExecOptions {
+  int umask = -1;  // set this umask in the new program (-1: keep ours)
 };
 
 class Platform {
@@ -121,6 +151,61 @@ class Platform {
   // Bad byte ranges, relative to the start of the file or device.
   virtual Result<std::vector<ByteRange>> BadBlocks(int fd) = 0;
   virtual Status ClearBadBlock(int fd, const ByteRange& range) = 0;
+
+  // --- unix stream sockets (serving; the defaults fail with kUnsupported) --
+  // Every descriptor is close-on-exec; Close(fd) releases it.
+  // What is at path; probes a socket by connecting to it. A path longer
+  // than a socket address holds is kInvalidArgument.
+  virtual Result<SocketPath> ProbeUnixSocket(const std::string& path);
+  // A listening socket at path, which must not exist (ProbeUnixSocket,
+  // Remove a stale one first). Only the owner may connect: mode 0600.
+  virtual Result<int> ListenUnix(const std::string& path, int backlog);
+  // Waits for and accepts one connection (a connection the peer aborted
+  // before it was accepted is skipped).
+  virtual Result<int> Accept(int listen_fd);
+  // Reads up to len bytes without waiting. If fds is not null, descriptors
+  // that come with the bytes (SCM_RIGHTS, up to max_fds) are appended to
+  // it, close-on-exec, and the caller owns them even when this fails.
+  virtual Result<Received> Receive(int fd, void* buf, size_t len,
+                                   std::vector<int>* fds, size_t max_fds);
+  // Writes up to len bytes without waiting; 0 means it would block. A peer
+  // that is gone is an error, never SIGPIPE.
+  virtual Result<size_t> Send(int fd, const void* buf, size_t len);
+
+  // --- events and waiting (the defaults fail with kUnsupported; those of
+  // SignalEvent and ConsumeEvent do nothing) ---
+  // A counter descriptor (eventfd): readable while signalled.
+  virtual Result<int> MakeEvent();
+  // Adds 1 to an event's counter. Async-signal-safe; never fails on an
+  // event from MakeEvent.
+  virtual void SignalEvent(int event_fd);
+  // Resets a signalled event's counter. On an unsignalled event it returns
+  // at once if the descriptor is non-blocking (MakeEvent's are) and waits
+  // otherwise, so call it after Wait said the event is ready.
+  virtual void ConsumeEvent(int event_fd);
+  // Waits until at least one descriptor is ready, or timeout_ms passes
+  // (-1: no limit; 0: just look); fills in ready/failed and returns how
+  // many are ready (0 on timeout). A signal does not end the wait.
+  virtual Result<int> Wait(std::span<WaitFd> fds, int timeout_ms);
+  // A second descriptor for the same open file (dup).
+  virtual Result<int> Duplicate(int fd);
+
+  // --- this process (the defaults fail with kUnsupported) ---
+  virtual Result<uint32_t> UserId();
+  // The first executable `name` in the directories of $PATH
+  // (/usr/bin:/bin without one); kNotFound if there is none.
+  virtual Result<std::string> FindProgram(const std::string& name);
+  // Creates the directory (mode 0700) if it is missing; then it must be a
+  // directory (not a symlink) owned by this user with no group or other
+  // access. A failed mkdir carries its errno; a directory that is not
+  // private is kInvalidArgument with sys_errno() 0.
+  virtual Status MakePrivateDir(const std::string& path);
+  // Replaces this process with the program argv[0] (a path), passing our
+  // environment. Returns only when that fails.
+  virtual Status Exec(const std::vector<std::string>& argv,
+                      const ExecOptions& options);
+  // Calls handler (which must be async-signal-safe) on SIGINT and SIGTERM.
+  virtual Status OnStopSignals(void (*handler)(int));
 };
 
 // The real operating system, with sysfs at sysfs_root.

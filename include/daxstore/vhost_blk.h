@@ -18,6 +18,7 @@
 #include <string>
 
 #include "daxstore/image.h"
+#include "daxstore/platform.h"
 #include "daxstore/status.h"
 
 namespace daxstore {
@@ -29,6 +30,9 @@ struct VhostBlkOptions {
   std::string serial;  // GET_ID; up to 20 bytes
   // A front end that stops halfway through a message is dropped after this.
   int message_timeout_ms = 5000;
+  // The OS seam (sockets, events, guest memory); null means
+  // DefaultPlatform().
+  std::shared_ptr<Platform> platform;
 };
 
 class VhostBlkServer {
@@ -53,6 +57,7 @@ class VhostBlkServer {
   Status Serve(int conn);
   Image* image_ = nullptr;
   VhostBlkOptions options_;
+  std::shared_ptr<Platform> os_;
   int listen_fd_ = -1;
   int stop_fd_ = -1;
   std::atomic<uint64_t> connections_{0};

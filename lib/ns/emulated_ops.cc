@@ -29,8 +29,10 @@ Status EmulatedBackend::Destroy(const std::string& name, bool force) {
     return Busy(dev + " is active: pass -f to destroy it and its data");
   }
   std::string path = bus->DevicePath(*reg, *n);
+  // (A copy: clang 14 cannot capture a structured binding.)
+  const auto id = n->id;
   std::erase_if(reg->namespaces,
-                [&](const NsRecord& x) { return x.id == n->id; });
+                [id](const NsRecord& x) { return x.id == id; });
   // The label goes first; a file left by a crash is an orphan that the
   // next operation removes.
   DAXSTORE_RETURN_IF_ERROR(bus->Commit());

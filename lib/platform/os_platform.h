@@ -47,6 +47,26 @@ class OsPlatform : public Platform {
   Result<std::vector<ByteRange>> BadBlocks(int fd) override;
   Status ClearBadBlock(int fd, const ByteRange& range) override;
 
+  Result<SocketPath> ProbeUnixSocket(const std::string& path) override;
+  Result<int> ListenUnix(const std::string& path, int backlog) override;
+  Result<int> Accept(int listen_fd) override;
+  Result<Received> Receive(int fd, void* buf, size_t len, std::vector<int>* fds,
+                           size_t max_fds) override;
+  Result<size_t> Send(int fd, const void* buf, size_t len) override;
+
+  Result<int> MakeEvent() override;
+  void SignalEvent(int event_fd) override;
+  void ConsumeEvent(int event_fd) override;
+  Result<int> Wait(std::span<WaitFd> fds, int timeout_ms) override;
+  Result<int> Duplicate(int fd) override;
+
+  Result<uint32_t> UserId() override;
+  Result<std::string> FindProgram(const std::string& name) override;
+  Status MakePrivateDir(const std::string& path) override;
+  Status Exec(const std::vector<std::string>& argv,
+              const ExecOptions& options) override;
+  Status OnStopSignals(void (*handler)(int)) override;
+
  private:
   std::string Abs(const std::string& rel) const;
   std::string root_;

@@ -1,10 +1,8 @@
 #include "vhost/memory_table.h"
 
-#include <sys/mman.h>
-#include <sys/stat.h>
+#include <sys/mman.h>  // PROT_* and MAP_* for Platform::Map
 
 #include <algorithm>
-#include <cerrno>
 #include <string>
 #include <utility>
 
@@ -30,12 +28,13 @@ bool Inside(uint64_t start, uint64_t size, uint64_t addr, uint64_t len,
 }  // namespace
 
 MemoryTable::MemoryTable(MemoryTable&& o) noexcept
-    : regions_(std::exchange(o.regions_, {})) {}
+    : regions_(std::exchange(o.regions_, {})), os_(std::move(o.os_)) {}
 
 MemoryTable& MemoryTable::operator=(MemoryTable&& o) noexcept {
   if (this != &o) {
     Release();
     regions_ = std::exchange(o.regions_, {});
+    os_ = std::move(o.os_);
   }
   return *this;
 }
@@ -44,7 +43,7 @@ MemoryTable::~MemoryTable() { Release(); }
 
 void MemoryTable::Release() {
   for (auto& r : regions_)
-    if (r.map != nullptr) munmap(r.map, r.map_len);
+    if (r.map != nullptr) (void)os_->Unmap(r.map, r.map_len);
   regions_.clear();
 }
 
@@ -74,25 +73,29 @@ Status MemoryTable::Validate(std::span<const MemoryRegion> regions) {
 }
 
 Result<MemoryTable> MemoryTable::Map(std::span<const MemoryRegion> regions,
-                                     std::span<const int> fds) {
+                                     std::span<const int> fds,
+                                     std::shared_ptr<Platform> os) {
   DAXSTORE_RETURN_IF_ERROR(Validate(regions));
   if (fds.size() != regions.size())
     return InvalidArgument("memory table: " + std::to_string(regions.size()) +
                            " regions but " + std::to_string(fds.size()) +
                            " file descriptors");
   MemoryTable t;
+  t.os_ = std::move(os);
   for (size_t i = 0; i < regions.size(); ++i) {
     const auto& r = regions[i];
     size_t len = r.mmap_offset + r.memory_size;
-    struct stat st;
-    if (fstat(fds[i], &st) != 0) return FromErrno(errno, "memory region fd");
+    auto st = t.os_->Stat(fds[i]);
+    if (!st.ok()) return st.status().WithContext("memory region fd");
     // A shorter file would fault (SIGBUS) on access past its end.
-    if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) < len)
+    if (st->type == FileInfo::Type::kRegular && st->size < len)
       return InvalidArgument("memory region " + std::to_string(i) +
                              " is larger than its file");
-    void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
-    if (p == MAP_FAILED) return FromErrno(errno, "mapping a memory region");
-    t.regions_.push_back({r, static_cast<uint8_t*>(p) + r.mmap_offset, p, len});
+    auto p =
+        t.os_->Map(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
+    if (!p.ok()) return p.status().WithContext("mapping a memory region");
+    t.regions_.push_back(
+        {r, static_cast<uint8_t*>(*p) + r.mmap_offset, *p, len});
   }
   return t;
 }

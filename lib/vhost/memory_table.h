@@ -6,9 +6,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
+#include "daxstore/platform.h"
 #include "daxstore/status.h"
 #include "vhost/protocol.h"
 
@@ -25,10 +27,12 @@ class MemoryTable {
 
   // Validates the regions (non-empty, no address wraps, no two regions
   // overlap in guest-physical or front-end address space, each fd is big
-  // enough for mmap_offset + size) and maps them shared, read-write. Takes
-  // nothing from `fds`: the caller closes them.
+  // enough for mmap_offset + size) and maps them shared, read-write through
+  // os, which also unmaps them. Takes nothing from `fds`: the caller closes
+  // them.
   [[nodiscard]] static Result<MemoryTable> Map(
-      std::span<const MemoryRegion> regions, std::span<const int> fds);
+      std::span<const MemoryRegion> regions, std::span<const int> fds,
+      std::shared_ptr<Platform> os);
   // Checks the same rules without mapping (for the fuzz target).
   [[nodiscard]] static Status Validate(std::span<const MemoryRegion> regions);
   // A table over memory the caller owns (tests, fuzzing); not unmapped.
@@ -52,6 +56,7 @@ class MemoryTable {
   };
   void Release();
   std::vector<Region> regions_;
+  std::shared_ptr<Platform> os_;  // null for borrowed memory
 };
 
 }  // namespace daxstore::vhost

@@ -1,13 +1,4 @@
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 
 #include "daxstore/vhost_blk.h"
 #include "vhost/channel.h"
@@ -16,41 +7,21 @@
 namespace daxstore {
 namespace {
 
-Status BindSocket(const std::string& path, int* out) {
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(sa.sun_path))
-    return InvalidArgument("socket path '" + path +
-                           "' is empty or longer than 107 bytes");
-  std::memcpy(sa.sun_path, path.data(), path.size());
-  struct stat st;
-  if (lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode))
+Status ClaimSocketPath(Platform& os, const std::string& path) {
+  DAXSTORE_ASSIGN_OR_RETURN(SocketPath what, os.ProbeUnixSocket(path));
+  switch (what) {
+    case SocketPath::kAbsent:
+      return Status::Ok();
+    case SocketPath::kNotSocket:
       return Busy(path +
                   " exists and is not a socket; remove it or pick "
                   "another --socket path");
-    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool live = probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&sa),
-                                      sizeof(sa)) == 0;
-    if (probe >= 0) close(probe);
-    if (live) return Busy("another server is listening on " + path);
-    unlink(path.c_str());  // stale socket from an earlier run
+    case SocketPath::kLive:
+      return Busy("another server is listening on " + path);
+    case SocketPath::kStale:
+      return os.Remove(path);  // stale socket from an earlier run
   }
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return FromErrno(errno, "creating a unix socket");
-  // Only the owner may connect: the socket is created 0600 (umask is
-  // process-wide, but it only ever narrows what others create meanwhile).
-  mode_t old = umask(0177);
-  int rc = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-  int err = errno;
-  umask(old);
-  if (rc != 0 || listen(fd, 1) != 0) {
-    if (rc == 0) err = errno;
-    close(fd);
-    return FromErrno(err, "binding " + path);
-  }
-  *out = fd;
-  return Status::Ok();
+  return Internal("unknown socket path state");
 }
 
 }  // namespace
@@ -64,53 +35,47 @@ Result<std::unique_ptr<VhostBlkServer>> VhostBlkServer::Create(
   std::unique_ptr<VhostBlkServer> s(new VhostBlkServer());
   s->image_ = image;
   s->options_ = options;
-  s->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (s->stop_fd_ < 0) return FromErrno(errno, "eventfd");
-  DAXSTORE_RETURN_IF_ERROR(BindSocket(options.socket_path, &s->listen_fd_));
+  s->os_ = options.platform ? options.platform : DefaultPlatform();
+  DAXSTORE_ASSIGN_OR_RETURN(s->stop_fd_, s->os_->MakeEvent());
+  DAXSTORE_RETURN_IF_ERROR(ClaimSocketPath(*s->os_, options.socket_path));
+  DAXSTORE_ASSIGN_OR_RETURN(s->listen_fd_,
+                            s->os_->ListenUnix(options.socket_path, 1));
   return s;
 }
 
 VhostBlkServer::~VhostBlkServer() {
   if (listen_fd_ >= 0) {
-    close(listen_fd_);
-    unlink(options_.socket_path.c_str());
+    os_->Close(listen_fd_);
+    (void)os_->Remove(options_.socket_path);
   }
-  if (stop_fd_ >= 0) close(stop_fd_);
+  if (stop_fd_ >= 0) os_->Close(stop_fd_);
 }
 
-void VhostBlkServer::Stop() {
-  uint64_t one = 1;
-  (void)!write(stop_fd_, &one, sizeof(one));
-}
+void VhostBlkServer::Stop() { os_->SignalEvent(stop_fd_); }
 
 Status VhostBlkServer::Run() {
   for (;;) {
-    pollfd p{stop_fd_, POLLIN, 0};
-    if (poll(&p, 1, 0) > 0) return Status::Ok();
+    WaitFd stop{.fd = stop_fd_};
+    auto n = os_->Wait({&stop, 1}, 0);
+    if (n.ok() && *n > 0) return Status::Ok();
     DAXSTORE_RETURN_IF_ERROR(ServeOne());
   }
 }
 
 Status VhostBlkServer::ServeOne() {
-  pollfd p[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-  for (;;) {
-    int n = poll(p, 2, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FromErrno(errno, "waiting for a front end");
-    if (p[1].revents) return Status::Ok();
-    int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (conn < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      return FromErrno(errno, "accepting a front end");
-    }
-    connections_.fetch_add(1);
-    Status st = Serve(conn);
-    close(conn);
-    if (!st.ok())
-      std::fprintf(stderr, "daxstore vhost: dropping the connection: %s\n",
-                   st.message().c_str());
-    return Status::Ok();
-  }
+  WaitFd w[2] = {{.fd = listen_fd_}, {.fd = stop_fd_}};
+  auto n = os_->Wait(w, -1);
+  if (!n.ok()) return n.status().WithContext("waiting for a front end");
+  if (w[1].ready) return Status::Ok();
+  auto conn = os_->Accept(listen_fd_);
+  if (!conn.ok()) return conn.status().WithContext("front end");
+  connections_.fetch_add(1);
+  Status st = Serve(*conn);
+  os_->Close(*conn);
+  if (!st.ok())
+    std::fprintf(stderr, "daxstore vhost: dropping the connection: %s\n",
+                 st.message().c_str());
+  return Status::Ok();
 }
 
 Status VhostBlkServer::Serve(int conn) {
@@ -118,20 +83,21 @@ Status VhostBlkServer::Serve(int conn) {
   dev.image = image_;
   dev.read_only = options_.read_only;
   dev.serial = options_.serial;
-  vhost::Session session(dev, options_.queues);
+  vhost::Session session(dev, options_.queues, os_);
   std::vector<uint8_t> reply;
   for (;;) {
-    vhost::Message msg;  // its fds are closed at the end of each round
+    vhost::Message msg(os_.get());  // its fds are closed after each round
     DAXSTORE_ASSIGN_OR_RETURN(
         vhost::ReadOutcome r,
-        vhost::ReadMessage(conn, stop_fd_, options_.message_timeout_ms, &msg));
+        vhost::ReadMessage(*os_, conn, stop_fd_, options_.message_timeout_ms,
+                           &msg));
     if (r != vhost::ReadOutcome::kMessage) return Status::Ok();
     bool has_reply = false;
     Status st =
         session.Handle(msg.hdr, msg.payload, msg.fds.fds_, &reply, &has_reply);
     if (has_reply)
-      DAXSTORE_RETURN_IF_ERROR(vhost::WriteReply(conn, msg.hdr.request, reply,
-                                                 options_.message_timeout_ms));
+      DAXSTORE_RETURN_IF_ERROR(vhost::WriteReply(
+          *os_, conn, msg.hdr.request, reply, options_.message_timeout_ms));
     DAXSTORE_RETURN_IF_ERROR(st);
   }
 }

@@ -2,9 +2,6 @@
 
 #include <linux/vhost_types.h>
 #include <linux/virtio_config.h>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -44,11 +41,6 @@ void Encode(const T& v, std::vector<uint8_t>* out) {
   std::memcpy(out->data(), &v, sizeof(T));
 }
 
-void CloseFd(int* fd) {
-  if (*fd >= 0) close(*fd);
-  *fd = -1;
-}
-
 Status NoFds(std::span<const int> fds, const char* what) {
   if (!fds.empty())
     return InvalidArgument(std::string(what) + " carries file descriptors");
@@ -57,7 +49,9 @@ Status NoFds(std::span<const int> fds, const char* what) {
 
 }  // namespace
 
-Session::Session(const BlkDevice& dev, uint32_t queues) : dev_(dev) {
+Session::Session(const BlkDevice& dev, uint32_t queues,
+                 std::shared_ptr<Platform> os)
+    : os_(os ? std::move(os) : DefaultPlatform()), dev_(dev) {
   for (uint32_t i = 0; i < queues; ++i) {
     queues_.push_back(std::make_unique<Queue>());
     queues_.back()->index = i;
@@ -71,6 +65,11 @@ Session::~Session() {
     CloseFd(&q->call);
     CloseFd(&q->err);
   }
+}
+
+void Session::CloseFd(int* fd) {
+  if (*fd >= 0) os_->Close(*fd);
+  *fd = -1;
 }
 
 uint64_t Session::OfferedFeatures(bool read_only) {
@@ -254,7 +253,7 @@ Status Session::SetMemTable(std::span<const uint8_t> payload,
   std::vector<MemoryRegion> regions(h.nregions);
   std::memcpy(regions.data(), payload.data() + sizeof(h),
               h.nregions * sizeof(MemoryRegion));
-  DAXSTORE_ASSIGN_OR_RETURN(MemoryTable t, MemoryTable::Map(regions, fds));
+  DAXSTORE_ASSIGN_OR_RETURN(MemoryTable t, MemoryTable::Map(regions, fds, os_));
   // Workers use the old table until they stop; the old one is unmapped
   // only after that.
   StopAll();
@@ -275,8 +274,11 @@ Status Session::SetVringFd(uint32_t request, std::span<const uint8_t> payload,
   DAXSTORE_ASSIGN_OR_RETURN(Queue * q,
                             QueueAt(static_cast<uint32_t>(u64 & 0xff)));
   int fd = -1;
-  if (!nofd && (fd = dup(fds[0])) < 0)
-    return FromErrno(errno, "duplicating a vring fd");
+  if (!nofd) {
+    auto d = os_->Duplicate(fds[0]);
+    if (!d.ok()) return d.status().WithContext("vring fd");
+    fd = *d;
+  }
   Stop(*q);
   int* slot = request == kSetVringKick   ? &q->kick
               : request == kSetVringCall ? &q->call
@@ -300,11 +302,13 @@ void Session::Start(Queue& q) {
   if (q.worker.joinable() || !q.started || !q.enabled || !q.has_addrs ||
       q.num == 0 || q.kick < 0 || mem_.size() == 0)
     return;
-  q.stop = eventfd(0, EFD_CLOEXEC);
-  if (q.stop < 0) {
-    std::fprintf(stderr, "daxstore vhost: eventfd: %s\n", strerror(errno));
+  auto stop = os_->MakeEvent();
+  if (!stop.ok()) {
+    std::fprintf(stderr, "daxstore vhost: %s\n",
+                 stop.status().message().c_str());
     return;
   }
+  q.stop = *stop;
   q.last_avail.store(q.base);
   // The worker gets its settings now: later messages may change features_.
   const bool indirect = features_ & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
@@ -313,8 +317,7 @@ void Session::Start(Queue& q) {
 
 void Session::Stop(Queue& q) {
   if (!q.worker.joinable()) return;
-  uint64_t one = 1;
-  (void)!write(q.stop, &one, sizeof(one));
+  os_->SignalEvent(q.stop);
   q.worker.join();
   CloseFd(&q.stop);
   q.base = q.last_avail.load();
@@ -361,23 +364,16 @@ void Session::Work(Queue& q, bool indirect) {
                    "daxstore vhost: queue %u: driver overran the ring; "
                    "queue stopped\n",
                    q.index);
-    if (pushed && q.call >= 0) {
-      uint64_t one = 1;
-      (void)!write(q.call, &one, sizeof(one));
-    }
-    pollfd p[2] = {{q.kick, POLLIN, 0}, {q.stop, POLLIN, 0}};
-    if (poll(p, 2, -1) < 0 && errno != EINTR) return;
-    if (p[1].revents) return;
-    if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL)) return;
-    if (p[0].revents & POLLIN) {
-      uint64_t n;
-      (void)!read(q.kick, &n, sizeof(n));
-    }
+    if (pushed && q.call >= 0) os_->SignalEvent(q.call);
+    WaitFd w[2] = {{.fd = q.kick}, {.fd = q.stop}};
+    if (!os_->Wait(w, -1).ok()) return;
+    if (w[1].ready) return;
+    if (w[0].failed) return;
+    if (w[0].ready) os_->ConsumeEvent(q.kick);
     if (vq->broken()) {
       // Wait only for the stop request.
-      pollfd s{q.stop, POLLIN, 0};
-      while (poll(&s, 1, -1) < 0 && errno == EINTR) {
-      }
+      WaitFd s{.fd = q.stop};
+      (void)os_->Wait({&s, 1}, -1);
       return;
     }
   }

@@ -3,7 +3,8 @@
 // eventfd -> process the ring -> call eventfd). Handle() validates each
 // message; a failed Status means the front end broke the protocol and the
 // caller drops the connection. The destructor stops every worker and
-// unmaps guest memory; the image stays open.
+// unmaps guest memory; the image stays open. Descriptors, events and guest
+// memory go through the Platform `os` (null: DefaultPlatform()).
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "daxstore/platform.h"
 #include "daxstore/status.h"
 #include "vhost/blk_request.h"
 #include "vhost/memory_table.h"
@@ -23,7 +25,8 @@ namespace daxstore::vhost {
 
 class Session {
  public:
-  Session(const BlkDevice& dev, uint32_t queues);
+  Session(const BlkDevice& dev, uint32_t queues,
+          std::shared_ptr<Platform> os = nullptr);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -58,6 +61,9 @@ class Session {
   // stopped.
   void Work(Queue& q, bool indirect);
 
+  void CloseFd(int* fd);
+
+  std::shared_ptr<Platform> os_;
   BlkDevice dev_;
   uint64_t features_ = 0;
   uint64_t protocol_features_ = 0;

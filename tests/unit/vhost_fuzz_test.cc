@@ -4,11 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <random>
 #include <vector>
 
-#include "vhost/protocol.h"
+#include "fuzz/seeds.h"
 
 namespace daxstore {
 namespace {
@@ -16,41 +15,7 @@ namespace {
 TEST(VhostFuzz, RandomMessagesAndChainsNeverCrash) {
   std::mt19937_64 rng(777);
   for (int i = 0; i < 3000; i++) {
-    std::vector<uint8_t> input(2 + rng() % 4096);
-    for (auto& b : input) b = static_cast<uint8_t>(rng());
-    size_t msgs = rng() % (input.size() - 1);
-    input[0] = msgs & 0xff;
-    input[1] = (msgs >> 8) & 0xff;
-    // Plausible headers (known request, version 1, small size) get further.
-    for (size_t off = 2; off + 12 <= 2 + msgs; off += 12 + rng() % 48) {
-      vhost::MessageHeader h{static_cast<uint32_t>(1 + rng() % 25),
-                             vhost::kVersion,
-                             static_cast<uint32_t>(rng() % 48)};
-      std::memcpy(input.data() + off, &h, sizeof(h));
-    }
-    // Small descriptor fields: in-range indices and addresses near guest RAM.
-    for (size_t off = 2 + msgs + 4; off + 16 <= input.size() && i % 2;
-         off += 16) {
-      uint64_t addr = 0x10000 + rng() % 0x11000;
-      uint32_t len = static_cast<uint32_t>(rng() % 2048);
-      uint16_t flags = static_cast<uint16_t>(rng() % 8), next = rng() % 8;
-      std::memcpy(input.data() + off, &addr, 8);
-      std::memcpy(input.data() + off + 8, &len, 4);
-      std::memcpy(input.data() + off + 12, &flags, 2);
-      std::memcpy(input.data() + off + 14, &next, 2);
-      if (off > 2 + msgs + 4 + 256) break;
-    }
-    // A ring of 8 with a few entries published and in-range heads.
-    size_t g = 2 + msgs + 4;  // guest memory starts here
-    if (i % 2 && g + 16 * 8 + 4 + 16 <= input.size()) {
-      input[2 + msgs] = 3;
-      uint16_t idx = static_cast<uint16_t>(1 + rng() % 8);
-      std::memcpy(input.data() + g + 16 * 8 + 2, &idx, 2);
-      for (int k = 0; k < 8; ++k) {
-        uint16_t head = rng() % 8;
-        std::memcpy(input.data() + g + 16 * 8 + 4 + 2 * k, &head, 2);
-      }
-    }
+    std::vector<uint8_t> input = fuzz::VhostSeed(rng, i);
     EXPECT_EQ(fuzz::VhostMessagesAndChains(input.data(), input.size()), 0);
   }
 }

@@ -4,11 +4,13 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <random>
 #include <vector>
 
+#include "platform/os_platform.h"
 #include "unit/vhost_fixture.h"
 
 namespace daxstore::testing {
@@ -246,6 +248,61 @@ TEST_F(VhostTest, BatchOfRequestsOnOneKick) {
     EXPECT_EQ(reqs[i].used_len, 4096u + 1);
     EXPECT_EQ(back[i], bufs[i]);
   }
+}
+
+// The real OS, counting the guest-memory maps the server asks for; can
+// refuse them.
+class CountingPlatform : public OsPlatform {
+ public:
+  CountingPlatform() : OsPlatform("/sys") {}
+  Result<void*> Map(void* addr, size_t len, int prot, int flags, int fd,
+                    uint64_t off) override {
+    if (refuse_maps) return NoSpace("injected: no address space", ENOMEM);
+    maps.fetch_add(1);
+    return OsPlatform::Map(addr, len, prot, flags, fd, off);
+  }
+  Status Unmap(void* addr, size_t len) override {
+    unmaps.fetch_add(1);
+    return OsPlatform::Unmap(addr, len);
+  }
+  std::atomic<int> maps{0}, unmaps{0};
+  std::atomic<bool> refuse_maps{false};
+};
+
+TEST_F(VhostTest, GuestMemoryGoesThroughThePlatform) {
+  auto os = std::make_shared<CountingPlatform>();
+  VhostBlkOptions o;
+  o.platform = os;
+  Serve(o);
+  Bytes data(4096, 0x5a);
+  {
+    auto f = Attach();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(*f->Request(0, VIRTIO_BLK_T_OUT, 8, data, {}), VIRTIO_BLK_S_OK);
+  }
+  const int first = os->maps.load();
+  EXPECT_GE(first, 1);
+  // The next front end is served only after the first one's session ended,
+  // which unmapped everything it mapped.
+  auto g = Attach();
+  ASSERT_TRUE(g);
+  EXPECT_EQ(os->unmaps.load(), first);
+  g.reset();
+  // A memory table the OS cannot map drops that connection; the image and
+  // the server carry on.
+  os->refuse_maps = true;
+  auto h = Connect();
+  ASSERT_TRUE(h);
+  EXPECT_FALSE(h->Setup().ok());
+  EXPECT_TRUE(h->Closed(2000));
+  h.reset();
+  os->refuse_maps = false;
+  auto k = Attach();
+  ASSERT_TRUE(k);
+  Bytes back(4096);
+  EXPECT_EQ(*k->Request(0, VIRTIO_BLK_T_IN, 8, {}, back), VIRTIO_BLK_S_OK);
+  EXPECT_EQ(back, data);
+  EXPECT_EQ(server_->connections(), 4u);
 }
 
 }  // namespace

@@ -1,9 +1,9 @@
 // daxstore serve vhost-user-blk: serves an image to a VMM over vhost-user.
-#include <csignal>
 #include <cstdio>
 
 #include "commands.h"
 #include "daxstore/image.h"
+#include "daxstore/platform.h"
 #include "daxstore/vhost_blk.h"
 
 namespace daxstore::cli {
@@ -31,10 +31,7 @@ void Serve(const VhostArgs& a) {
   Image image = Must(Image::Open(a.image, mo));
   auto server = Must(VhostBlkServer::Create(&image, a.options));
   g_server = server.get();
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  Must(DefaultPlatform()->OnStopSignals(OnSignal));
   std::fprintf(stderr, "daxstore: serving %s on %s (%u queue(s)%s)\n",
                a.image.c_str(), a.options.socket_path.c_str(), a.options.queues,
                a.options.read_only ? ", read-only" : "");
