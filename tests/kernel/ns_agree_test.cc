@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "daxstore/mapping.h"
 
@@ -194,10 +195,17 @@ std::string HeadOf(const std::string& blockdev) {
 TEST_P(KernelNsAgree, ReconfigureClearsTheOldInfoBlock) {
   const std::string mode = GetParam();
   if (mode == "raw") GTEST_SKIP() << "raw has no info block";
+  // Guest time is dear: the same clearing runs for every mode and topology,
+  // so label-less pmem and the ndctl comparison take fsdax only.
+  if (label_less() && mode != "fsdax") {
+    GTEST_SKIP() << "label-less: fsdax only (same clearing as labels)";
+  }
+  std::vector<std::string> tools = {"daxstore"};
+  if (mode == "fsdax") tools.push_back("ndctl");
   const std::string sig = mode == "fsdax"    ? "NVDIMM_PFN_INFO"
                           : mode == "devdax" ? "NVDIMM_DAX_INFO"
                                              : "BTT_ARENA_INFO";
-  for (const std::string tool : {"daxstore", "ndctl"}) {
+  for (const std::string& tool : tools) {
     SCOPED_TRACE(tool);
     const std::string cmd =
         tool == "daxstore" ? std::string(kDaxstore) : "ndctl ";
@@ -209,7 +217,15 @@ TEST_P(KernelNsAgree, ReconfigureClearsTheOldInfoBlock) {
     json raw = Object(cmd + "create-namespace -f -m raw -e " + dev);
     std::string now = raw.value("dev", "");
     ASSERT_FALSE(now.empty()) << raw.dump();
-    EXPECT_EQ(Object("ndctl list -N -n " + now).value("mode", ""), "raw");
+    // ndctl's -m raw leaves a label-less namespace without a personality,
+    // which lists as fsdax (map mem); daxstore's sets force_raw. Either
+    // way both tools list the same.
+    const std::string listed =
+        Object("ndctl list -N -n " + now).value("mode", "");
+    EXPECT_EQ(listed, label_less() && tool == "ndctl" ? "fsdax" : "raw");
+    EXPECT_EQ(
+        Object(std::string(kDaxstore) + "list -N -n " + now).value("mode", ""),
+        listed);
     std::string head = HeadOf(raw.value("blockdev", ""));
     ASSERT_EQ(head.size(), 8192u);
     EXPECT_EQ(head, std::string(8192, '\0'))

@@ -171,6 +171,7 @@ TEST_P(NamespaceSuite, SizesAndAlignments) {
       << h.status().message() << "\nwanted: " << huge_tries;
   // 4 KiB pages: a quarter of the region.
   CreateRequest small_pages;
+  small_pages.region = r.dev;
   small_pages.mode = NamespaceMode::kDevdax;
   small_pages.align = 4096;
   small_pages.size = {SizeRequest::Kind::kBytes, r.size / 4};
@@ -181,11 +182,12 @@ TEST_P(NamespaceSuite, SizesAndAlignments) {
   EXPECT_EQ(s->size, ns::UsableSize(NamespaceMode::kDevdax, MapLocation::kDev,
                                     r.size / 4, 4096, 0));
   CreateRequest mem;
+  mem.region = r.dev;
   mem.mode = NamespaceMode::kFsdax;
   mem.map = MapLocation::kMem;
   auto m = be_->Create(mem);  // the rest: a quarter
   ASSERT_TRUE(m.ok()) << m.status().ToString();
-  EXPECT_EQ(m->raw_size, r.size / 4);
+  EXPECT_EQ(m->raw_size, r.size / 4) << m->dev;
   EXPECT_EQ(*m->map, MapLocation::kMem);
   // map=mem keeps only the 8 KiB info block, rounded up to the 2M align.
   EXPECT_EQ(m->size, r.size / 4 - 2 * kMiB);
