@@ -35,7 +35,10 @@ Status KernelBackend::ClearInfoBlock(ndctl_namespace* ndns) {
   if (bdev != nullptr && *bdev != '\0') {
     const std::string path = std::string("/dev/") + bdev;
     // O_DIRECT: straight to the media, past the page cache; O_EXCL: no
-    // one mounted it meanwhile.
+    // one mounted it meanwhile. The zeros are durable on return (the pmem
+    // driver flushes its copy), before the caller changes the label; a
+    // power cut in between leaves the old label over a cleared block, as
+    // with ndctl (the kernel tier covers this path; the simulator cannot).
     auto fd = platform_->Open(path, O_RDWR | O_DIRECT | O_EXCL);
     st = fd.status();
     if (fd.ok()) {
