@@ -228,8 +228,8 @@ TEST_P(KernelNsAgree, ReconfigureClearsTheOldInfoBlock) {
         listed);
     std::string head = HeadOf(raw.value("blockdev", ""));
     ASSERT_EQ(head.size(), 8192u);
-    EXPECT_EQ(head, std::string(8192, '\0'))
-        << "old info block left: " << head.substr(4096, 16);
+    EXPECT_TRUE(head == std::string(8192, '\0'))
+        << "old info block left: " << head.substr(4096, 16).c_str();
     Unmake(cmd, now);
   }
 }
