@@ -5,6 +5,7 @@
 // (a label-less namespace comes back in its old mode on every enable).
 #include <fcntl.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -39,11 +40,11 @@ Status KernelBackend::ClearInfoBlock(ndctl_namespace* ndns) {
     // driver flushes its copy), before the caller changes the label; a
     // power cut in between leaves the old label over a cleared block, as
     // with ndctl (the kernel tier covers this path; the simulator cannot).
+    std::unique_ptr<char, FreeDeleter> buf(
+        static_cast<char*>(std::aligned_alloc(4096, 2 * kInfoBytes)));
     auto fd = platform_->Open(path, O_RDWR | O_DIRECT | O_EXCL);
-    st = fd.status();
-    if (fd.ok()) {
-      std::unique_ptr<char, FreeDeleter> buf(
-          static_cast<char*>(std::aligned_alloc(4096, 2 * kInfoBytes)));
+    st = !buf ? Internal("out of memory") : fd.status();
+    if (st.ok()) {
       char* old = buf.get();
       char* zero = buf.get() + kInfoBytes;
       std::memset(zero, 0, kInfoBytes);
@@ -54,12 +55,12 @@ Status KernelBackend::ClearInfoBlock(ndctl_namespace* ndns) {
         auto put = platform_->PWrite(*fd, zero, kInfoBytes, 0);
         st = put.status();
         if (st.ok() && *put != kInfoBytes) {
-          st = IoError("short write clearing the info block of " + path, EIO);
+          st = IoError("short write to " + path, EIO);
         }
       }
-      platform_->Close(*fd);
-      st = st.WithContext("clear the info block of " + dev);
     }
+    if (fd.ok()) platform_->Close(*fd);
+    st = st.WithContext("clear the info block of " + dev);
   }
   ndctl_namespace_set_raw_mode(ndns, 0);
   ndctl_namespace_disable_invalidate(ndns);
