@@ -10,8 +10,13 @@
 //                     (pmem0, pmem0.1s, dax0.0), sized to the usable bytes
 //
 // Labels (namespace records) live in bus.json and so survive restarts; the
-// device files keep their data. A region created label-less behaves like
-// memmap= pmem: one namespace spans it and only `create -e` changes it.
+// device files keep their data. A namespace whose device file another open
+// holds a flock on (an image opened on it, e.g. by `daxstore serve`, or a
+// Mapping with MapOptions::lock) is in use, as a mounted one is on the
+// kernel bus: destroy, reconfigure, disable and init-labels refuse it, even
+// forced, until that process closes it (or dies: the lock goes with it). A
+// region created label-less behaves like memmap= pmem: one namespace spans it
+// and only `create -e` changes it.
 #pragma once
 
 #include <functional>
@@ -51,7 +56,8 @@ Status CreateEmulatedBus(const EmulatedOptions& options,
                          const EmulatedBusConfig& config);
 
 // Removes the bus and every namespace's data. Refuses (kBusy) while a dax
-// device is online as system-ram unless force.
+// device is online as system-ram unless force, and while a namespace is in
+// use even then.
 Status DestroyEmulatedBus(const EmulatedOptions& options, bool force);
 
 // True when options.dir holds a bus.

@@ -182,10 +182,17 @@ class NamespaceBackend {
 
   // Creates (or with request.reconfigure, reconfigures) a namespace and
   // returns it as List would. On failure the bus is unchanged.
+  // Reconfiguring needs force for an enabled namespace, is refused for a
+  // busy one (as Destroy), and clears the old personality's info block.
   virtual Result<Namespace> Create(const CreateRequest& request) = 0;
 
-  // Destroys a namespace. An enabled one needs force; a mounted one, or
-  // one whose dax device is system-ram, is refused even then.
+  // Destroys a namespace. An enabled one needs force. A busy one is
+  // refused even then, as ndctl does: its block device mounted (kernel) or
+  // held open exclusively, its dax device online as system-ram, or its
+  // device held by an open image or mapping (a flock on the emulated
+  // bus's device file or on /dev/daxX.Y). Before the label goes, the first
+  // 8 KiB (where a pfn, dax or btt info block lives) are zeroed, so no
+  // later namespace over the same bytes finds a stale one.
   virtual Status Destroy(const std::string& ns, bool force) = 0;
 
   virtual Status EnableNamespace(const std::string& ns) = 0;

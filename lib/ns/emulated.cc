@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ns/filter.h"
+#include "ns/in_use.h"
 #include "ns/layout.h"
 #include "ns/names.h"
 
@@ -42,6 +43,24 @@ Status CheckNotSystemRam(const RegionRecord& r, const NsRecord& n,
                 dax + "' first");
   }
   return Status::Ok();
+}
+
+Status CheckNotInUse(LockedBus& bus, const RegionRecord& r, const NsRecord& n,
+                     const std::string& action) {
+  std::string path = bus.DevicePath(r, n);
+  DAXSTORE_ASSIGN_OR_RETURN(bool held,
+                            LockedByAnotherOpen(bus.platform(), path));
+  if (!held) return Status::Ok();
+  return Busy("cannot " + action + " " + NamespaceName(r.id, n.id) + ": " +
+              path +
+              " is held by an open image or mapping (such as 'daxstore "
+              "serve'); stop that process first (-f does not override this)");
+}
+
+Status CheckIdle(LockedBus& bus, const RegionRecord& r, const NsRecord& n,
+                 const std::string& action) {
+  DAXSTORE_RETURN_IF_ERROR(CheckNotSystemRam(r, n, action));
+  return CheckNotInUse(bus, r, n, action);
 }
 
 Result<std::unique_ptr<LockedBus>> EmulatedBackend::Lock() {
@@ -185,7 +204,7 @@ Result<Namespace> EmulatedBackend::Reconfigure(LockedBus& bus,
     return InvalidArgument(dev + " is in " + RegionName(reg->id) + ", not " +
                            r.region);
   }
-  DAXSTORE_RETURN_IF_ERROR(CheckNotSystemRam(*reg, *old, "reconfigure"));
+  DAXSTORE_RETURN_IF_ERROR(CheckIdle(bus, *reg, *old, "reconfigure"));
   if (old->enabled && reg->enabled && !r.force) {
     return Busy(dev +
                 " is active: pass -f to reconfigure it (its data is "

@@ -45,5 +45,13 @@ Result<std::pair<RegionRecord*, NsRecord*>> LookupNamespace(
 // Busy if the namespace's dax device is online as system-ram.
 Status CheckNotSystemRam(const RegionRecord& r, const NsRecord& n,
                          const std::string& action);
+// Busy if another open holds a lock on the namespace's device file: an
+// image (daxstore image, serve, the C ABI) or a Mapping opened with
+// MapOptions::lock. The emulated bus's "mounted": -f does not override it.
+Status CheckNotInUse(LockedBus& bus, const RegionRecord& r, const NsRecord& n,
+                     const std::string& action);
+// Both of the above.
+Status CheckIdle(LockedBus& bus, const RegionRecord& r, const NsRecord& n,
+                 const std::string& action);
 
 }  // namespace daxstore::ns

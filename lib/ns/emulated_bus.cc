@@ -106,6 +106,9 @@ Status DestroyEmulatedBus(const EmulatedOptions& o, bool force) {
           DAXSTORE_RETURN_IF_ERROR(
               ns::CheckNotSystemRam(r, n, "destroy the bus holding"));
         }
+        // A served image keeps the bus even with -f.
+        DAXSTORE_RETURN_IF_ERROR(
+            ns::CheckNotInUse(*bus, r, n, "destroy the bus holding"));
       }
       regions.push_back(bus->RegionDir(r.id));
     }

@@ -24,7 +24,7 @@ Status EmulatedBackend::Destroy(const std::string& name, bool force) {
                        "with -e instead ('create-namespace -f -e " +
                        dev + " -m MODE')");
   }
-  DAXSTORE_RETURN_IF_ERROR(CheckNotSystemRam(*reg, *n, "destroy"));
+  DAXSTORE_RETURN_IF_ERROR(CheckIdle(*bus, *reg, *n, "destroy"));
   if (n->enabled && reg->enabled && !force) {
     return Busy(dev + " is active: pass -f to destroy it and its data");
   }
@@ -59,7 +59,7 @@ Status EmulatedBackend::DisableNamespace(const std::string& name) {
   DAXSTORE_ASSIGN_OR_RETURN(auto bus, Lock());
   DAXSTORE_ASSIGN_OR_RETURN(auto found, LookupNamespace(bus->state(), name));
   auto [reg, n] = found;
-  DAXSTORE_RETURN_IF_ERROR(CheckNotSystemRam(*reg, *n, "disable"));
+  DAXSTORE_RETURN_IF_ERROR(CheckIdle(*bus, *reg, *n, "disable"));
   if (!n->enabled) return Status::Ok();
   n->enabled = false;
   return bus->Commit();
@@ -79,7 +79,8 @@ Status EmulatedBackend::DisableRegion(const std::string& name) {
   DAXSTORE_ASSIGN_OR_RETURN(RegionRecord * reg,
                             LookupRegion(bus->state(), name));
   for (const auto& n : reg->namespaces) {
-    DAXSTORE_RETURN_IF_ERROR(CheckNotSystemRam(*reg, n, "disable"));
+    DAXSTORE_RETURN_IF_ERROR(
+        CheckIdle(*bus, *reg, n, "disable the region holding"));
   }
   if (!reg->enabled) return Status::Ok();
   reg->enabled = false;
@@ -114,7 +115,7 @@ Result<int> EmulatedBackend::InitLabels(const std::string& name, bool force) {
                   "in it is lost)");
     }
     for (const auto& n : r->namespaces) {
-      DAXSTORE_RETURN_IF_ERROR(CheckNotSystemRam(*r, n, "relabel"));
+      DAXSTORE_RETURN_IF_ERROR(CheckIdle(*bus, *r, n, "relabel"));
       doomed.push_back(bus->DevicePath(*r, n));
     }
     r->namespaces.clear();

@@ -90,7 +90,9 @@ Status LockedBus::Recover() {
         if (st.ok()) size = st->size;
         platform_->Close(*fd);
       }
-      if (size != UsableBytes(n)) {
+      // Grown, never shrunk: a device file made under an older size
+      // model keeps its tail (its data) and maps whole.
+      if (size == UINT64_MAX || size < UsableBytes(n)) {
         DAXSTORE_RETURN_IF_ERROR(WriteDeviceFile(r, n, /*wipe=*/false));
       }
     }

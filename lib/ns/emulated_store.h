@@ -5,8 +5,9 @@
 //   create:  device file written -> bus.json published
 //   destroy: bus.json published -> device file removed
 // On acquire, device files no label refers to are removed, labelled ones
-// that are missing or mis-sized are recreated (sparse), and stale temp
-// files of bus.json are deleted.
+// that are missing are recreated and short ones grown (sparse; a longer
+// one is left as it is, data and all), and stale temp files of bus.json
+// are deleted.
 #pragma once
 
 #include <functional>

@@ -50,9 +50,15 @@ class KernelBackend : public NamespaceBackend {
   bool SystemRam(const std::string& chardev);
   Namespace Describe(ndctl_namespace* ndns);
   Region Describe(ndctl_region* region);
-  // Busy if mounted (unless forced), or its dax device is system-ram.
-  Status CheckIdle(ndctl_namespace* ndns, const std::string& action,
-                   bool force = false);
+  // Busy if its block device is mounted or held open exclusively, or its
+  // dax device is system-ram or locked by an image or mapping. -f does not
+  // override any of these (as ndctl's exclusive open).
+  Status CheckIdle(ndctl_namespace* ndns, const std::string& action);
+  // What ndctl does before reconfiguring or destroying: enables the
+  // (disabled) namespace raw and zeroes its first 8 KiB, where a pfn, dax
+  // or btt info block lives, so none is detected again; leaves it
+  // disabled.
+  Status ClearInfoBlock(ndctl_namespace* ndns);
   // Gives a seed namespace its size, identity and personality.
   Status Configure(ndctl_region* region, ndctl_namespace* ndns,
                    const CreateRequest& r, uint64_t raw, bool label_less);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "ns/in_use.h"
 #include "ns/kernel.h"
 #include "ns/layout.h"
 #include "ns/names.h"
@@ -47,22 +48,47 @@ std::vector<std::string> ModulesFor(NamespaceMode mode) {
 ndctl_pfn_loc LocOf(std::optional<MapLocation> m) {
   return m == MapLocation::kMem ? NDCTL_PFN_LOC_RAM : NDCTL_PFN_LOC_PMEM;
 }
+
+Status CheckNotSystemRam(const Namespace& n, const std::string& action) {
+  if (!n.dax_region) return Status::Ok();
+  for (const auto& d : n.dax_region->devices) {
+    if (d.mode == DaxMode::kSystemRam) {
+      return Busy("cannot " + action + " " + n.dev + ": " + d.chardev +
+                  " is online as system-ram; run 'reconfigure-device -f -m "
+                  "devdax " +
+                  d.chardev + "' first");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status KernelBackend::CheckIdle(ndctl_namespace* ndns,
-                                const std::string& action, bool force) {
+                                const std::string& action) {
   Namespace n = Describe(ndns);
-  if (!n.mounted_at.empty() && !force) {
-    return Busy("cannot " + action + " " + n.dev + ": /dev/" + n.blockdev +
-                " is mounted at " + n.mounted_at + "; unmount it or pass -f");
+  DAXSTORE_RETURN_IF_ERROR(CheckNotSystemRam(n, action));
+  const std::string what = "cannot " + action + " " + n.dev + ": ";
+  // As ndctl: -f does not override a mount (its exclusive open fails).
+  if (!n.mounted_at.empty()) {
+    return Busy(what + "/dev/" + n.blockdev + " is mounted at " + n.mounted_at +
+                "; unmount it first (-f does not override a " + "mount)");
+  }
+  if (!n.blockdev.empty()) {
+    auto busy = BlockDeviceBusy(*platform_, "/dev/" + n.blockdev);
+    if (busy.ok() && *busy) {
+      return Busy(what + "/dev/" + n.blockdev +
+                  " is in use (another process holds it open exclusively); "
+                  "close it first");
+    }
   }
   if (n.dax_region) {
     for (const auto& d : n.dax_region->devices) {
-      if (d.mode == DaxMode::kSystemRam) {
-        return Busy("cannot " + action + " " + n.dev + ": " + d.chardev +
-                    " is online as system-ram; run 'reconfigure-device -f -m "
-                    "devdax " +
-                    d.chardev + "' first");
+      auto locked = LockedByAnotherOpen(*platform_, "/dev/" + d.chardev);
+      if (locked.ok() && *locked) {
+        return Busy(what + "/dev/" + d.chardev +
+                    " is held by an open image or mapping (such as 'daxstore "
+                    "serve'); stop that process first");
       }
     }
   }
@@ -231,6 +257,7 @@ Result<Namespace> KernelBackend::Reconfigure(const CreateRequest& r) {
   bool label_less = ndctl_region_get_nstype(region) == kNdDeviceNamespaceIo;
   DAXSTORE_RETURN_IF_ERROR(
       Check(ndctl_namespace_disable_safe(ndns), "disable " + old.dev));
+  DAXSTORE_RETURN_IF_ERROR(ClearInfoBlock(ndns));
   CreateRequest keep = r;
   if (keep.name.empty()) keep.name = old.name;
   if (!label_less) {
@@ -252,7 +279,7 @@ Result<Namespace> KernelBackend::Reconfigure(const CreateRequest& r) {
 
 Status KernelBackend::Destroy(const std::string& name, bool force) {
   DAXSTORE_ASSIGN_OR_RETURN(ndctl_namespace * ndns, FindNamespace(name));
-  DAXSTORE_RETURN_IF_ERROR(CheckIdle(ndns, "destroy", force));
+  DAXSTORE_RETURN_IF_ERROR(CheckIdle(ndns, "destroy"));
   if (ndctl_region_get_nstype(ndctl_namespace_get_region(ndns)) ==
       kNdDeviceNamespaceIo) {
     return Unsupported(name +
@@ -262,13 +289,11 @@ Status KernelBackend::Destroy(const std::string& name, bool force) {
   if (ndctl_namespace_is_active(ndns) && !force) {
     return Busy(name + " is active: pass -f to destroy it and its data");
   }
-  // Forced past a mount, the block device goes away under the file
-  // system (it sees I/O errors until unmounted): what -f asked for.
-  bool mounted = !Describe(ndns).mounted_at.empty();
-  DAXSTORE_RETURN_IF_ERROR(Check(mounted
-                                     ? ndctl_namespace_disable_invalidate(ndns)
-                                     : ndctl_namespace_disable_safe(ndns),
-                                 "disable " + name));
+  DAXSTORE_RETURN_IF_ERROR(
+      Check(ndctl_namespace_disable_safe(ndns), "disable " + name));
+  // As ndctl: no stale pfn/dax/btt info block is left for a namespace
+  // created later over the same bytes.
+  DAXSTORE_RETURN_IF_ERROR(ClearInfoBlock(ndns));
   return Check(ndctl_namespace_delete(ndns), "delete " + name);
 }
 
@@ -390,7 +415,7 @@ Result<MapTarget> KernelBackend::MapTargetOf(const std::string& name) {
   Namespace n = Describe(ndns);
   if (n.mode == NamespaceMode::kDevdax && n.dax_region &&
       !n.dax_region->devices.empty()) {
-    DAXSTORE_RETURN_IF_ERROR(CheckIdle(ndns, "map"));
+    DAXSTORE_RETURN_IF_ERROR(CheckNotSystemRam(n, "map"));
     MapTarget t;
     t.path = "/dev/" + n.dax_region->devices[0].chardev;
     t.options.platform = platform_;

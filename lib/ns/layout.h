@@ -4,7 +4,8 @@
 //
 // Model (matches what libnvdimm does, to within the alignment):
 //  - fsdax/devdax reserve an 8 KiB info block plus, with map=dev, 64 bytes
-//    of struct page per 4 KiB page, rounded up to the namespace's align;
+//    of struct page per 4 KiB page, rounded up to the namespace's align
+//    (at least 2 MiB);
 //    the rest, rounded down to align, is usable. 1 GiB, map=dev, align 2M
 //    -> 1006 MiB; map=mem -> 1022 MiB.
 //  - sector (BTT) keeps 4 KiB before the arena; each arena (at most

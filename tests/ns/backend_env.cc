@@ -6,7 +6,7 @@
 namespace daxstore::testing {
 
 Result<std::unique_ptr<NamespaceBackend>> EmulatedEnv::Open(
-    const EmulatedBusConfig& layout) {
+    const EmulatedBusConfig& layout, Ways) {
   EmulatedOptions o;
   o.dir = dir_.path() + "/bus";
   DAXSTORE_RETURN_IF_ERROR(CreateEmulatedBus(o, layout));
@@ -17,14 +17,15 @@ namespace {
 class KernelEnv : public BackendEnv {
  public:
   Result<std::unique_ptr<NamespaceBackend>> Open(
-      const EmulatedBusConfig& layout) override {
+      const EmulatedBusConfig& layout, Ways ways) override {
     DAXSTORE_ASSIGN_OR_RETURN(auto b, OpenKernelBackend());
     DAXSTORE_RETURN_IF_ERROR(Reset(*b));
     DAXSTORE_ASSIGN_OR_RETURN(auto buses, b->List({.include_idle = true}));
     for (const auto& bus : buses) {
       for (const auto& r : bus.regions) {
         if (r.label_less == layout.label_less &&
-            r.interleave_ways() == layout.dimms_per_region) {
+            (ways == Ways::kAny ||
+             r.interleave_ways() == layout.dimms_per_region)) {
           return b;
         }
       }

@@ -15,12 +15,16 @@
 
 namespace daxstore::testing {
 
+// Whether a test needs the layout's interleave ways exactly, or derives
+// what it expects from the region's actual ways.
+enum class Ways { kExact, kAny };
+
 class BackendEnv {
  public:
   virtual ~BackendEnv() = default;
   // Opens a backend on a bus with the layout; kUnsupported means "skip".
   virtual Result<std::unique_ptr<NamespaceBackend>> Open(
-      const EmulatedBusConfig& layout) = 0;
+      const EmulatedBusConfig& layout, Ways ways) = 0;
 };
 
 struct BackendParam {
@@ -35,7 +39,7 @@ std::vector<BackendParam> BackendsUnderTest();
 class EmulatedEnv : public BackendEnv {
  public:
   Result<std::unique_ptr<NamespaceBackend>> Open(
-      const EmulatedBusConfig& layout) override;
+      const EmulatedBusConfig& layout, Ways ways) override;
   const std::string& dir() const { return dir_.path(); }
 
  private:

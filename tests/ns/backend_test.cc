@@ -3,8 +3,10 @@
 // system-ram and back, bad input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 
+#include "daxstore/image.h"
 #include "ns/backend_env.h"
 #include "ns/layout.h"
 
@@ -18,9 +20,10 @@ using testing::BackendParam;
 class NamespaceSuite : public ::testing::TestWithParam<BackendParam> {
  protected:
   // Opens a backend on a bus of this layout, or skips the test.
-  void Open(EmulatedBusConfig layout = {}) {
+  void Open(EmulatedBusConfig layout = {},
+            testing::Ways ways = testing::Ways::kExact) {
     env_ = GetParam().make();
-    auto b = env_->Open(layout);
+    auto b = env_->Open(layout, ways);
     if (!b.ok() && b.status().kind() == ErrorKind::kUnsupported) {
       GTEST_SKIP() << b.status().message();
     }
@@ -124,45 +127,93 @@ TEST_P(NamespaceSuite, CreateAndDestroyInEveryMode) {
   }
 }
 
+// Namespace sizes are multiples of max(align, region align) x the
+// region's interleave ways. What this expects is derived from the region
+// the backend has: 2 GiB, 2-way on the emulated bus; a 1 GiB, 1-way NVDIMM
+// in the kernel tier (QEMU's NVDIMMs each form their own region).
 TEST_P(NamespaceSuite, SizesAndAlignments) {
-  Open({.dimms_per_region = 2, .region_size = 2 * kGiB});
+  Open({.dimms_per_region = 2, .region_size = 2 * kGiB}, testing::Ways::kAny);
   if (IsSkipped() || HasFatalFailure()) return;
+  const Region r = RegionNamed("region0");
+  const uint64_t ways = static_cast<uint64_t>(r.interleave_ways());
+  const uint64_t unit = std::max<uint64_t>(2 * kMiB, r.align) * ways;
+  ASSERT_EQ(r.available_size, r.size);
+  ASSERT_EQ(r.size % (4 * unit), 0u) << "the region cannot be quartered";
+  // A misaligned size names the valid sizes on either side of it.
+  const uint64_t odd = 100 * kMiB;
+  ASSERT_NE(odd % unit, 0u);
   auto bad = Create(NamespaceMode::kFsdax, "100M");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().kind(), ErrorKind::kInvalidArgument);
-  EXPECT_NE(bad.status().message().find("try --size 96M or --size 128M"),
+  const std::string tries = "try --size " + ns::SizeArg(odd / unit * unit) +
+                            " or --size " +
+                            ns::SizeArg(odd / unit * unit + unit);
+  EXPECT_NE(bad.status().message().find(tries), std::string::npos)
+      << bad.status().message() << "\nwanted: " << tries;
+  EXPECT_NE(bad.status().message().find(" x " + std::to_string(ways) +
+                                        " interleave way"),
             std::string::npos)
       << bad.status().message();
   auto half = Create(NamespaceMode::kFsdax, "50%");
   ASSERT_TRUE(half.ok()) << half.status().ToString();
-  EXPECT_EQ(half->raw_size, kGiB);
-  // 1 GiB pages: the size must be a multiple of 1G x 2 ways.
-  CreateRequest huge;
-  huge.mode = NamespaceMode::kDevdax;
-  huge.align = kGiB;
-  huge.size = {SizeRequest::Kind::kBytes, kGiB};
-  auto h = be_->Create(huge);
+  EXPECT_EQ(half->raw_size, r.size / 2);
+  // 1 GiB pages: the size must be a multiple of 1G x ways.
+  const uint64_t huge = std::max<uint64_t>(kGiB, r.align) * ways;
+  CreateRequest big;
+  big.mode = NamespaceMode::kDevdax;
+  big.align = kGiB;
+  big.size = {SizeRequest::Kind::kBytes, huge + huge / 2};
+  auto h = be_->Create(big);
   ASSERT_FALSE(h.ok());
-  EXPECT_NE(h.status().message().find("--size 2G"), std::string::npos)
-      << h.status().message();
+  const std::string huge_tries =
+      "try --size " + ns::SizeArg(huge) + " or --size " + ns::SizeArg(2 * huge);
+  EXPECT_NE(h.status().message().find(huge_tries), std::string::npos)
+      << h.status().message() << "\nwanted: " << huge_tries;
+  // 4 KiB pages: a quarter of the region.
   CreateRequest small_pages;
+  small_pages.region = r.dev;
   small_pages.mode = NamespaceMode::kDevdax;
   small_pages.align = 4096;
-  small_pages.size = {SizeRequest::Kind::kBytes, 512 * kMiB};
+  small_pages.size = {SizeRequest::Kind::kBytes, r.size / 4};
   auto s = be_->Create(small_pages);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_NE(s->dev, half->dev);
   EXPECT_EQ(s->dax_region->align, 4096u);
   EXPECT_EQ(s->size, ns::UsableSize(NamespaceMode::kDevdax, MapLocation::kDev,
-                                    512 * kMiB, 4096, 0));
+                                    r.size / 4, 4096, 0));
   CreateRequest mem;
+  mem.region = r.dev;
   mem.mode = NamespaceMode::kFsdax;
   mem.map = MapLocation::kMem;
-  auto m = be_->Create(mem);  // the rest: 512 MiB
+  auto m = be_->Create(mem);  // the rest: a quarter
   ASSERT_TRUE(m.ok()) << m.status().ToString();
-  EXPECT_EQ(m->raw_size, 512 * kMiB);
+  EXPECT_EQ(m->raw_size, r.size / 4) << m->dev;
   EXPECT_EQ(*m->map, MapLocation::kMem);
-  EXPECT_EQ(m->size, 510 * kMiB);
+  // map=mem keeps only the 8 KiB info block, rounded up to the 2M align.
+  EXPECT_EQ(m->size, r.size / 4 - 2 * kMiB);
+}
+
+// The one interleave-specific check: a multiple of the per-DIMM unit that
+// is not one of unit x ways is refused.
+TEST_P(NamespaceSuite, InterleaveWaysMultiplyTheSizeUnit) {
+  Open({.dimms_per_region = 2, .region_size = 2 * kGiB}, testing::Ways::kAny);
+  if (IsSkipped() || HasFatalFailure()) return;
+  const Region r = RegionNamed("region0");
+  if (r.interleave_ways() < 2) {
+    GTEST_SKIP() << r.dev << " is 1-way (QEMU's NVDIMMs each form their own "
+                 << "region): no interleave to check";
+  }
+  const uint64_t per_dimm = std::max<uint64_t>(2 * kMiB, r.align);
+  const uint64_t unit = per_dimm * r.interleave_ways();
+  CreateRequest c;
+  c.mode = NamespaceMode::kRaw;
+  c.size = {SizeRequest::Kind::kBytes, unit + per_dimm};
+  auto n = be_->Create(c);
+  ASSERT_FALSE(n.ok());
+  EXPECT_NE(n.status().message().find("try --size " + ns::SizeArg(unit) +
+                                      " or --size " + ns::SizeArg(2 * unit)),
+            std::string::npos)
+      << n.status().message();
 }
 
 TEST_P(NamespaceSuite, AFullRegion) {
@@ -368,6 +419,52 @@ TEST_P(NamespaceSuite, DaxNamespacesMapThroughTheMappingLayer) {
   auto s = Create(NamespaceMode::kSector, "256M");
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(be_->MapTargetOf(s->dev).status().kind(), ErrorKind::kUnsupported);
+}
+
+// An image open on a namespace makes it busy, as a mount does: destroy,
+// reconfigure and disable refuse it even forced, and the image keeps its
+// data. Once the image is closed, they work. (On the kernel bus the image
+// holds /dev/daxX.Y; a mounted fsdax namespace is tested in the guest.)
+TEST_P(NamespaceSuite, AnOpenImageMakesItsNamespaceBusy) {
+  Open();
+  if (IsSkipped() || HasFatalFailure()) return;
+  auto n = Create(NamespaceMode::kDevdax, "256M");
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  auto t = be_->MapTargetOf(n->dev);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  const std::string data(512, 'k');
+  {
+    auto made = Image::Create(t->path, {.virtual_size = 16 * kMiB}, t->options);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    ASSERT_TRUE(made->Write(0, data.data(), data.size()).ok());
+  }
+  for (Access access : {Access::kReadWrite, Access::kReadOnly}) {
+    SCOPED_TRACE(access == Access::kReadWrite ? "read-write" : "read-only");
+    MapOptions mo = t->options;
+    mo.access = access;
+    auto img = Image::Open(t->path, mo);
+    ASSERT_TRUE(img.ok()) << img.status().ToString();
+    Status d = be_->Destroy(n->dev, /*force=*/true);
+    EXPECT_EQ(d.kind(), ErrorKind::kBusy) << d.ToString();
+    EXPECT_NE(d.message().find("held by an open image or mapping"),
+              std::string::npos)
+        << d.message();
+    CreateRequest e;
+    e.reconfigure = n->dev;
+    e.mode = NamespaceMode::kFsdax;
+    e.force = true;
+    EXPECT_EQ(be_->Create(e).status().kind(), ErrorKind::kBusy);
+    EXPECT_EQ(be_->DisableNamespace(n->dev).kind(), ErrorKind::kBusy);
+    auto still = Find(n->dev);
+    ASSERT_TRUE(still.has_value());
+    EXPECT_EQ(still->mode, NamespaceMode::kDevdax);
+    EXPECT_TRUE(still->enabled);
+    std::string back(512, '\0');
+    ASSERT_TRUE(img->Read(0, back.data(), back.size()).ok());
+    EXPECT_EQ(back, data);
+  }
+  EXPECT_TRUE(be_->Destroy(n->dev, true).ok());
+  EXPECT_FALSE(Find(n->dev).has_value());
 }
 
 std::string ParamName(const ::testing::TestParamInfo<BackendParam>& info) {

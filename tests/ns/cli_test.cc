@@ -280,5 +280,52 @@ TEST_F(Cli, KilledMidCreateLeavesAConsistentBus) {
   EXPECT_EQ(Cmd({"--bus", "emulated", "create-namespace", "-s", "32M"}).rc, 0);
 }
 
+// A namespace 'daxstore serve' has an image open on is busy, as a mounted
+// one is on the kernel bus: destroy, reconfigure, disable and emulate
+// destroy refuse it, -f or not; once the server has stopped, they work.
+TEST_F(Cli, AServedImageKeepsItsNamespace) {
+  ASSERT_EQ(Cmd({"emulate", "create", "--size", "1G"}).rc, 0);
+  json ns = Json(
+      {"--bus", "emulated", "create-namespace", "-m", "devdax", "-s", "256M"});
+  ASSERT_EQ(ns["dev"], "namespace0.0");
+  RunResult made = Cmd({"--bus", "emulated", "image", "create", "namespace0.0",
+                        "-s", "16M", "--force"});
+  ASSERT_EQ(made.rc, 0) << made.err;
+  const std::string sock = dir_ / "vhost.sock";
+  pid_t server = Start(
+      {"serve", "vhost-user-blk", bus_ + "/region0/dax0.0", "--socket", sock},
+      "serve");
+  for (int i = 0; i < 500 && !fs::exists(sock); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(fs::exists(sock)) << Slurp(dir_ / "serve.err");
+  const std::string held = "is held by an open image or mapping";
+  for (bool force : {false, true}) {
+    std::vector<std::string> a = {"--bus", "emulated", "destroy-namespace",
+                                  "namespace0.0"};
+    if (force) a.push_back("-f");
+    ExpectOneErrorLine(Cmd(a), held);
+  }
+  ExpectOneErrorLine(Cmd({"--bus", "emulated", "create-namespace", "-f", "-e",
+                          "namespace0.0", "-m", "fsdax"}),
+                     held);
+  ExpectOneErrorLine(
+      Cmd({"--bus", "emulated", "disable-namespace", "namespace0.0"}), held);
+  ExpectOneErrorLine(Cmd({"emulate", "destroy", "-f"}), held);
+  json still = Namespaces();
+  ASSERT_EQ(still.size(), 1u);
+  EXPECT_EQ(still[0]["mode"], "devdax");
+  EXPECT_EQ(still[0]["uuid"], ns["uuid"]);
+  kill(server, SIGTERM);
+  RunResult served = Wait(server, "serve");
+  EXPECT_EQ(served.rc, 0) << served.err;
+  RunResult info = Cmd({"--bus", "emulated", "image", "info", "namespace0.0"});
+  EXPECT_EQ(info.rc, 0) << info.err;
+  RunResult gone =
+      Cmd({"--bus", "emulated", "destroy-namespace", "-f", "namespace0.0"});
+  EXPECT_EQ(gone.rc, 0) << gone.err;
+  EXPECT_TRUE(Namespaces().empty());
+}
+
 }  // namespace
 }  // namespace daxstore

@@ -32,6 +32,16 @@ TEST(UsableSize, MatchesTheKernelOnOneGiB) {
             kGiB);
 }
 
+// Measured in the guest: 4 KiB pages still reserve a multiple of 2 MiB.
+TEST(UsableSize, SmallPagesReserveWholeTwoMiBUnits) {
+  EXPECT_EQ(UsableSize(NamespaceMode::kDevdax, MapLocation::kDev, 256 * kMiB,
+                       4096, 0),
+            250 * kMiB);
+  EXPECT_EQ(UsableSize(NamespaceMode::kFsdax, MapLocation::kMem, 256 * kMiB,
+                       4096, 512),
+            254 * kMiB);
+}
+
 TEST(UsableSize, TooSmallGivesZero) {
   EXPECT_EQ(
       UsableSize(NamespaceMode::kDevdax, MapLocation::kDev, kGiB, kGiB, 0), 0u);
