@@ -24,7 +24,8 @@ base_pkgs=(build-essential cmake ninja-build pkg-config git python3
 test_pkgs=(clang-format qemu-system-x86 qemu-system-common busybox-static kmod
   e2fsprogs xfsprogs cpio xz-utils binutils rustc qemu-utils fio
   nbdkit nbdkit-plugin-dev libnbd-bin
-  libvirt-clients libxml2-utils)  # virt-xml-validate checks vm-args --libvirt
+  libvirt-clients libxml2-utils  # virt-xml-validate checks vm-args --libvirt
+  libvirt-daemon-driver-qemu)  # virt-qemu-run boots it (no daemon)
 
 install_pkgs() {
   local missing=()
