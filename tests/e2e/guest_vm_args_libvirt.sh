@@ -18,19 +18,26 @@
 #                  domain with this form must fail with that message only,
 #                  or boot (a newer libvirt).
 #
-# virt-qemu-run runs as an unprivileged user (nobody): run as root, the
-# embedded driver looks up its compiled-in user libvirt-qemu before it
-# reads any qemu.conf, and Debian creates that user only with
-# libvirt-daemon-system. So the files QEMU opens belong to that user, and
-# the servers' sockets (made under umask 077) are opened up to it.
+# virt-qemu-run runs unprivileged (as nobody when the test runs as root,
+# else as the caller): run as root, the embedded driver looks up its
+# compiled-in user libvirt-qemu before it reads any qemu.conf, and Debian
+# creates that user only with libvirt-daemon-system. So the files QEMU
+# opens belong to that user, and the servers' sockets (made under umask
+# 077) are opened up to it.
 # Env: DAXSTORE, MKINITRAMFS, KERNEL_CACHE; DAXSTORE_TEST_KEEP=1 keeps the
 # files (domain XML, console, libvirt logs) for debugging.
 set -euo pipefail
 fail() { echo "FAIL: $*" >&2; exit 1; }
 command -v virt-qemu-run >/dev/null ||
   fail "virt-qemu-run is missing: apt-get install libvirt-daemon-driver-qemu"
-user=nobody
-uid=$(id -u "$user") gid=$(id -g "$user")
+# Run by another user, everything runs as that user.
+if ((EUID == 0)); then
+  uid=$(id -u nobody) && gid=$(id -g nobody) ||
+    fail "there is no user nobody to run virt-qemu-run as"
+  as_user=(setpriv --reuid="$uid" --regid="$gid" --clear-groups)
+else
+  uid=$EUID gid=$(id -g) as_user=()
+fi
 
 # The files live in /dev/shm (on a disk every image write would be a few
 # msyncs), and so does libvirt's state (short socket paths); the folder
@@ -200,19 +207,17 @@ chown -R "$uid:$gid" "$work"/results-* "$work/root"
 run() {
   local name=$1 start pid rc=0
   start=$(date +%s)
-  HOME=$work setpriv --reuid="$uid" --regid="$gid" --clear-groups \
-    virt-qemu-run --root "$work/root" "$work/$name.xml" \
-    >"$work/run-$name.log" 2>&1 &
+  HOME=$work ${as_user[@]+"${as_user[@]}"} virt-qemu-run \
+    --root "$work/root" "$work/$name.xml" >"$work/run-$name.log" 2>&1 &
   pid=$!
   pids+=("$pid")
   # virt-qemu-run 9.0 does not return once the domain has stopped (its
-  # event loop waits for one more event); the domain's pid file going away
-  # after the guest reported its status is the end, and SIGTERM ends it.
+  # event loop waits for one more event): the domain's pid file, there
+  # while QEMU runs, going away is the end, and SIGTERM ends the tool.
+  local qemu_pid=$work/root/run/qemu/$name.pid seen=0
   while kill -0 "$pid" 2>/dev/null; do
-    if grep -q '^DAXSTORE-GUEST-EXIT' "$work/console-$name" 2>/dev/null &&
-      [[ ! -e $work/root/run/qemu/$name.pid ]]; then
-      break
-    fi
+    [[ -e $qemu_pid ]] && seen=1
+    ((seen)) && [[ ! -e $qemu_pid ]] && break
     (($(date +%s) - start < 180)) || fail "the guest $name did not finish in 180 s"
     sleep 0.2
   done
@@ -223,8 +228,8 @@ run() {
 }
 
 run vm-args || { cat "$work/run-vm-args.log"; fail "virt-qemu-run failed"; }
-mkdir -p "$caps"
-cp "$work/root/cache/qemu/capabilities"/*.xml "$caps/" 2>/dev/null || true
+mkdir -p "$caps" 2>/dev/null &&
+  cp "$work/root/cache/qemu/capabilities"/*.xml "$caps/" 2>/dev/null || true
 tr -d '\r' <"$work/console-vm-args" | grep '^guest:' || true
 rc=$(cat "$work/results-vm-args/status" 2>/dev/null || echo none)
 [[ $rc == 0 ]] || {
