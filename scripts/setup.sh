@@ -25,6 +25,7 @@ test_pkgs=(clang-format qemu-system-x86 qemu-system-common busybox-static kmod
   e2fsprogs xfsprogs cpio xz-utils binutils rustc qemu-utils fio
   nbdkit nbdkit-plugin-dev libnbd-bin
   libvirt-clients libxml2-utils  # virt-xml-validate checks vm-args --libvirt
+  libvirt-daemon-driver-qemu     # virt-qemu-run boots it (no daemon)
   clang libclang-rt-14-dev)      # the libFuzzer targets
 
 install_pkgs() {

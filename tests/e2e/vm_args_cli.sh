@@ -32,6 +32,15 @@ out=$("$cli" vm-args a.raw --nvdimm --libvirt --guest-ram 1G)
 [[ $out == *"<maxMemory slots='1' unit='KiB'>1114112</maxMemory>"* &&
   $out == *"<size unit='KiB'>65536</size>"* && $out != *"<pmem/>"* ]] ||
   fail "libvirt nvdimm: $out"
+# libvirt puts an NVDIMM in a NUMA node and refuses one for virtio-pmem;
+# both want a NUMA cell, which the note gives with the RAM in KiB.
+[[ $out == *"<node>0</node></target>"* &&
+  $out == *"<cell id='0' cpus='0-N' memory='1048576' unit='KiB'/>"* &&
+  $out == *"<features><acpi/></features>"* ]] || fail "libvirt nvdimm node/NUMA: $out"
+out=$("$cli" vm-args b.raw --virtio-pmem --libvirt)
+[[ $out != *"<node>"* && $out == *"memory='RAM_KIB'"* && $out != *"<acpi/>"* &&
+  $out == *"libvirt 9.0 (Debian 12) starts QEMU, then fails"* ]] ||
+  fail "libvirt virtio-pmem node/NUMA: $out"
 
 # Two targets on one command line get two ids.
 ids=$({ "$cli" vm-args a.raw; "$cli" vm-args b.raw; } | grep -o 'memory-backend-file,id=[^,]*' | sort -u | wc -l)
