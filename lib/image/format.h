@@ -48,7 +48,13 @@
 namespace daxstore::image {
 
 inline constexpr uint64_t kMagic = 0x31474d4958414444ull;  // "DDAXIMG1"
-inline constexpr uint32_t kVersion = 2;
+// Version 3 changed only how redo records are used (lib/image/commit.cc:
+// records may stay valid, and recovery redoes or undoes them by the map
+// entry), so that a version-2 reader cannot misread a version-3 crash
+// image. Version 2 images open as they are and are upgraded in place by
+// the first read-write open, after its recovery.
+inline constexpr uint32_t kVersion = 3;
+inline constexpr uint32_t kOldestVersion = 2;
 inline constexpr uint64_t kPage = 4096;
 inline constexpr uint64_t kLaneSlot = 256;
 inline constexpr uint32_t kMaxVolumes = 64;

@@ -89,6 +89,52 @@ bool AllZero(const uint8_t* p, size_t n) {
   return true;
 }
 
+// Bytes of a block checked for zeros before it is copied.
+constexpr size_t kZeroProbe = 256;
+
+// Copies a block's data into unpublished block pba without a fence: the
+// fence comes in Commit, after the locks are taken and the redo record is
+// prepared, so that work overlaps the drain of the non-temporal stores.
+void StoreBlock(const Image::State& s, uint64_t pba, const uint8_t* data) {
+  s.m.MemcpyPersist(s.Block(pba), data, s.bs(),
+                    kCopyNonTemporal | kCopyNoDrain);
+}
+
+// Gives back a block StoreBlock wrote but that will not be published.
+void UnstoreBlock(Image::State& s, Lane& lane, uint64_t pba) {
+  // Our copy has landed before another lane may allocate and write the
+  // block, so a late store of ours cannot overwrite its data.
+  s.m.Drain();
+  s.GiveBack(lane, pba);
+}
+
+// Stores a whole block of data out of place (StoreBlock); returns the
+// block, or kNoBlock when the data is all zeros and zero detection is on.
+Result<uint64_t> StoreWhole(Image::State& s, Lane& lane, const uint8_t* data) {
+  const size_t bs = s.bs();
+  // Most data is not zero in its first bytes. Other data is copied first
+  // and checked while the copy drains, so the check costs non-zero writes
+  // (almost) nothing; a zero write pays for a copy it throws away.
+  if (!s.detect_zeroes.load(std::memory_order_relaxed) ||
+      !AllZero(data, kZeroProbe)) {
+    DAXSTORE_ASSIGN_OR_RETURN(uint64_t pba, s.Allocate(lane));
+    StoreBlock(s, pba, data);
+    return pba;
+  }
+  Result<uint64_t> pba = s.Allocate(lane);
+  if (!pba.ok()) {
+    // A full image still takes zero writes: they free blocks.
+    if (AllZero(data, bs)) return image::kNoBlock;
+    return pba.status();
+  }
+  StoreBlock(s, *pba, data);
+  if (AllZero(data + kZeroProbe, bs - kZeroProbe)) {
+    UnstoreBlock(s, lane, *pba);
+    return image::kNoBlock;
+  }
+  return pba;
+}
+
 size_t Total(std::span<const iovec> iov) {
   size_t n = 0;
   for (const iovec& v : iov) n += v.iov_len;
@@ -129,10 +175,8 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
         data = buf;
       }
     }
-    if (data && !AllZero(data, bs)) {
-      DAXSTORE_ASSIGN_OR_RETURN(pba, s.Allocate(lane));
-      // The new block's data is durable before its redo record is written.
-      s.m.MemcpyPersist(s.Block(pba), data, bs, kCopyNonTemporal);
+    if (data) {
+      DAXSTORE_ASSIGN_OR_RETURN(pba, StoreWhole(s, lane, data));
     }
     lock.lock();
   } else {
@@ -151,17 +195,16 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
     } else {
       std::memset(buf + in, 0, len);
     }
-    if (!AllZero(buf, bs)) {
+    if (!s.detect_zeroes.load(std::memory_order_relaxed) || !AllZero(buf, bs)) {
       DAXSTORE_ASSIGN_OR_RETURN(pba, s.Allocate(lane));
-      // The new block's data is durable before its redo record is written.
-      s.m.MemcpyPersist(s.Block(pba), buf, bs, kCopyNonTemporal);
+      StoreBlock(s, pba, buf);
     }
   }
   uint64_t old = s.LoadEntry(slot, lba);
   Status st = s.ValidateEntry(lba, old);
   uint64_t entry = pba == image::kNoBlock ? 0 : image::MakeEntry(pba);
   if (st.ok()) st = s.Commit(lane, slot, lba, old, entry);
-  if (!st.ok() && pba != image::kNoBlock) s.Release(pba);
+  if (!st.ok() && pba != image::kNoBlock) UnstoreBlock(s, lane, pba);
   return st;
 }
 
@@ -242,6 +285,10 @@ Status Image::WriteZeroes(uint64_t offset, uint64_t n) {
 
 Status Image::Discard(uint64_t offset, uint64_t n) {
   return WriteZeroes(offset, n);
+}
+
+void Image::set_detect_zeroes(bool on) {
+  s_->detect_zeroes.store(on, std::memory_order_relaxed);
 }
 
 Status Image::Flush() {
