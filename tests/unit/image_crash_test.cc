@@ -198,6 +198,46 @@ TEST_P(ImageCrashSeeds, EveryPersistPointOfRandomIoRecovers) {
 INSTANTIATE_TEST_SUITE_P(Workloads, ImageCrashSeeds,
                          ::testing::Values(0, 1, 2, 3));
 
+TEST(ImageCrash, NoValidRecordUndoesALaterMoveByAnotherLane) {
+  // Lane A fills block 0 (its record's old entry is a hole). Lane B zeroes
+  // block 0, which frees A's new block Y, and reuses Y for block 1. If A's
+  // record were still valid at a crash, recovery would see the hole back
+  // at block 0 and undo it: ref[Y] = 0 while block 1 maps Y.
+  // (This is why records whose old entry is a hole are cleared.)
+  auto sim = Simulator::Create(kSimSize);
+  ASSERT_TRUE(sim.ok());
+  auto img = Image::Format(std::move((*sim)->Map()).value(), Options());
+  ASSERT_TRUE(img.ok());
+  Trace t;
+  DiskModel model(kVirtual);
+  t.states.push_back(model);
+  std::vector<uint8_t> a(kBs, 0xa1), zeros(kBs, 0), b(kBs, 0xb2);
+  std::vector<CrashPoint> points;
+  {
+    powerfail::Recorder rec(*sim, 0, 7);
+    auto step = [&](uint64_t off, const std::vector<uint8_t>& d) {
+      // Zeros through Discard: no block is taken to check them.
+      EXPECT_TRUE(
+          (d[0] ? img->Write(off, d.data(), kBs) : img->Discard(off, kBs))
+              .ok());
+      model.Write(off, d.data(), kBs);
+      t.acked_at.push_back((*sim)->fences());
+      t.states.push_back(model);
+    };
+    // One thread at a time: each thread is a different lane.
+    std::thread([&] { step(0, a); }).join();
+    std::thread([&] {
+      step(0, zeros);
+      step(kBs, b);
+      step(2 * kBs, b);  // B's record stops naming Y
+    }).join();
+    points = rec.Finish();
+  }
+  size_t images = 0;
+  Status st = ExploreAll(points, t, 7, &images);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+}
+
 TEST(ImageCrash, CrashDuringFormatLeavesNoImageOrAnEmptyOne) {
   auto op = [](Mapping m) {
     return Image::Format(std::move(m), Options()).status();
