@@ -126,8 +126,12 @@ Status Image::State::ValidateEntry(uint64_t lba, uint64_t e) const {
 }
 
 Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
-                            uint64_t old_entry, uint64_t new_entry) {
-  if (old_entry == new_entry) return Status::Ok();  // hole stays a hole
+                            uint64_t old_entry, uint64_t new_pba,
+                            const std::function<bool()>& fill, bool* used) {
+  *used = false;
+  if (old_entry == 0 && new_pba == image::kNoBlock) {
+    return Status::Ok();  // hole stays a hole
+  }
   const bool has_old = EntryPresent(old_entry);
   const uint64_t old_pba = EntryPba(old_entry);
   // Another volume may drop its reference to the same block meanwhile.
@@ -148,6 +152,13 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
     g = &groups[old_pba / image::kGroupBlocks];
     group = std::unique_lock(g->mu);
   }
+
+  uint64_t new_entry = 0;
+  if (new_pba != image::kNoBlock && fill()) {
+    new_entry = image::MakeEntry(new_pba);
+  }
+  if (old_entry == new_entry) return Status::Ok();  // hole stays a hole
+  *used = new_entry != 0;
 
   RedoRecord rec{};
   rec.valid = image::kRedoValid;

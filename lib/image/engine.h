@@ -25,6 +25,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -145,12 +146,16 @@ struct Image::State {
   void ResetFreeSpace();
 
   // --- commit.cc ---
-  // Moves map[lba] from old_entry to new_entry (0: hole; otherwise a block
-  // the caller allocated and wrote, flushed but maybe not yet fenced:
-  // Commit fences it before the record) through the lane's redo record.
+  // Moves map[lba] from old_entry to a new entry through the lane's redo
+  // record. new_pba: a block the caller allocated, or kNoBlock (the entry
+  // becomes a hole). Once Commit holds its locks it calls fill(), which
+  // copies the block's data without a fence and returns false if the data
+  // turned out all zeros (the entry then becomes a hole). *used: the block
+  // was published; if not, the caller gives it back (after a Drain).
   // Caller holds the lane and the stripe lock exclusive.
   Status Commit(image::Lane& lane, uint32_t slot, uint64_t lba,
-                uint64_t old_entry, uint64_t new_entry);
+                uint64_t old_entry, uint64_t new_pba,
+                const std::function<bool()>& fill, bool* used);
   // Replays and clears every valid redo record, then settles a pending
   // volume operation (Open).
   Status Recover();

@@ -93,14 +93,13 @@ bool AllZero(const uint8_t* p, size_t n) {
 constexpr size_t kZeroProbe = 256;
 
 // Copies a block's data into unpublished block pba without a fence: the
-// fence comes in Commit, after the locks are taken and the redo record is
-// prepared, so that work overlaps the drain of the non-temporal stores.
+// copy's drain and the redo record's flush then share Commit's fence.
 void StoreBlock(const Image::State& s, uint64_t pba, const uint8_t* data) {
   s.m.MemcpyPersist(s.Block(pba), data, s.bs(),
                     kCopyNonTemporal | kCopyNoDrain);
 }
 
-// Gives back a block StoreBlock wrote but that will not be published.
+// Gives back a block StoreBlock may have written but that is not published.
 void UnstoreBlock(Image::State& s, Lane& lane, uint64_t pba) {
   // Our copy has landed before another lane may allocate and write the
   // block, so a late store of ours cannot overwrite its data.
@@ -108,29 +107,16 @@ void UnstoreBlock(Image::State& s, Lane& lane, uint64_t pba) {
   s.GiveBack(lane, pba);
 }
 
-// Stores a whole block of data out of place (StoreBlock); returns the
-// block, or kNoBlock when the data is all zeros and zero detection is on.
-Result<uint64_t> StoreWhole(Image::State& s, Lane& lane, const uint8_t* data) {
-  const size_t bs = s.bs();
-  // Most data is not zero in its first bytes. Other data is copied first
-  // and checked while the copy drains, so the check costs non-zero writes
-  // (almost) nothing; a zero write pays for a copy it throws away.
-  if (!s.detect_zeroes.load(std::memory_order_relaxed) ||
-      !AllZero(data, kZeroProbe)) {
-    DAXSTORE_ASSIGN_OR_RETURN(uint64_t pba, s.Allocate(lane));
-    StoreBlock(s, pba, data);
-    return pba;
-  }
+// The block a whole-block write of `data` goes to (Allocate), or kNoBlock
+// when the data is all zeros and no block is free. *check: the data's
+// first kZeroProbe bytes are zero, so the rest must be checked (Fill).
+Result<uint64_t> TakeBlock(Image::State& s, Lane& lane, const uint8_t* data,
+                           bool* check) {
+  *check = s.detect_zeroes.load(std::memory_order_relaxed) &&
+           AllZero(data, kZeroProbe);
   Result<uint64_t> pba = s.Allocate(lane);
-  if (!pba.ok()) {
-    // A full image still takes zero writes: they free blocks.
-    if (AllZero(data, bs)) return image::kNoBlock;
-    return pba.status();
-  }
-  StoreBlock(s, *pba, data);
-  if (AllZero(data + kZeroProbe, bs - kZeroProbe)) {
-    UnstoreBlock(s, lane, *pba);
-    return image::kNoBlock;
+  if (!pba.ok() && *check && AllZero(data, s.bs())) {
+    return image::kNoBlock;  // a full image still takes zero writes
   }
   return pba;
 }
@@ -163,9 +149,9 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
   uint64_t pba = image::kNoBlock;
   std::unique_lock<std::shared_mutex> lock(mu, std::defer_lock);
 
+  const uint8_t* data = nullptr;
+  bool check = false;  // the rest of a whole block may be zeros
   if (whole) {
-    // A whole block goes out of place before the lock is taken.
-    const uint8_t* data = nullptr;
     if (src) {
       data = src->Contiguous(bs);
       if (data) {
@@ -175,10 +161,12 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
         data = buf;
       }
     }
-    if (data) {
-      DAXSTORE_ASSIGN_OR_RETURN(pba, StoreWhole(s, lane, data));
-    }
+    // Every lock is taken before the copy: a locked instruction after it
+    // would wait for the non-temporal stores to drain on their own.
     lock.lock();
+    if (data) {
+      DAXSTORE_ASSIGN_OR_RETURN(pba, TakeBlock(s, lane, data, &check));
+    }
   } else {
     // Read-modify-write under the lock, so concurrent partial writes to
     // one block do not lose each other's bytes.
@@ -197,14 +185,23 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
     }
     if (!s.detect_zeroes.load(std::memory_order_relaxed) || !AllZero(buf, bs)) {
       DAXSTORE_ASSIGN_OR_RETURN(pba, s.Allocate(lane));
-      StoreBlock(s, pba, buf);
+      data = buf;
     }
   }
   uint64_t old = s.LoadEntry(slot, lba);
   Status st = s.ValidateEntry(lba, old);
-  uint64_t entry = pba == image::kNoBlock ? 0 : image::MakeEntry(pba);
-  if (st.ok()) st = s.Commit(lane, slot, lba, old, entry);
-  if (!st.ok() && pba != image::kNoBlock) UnstoreBlock(s, lane, pba);
+  bool used = false;
+  if (st.ok()) {
+    // Runs under Commit's locks. Data that is zero after its probe is
+    // checked while the copy drains, so the check costs non-zero writes
+    // (almost) nothing; a zero write pays for a copy it throws away.
+    auto fill = [&] {
+      StoreBlock(s, pba, data);
+      return !check || !AllZero(data + kZeroProbe, bs - kZeroProbe);
+    };
+    st = s.Commit(lane, slot, lba, old, pba, fill, &used);
+  }
+  if (pba != image::kNoBlock && !used) UnstoreBlock(s, lane, pba);
   return st;
 }
 
