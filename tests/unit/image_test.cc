@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "testing/image_model.h"
@@ -225,6 +226,32 @@ TEST_F(ImageTest, FullImageTakesZeroWrites) {
   EXPECT_EQ(img.Write(8192, late.data(), 4096).kind(), ErrorKind::kNoSpace);
   ASSERT_TRUE(img.Write(0, zeros.data(), 4096).ok());
   EXPECT_EQ(Allocated(img), 1u);
+  ExpectClean(img);
+}
+
+TEST_F(ImageTest, ALaneTakesAnIdleLanesSpareWhenNothingElseIsFree) {
+  ImageOptions o;
+  o.virtual_size = 8 * 4096;
+  o.lanes = 4;
+  o.data_blocks = 8 + 1;  // one free block once the image is full
+  Image img = MakeImage(o);
+  std::vector<uint8_t> d(8 * 4096, 3);
+  ASSERT_TRUE(img.Write(0, d.data(), d.size()).ok());
+  // Each thread is another lane. The first overwrite keeps the block it
+  // freed as its lane's spare; the next lanes find nothing else free.
+  for (int t = 0; t < 4; t++) {
+    std::thread([&] {
+      std::vector<uint8_t> b(4096, static_cast<uint8_t>(10 + t));
+      Status st = img.Write(t * 4096, b.data(), b.size());
+      EXPECT_TRUE(st.ok()) << st.ToString();
+    }).join();
+  }
+  std::vector<uint8_t> got(4096);
+  for (int t = 0; t < 4; t++) {
+    ASSERT_TRUE(img.Read(t * 4096, got.data(), got.size()).ok());
+    EXPECT_EQ(got[0], 10 + t);
+  }
+  EXPECT_EQ(Allocated(img), 8u);
   ExpectClean(img);
 }
 
