@@ -3,6 +3,8 @@
 // Locks, always taken in this order (never two of one kind at once):
 //   vol_mu -> lane mutex -> stripe lock (of a volume's virtual block) ->
 //   ref lock (of the old data block) -> group mutex (of a data block).
+// One exception never waits: Allocate, out of free blocks, try_locks other
+// lanes (holding its own and maybe a stripe lock) to take a spare.
 // - vol_mu guards the volume table and handle counts: writes hold it
 //   shared, Snapshot/Clone/DeleteVolume and handle open/close exclusive.
 // - A lane (thread slot) owns one redo record and a scratch block.
