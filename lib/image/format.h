@@ -95,7 +95,9 @@ struct Superblock {
 static_assert(sizeof(Superblock) == 248);
 
 // One lane's redo record, at the start of its slot. Values are absolute, so
-// replaying a record twice is the same as replaying it once.
+// replaying a record twice is the same as replaying it once. Version 3:
+// recovery redoes or undoes a record by what map[lba] holds, and a record
+// may stay valid after its write completed (lib/image/commit.cc).
 struct RedoRecord {
   uint64_t valid;          // kRedoValid: must be replayed; 0: nothing to do
   uint64_t seq;            // per-lane counter: consecutive records differ
