@@ -1,10 +1,21 @@
 // The image through the C ABI (include/daxstore/daxstore.h): durable 4 KiB
 // random writes (pwrite + flush) and reads, 1 and 2 threads, against raw
 // MemcpyPersist / memcpy on a mapping of the same kind. Files live in
-// --pmem_dir (default /dev/shm), declared emulated pmem.
+// --pmem_dir (default /dev/shm), declared emulated pmem; both are written
+// whole before any benchmark runs, so neither takes page faults.
+//
+// paired/write and paired/read: the image and the raw mapping take turns in
+// short rounds (the order alternating) in ONE benchmark, so both see the
+// same machine at the same moment. Counter `ratio` is the median over
+// rounds of raw time / image time: 1.0 means the image is as fast as raw
+// memcpy_persist, 0.7 means it reaches 70% of raw throughput (issue #6's
+// target). On a shared 2-vCPU VM this is the figure to trust; the separate
+// rows drift by more than 10% between runs.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -105,6 +116,114 @@ void BM_RawRead4K(benchmark::State& state) {
   });
 }
 
+// One engine's share of a thread's slice: random 4 KiB blocks in it.
+class Blocks {
+ public:
+  explicit Blocks(const benchmark::State& state)
+      : rng_(static_cast<uint64_t>(state.thread_index()) + 7) {
+    uint64_t slice = kVirtual / static_cast<uint64_t>(state.threads());
+    base_ = slice * static_cast<uint64_t>(state.thread_index());
+    n_ = slice / kBlock;
+  }
+  uint64_t Next() { return base_ + (rng_() % n_) * kBlock; }
+
+ private:
+  std::mt19937_64 rng_;
+  uint64_t base_ = 0, n_ = 1;
+};
+
+// Runs `image` and `raw` (each: one 4 KiB operation at an offset) in
+// alternating rounds of 16 operations and sets ratio = median of raw time /
+// image time, plus the mean ns per operation of each.
+template <typename ImageOp, typename RawOp>
+void Paired(benchmark::State& state, ImageOp image, RawOp raw) {
+  using Clock = std::chrono::steady_clock;
+  constexpr int kOps = 16;  // 64 KiB per engine per round
+  Blocks img_off(state), raw_off(state);
+  std::vector<uint8_t> buf(kBlock,
+                           static_cast<uint8_t>(1 + state.thread_index()));
+  auto round = [&](auto& op, Blocks& off) {
+    auto a = Clock::now();
+    for (int i = 0; i < kOps; i++) {
+      buf[0] = static_cast<uint8_t>((buf[0] + 1) | 1);  // never all zeros
+      op(off.Next(), buf.data());
+    }
+    return std::chrono::duration<double>(Clock::now() - a).count();
+  };
+  std::vector<double> ratios;
+  double img_total = 0, raw_total = 0;
+  bool image_first = true;
+  for (auto _ : state) {
+    double i, r;
+    if (image_first) {
+      i = round(image, img_off);
+      r = round(raw, raw_off);
+    } else {
+      r = round(raw, raw_off);
+      i = round(image, img_off);
+    }
+    image_first = !image_first;
+    img_total += i;
+    raw_total += r;
+    if (i > 0) ratios.push_back(r / i);
+  }
+  const double n = static_cast<double>(state.iterations() * kOps);
+  if (!ratios.empty()) {
+    auto mid = ratios.begin() + static_cast<ptrdiff_t>(ratios.size() / 2);
+    std::nth_element(ratios.begin(), mid, ratios.end());
+    state.counters["ratio"] = {*mid, benchmark::Counter::kAvgThreads};
+  }
+  state.counters["image_ns"] = {img_total * 1e9 / n,
+                                benchmark::Counter::kAvgThreads};
+  state.counters["raw_ns"] = {raw_total * 1e9 / n,
+                              benchmark::Counter::kAvgThreads};
+  state.SetBytesProcessed(
+      static_cast<int64_t>(2 * state.iterations() * kOps * kBlock));
+}
+
+// Durable 4 KiB random writes: pwrite + flush vs MemcpyPersist.
+void BM_PairedWrite(benchmark::State& state) {
+  Shared& s = Shared::Get();
+  Paired(
+      state,
+      [&](uint64_t off, uint8_t* b) {
+        if (daxstore_image_pwrite(s.image, b, kBlock, off) != kBlock ||
+            daxstore_image_flush(s.image) != 0) {
+          std::abort();
+        }
+      },
+      [&](uint64_t off, uint8_t* b) {
+        s.raw->MemcpyPersist(s.raw->bytes() + off, b, kBlock,
+                             daxstore::kCopyNonTemporal);
+      });
+}
+
+// 4 KiB random reads: pread vs memcpy out of the mapping.
+void BM_PairedRead(benchmark::State& state) {
+  Shared& s = Shared::Get();
+  Paired(
+      state,
+      [&](uint64_t off, uint8_t* b) {
+        if (daxstore_image_pread(s.image, b, kBlock, off) != kBlock) {
+          std::abort();
+        }
+      },
+      [&](uint64_t off, uint8_t* b) {
+        std::memcpy(b, s.raw->bytes() + off, kBlock);
+        benchmark::DoNotOptimize(b);
+      });
+}
+
+BENCHMARK(BM_PairedWrite)
+    ->Name("paired/write/image_vs_raw")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+BENCHMARK(BM_PairedRead)
+    ->Name("paired/read/image_vs_raw")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
 BENCHMARK(BM_CapiWrite4KFlush)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_RawMemcpyPersist4K)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_CapiRead4K)->Threads(1)->Threads(2)->UseRealTime();

@@ -46,6 +46,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -176,6 +177,10 @@ class Image {
   Status Writev(uint64_t offset, std::span<const iovec> iov);
   // Makes earlier completed writes durable (they already are: a fence).
   Status Flush();
+  // Zero detection, on by default: a write whose block ends up all zeros
+  // is stored as a hole. Off, such a block takes a data block like any
+  // other (QEMU's detect-zeroes=off). Holds for every handle of the image.
+  void set_detect_zeroes(bool on);
   // Both make the range read as zeros. Whole blocks become holes (their data
   // blocks are freed); partial blocks are rewritten with zeros in the range.
   Status Discard(uint64_t offset, uint64_t n);
@@ -198,7 +203,13 @@ class Image {
   // no lane holds a valid redo record, no volume operation is pending).
   // With repair, fixes what it finds: malformed entries become holes and
   // refcounts are set to the counted values. Not concurrent with I/O.
-  [[nodiscard]] Result<CheckReport> Check(bool repair = false);
+  // `progress`, if set, is called on the calling thread with (done, total)
+  // work units as the check walks the maps and refcounts: first with done
+  // 0, then about every 1/256 of the work, last with done == total when the
+  // walk is complete (also when it found problems). Total stays the same.
+  using CheckProgress = std::function<void(uint64_t done, uint64_t total)>;
+  [[nodiscard]] Result<CheckReport> Check(bool repair = false,
+                                          const CheckProgress& progress = {});
 
   uint64_t virtual_size() const;
   uint32_t block_size() const;

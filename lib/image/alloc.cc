@@ -1,6 +1,7 @@
 // Free space: per-group free lists built lazily from the refcounts, so that
 // opening an image never scans the refcount table.
 #include <algorithm>
+#include <utility>
 
 #include "image/engine.h"
 
@@ -37,6 +38,9 @@ uint64_t TakeFrom(const Image::State& s, uint64_t gi) {
 }  // namespace
 
 Result<uint64_t> Image::State::Allocate(Lane& lane) {
+  if (lane.spare != image::kNoBlock) {
+    return std::exchange(lane.spare, image::kNoBlock);
+  }
   // Stay in the lane's group while it has space, then move to the next
   // group nobody has claimed yet; lanes thus fill different groups.
   for (uint64_t tries = 0; tries <= ngroups; tries++) {
@@ -52,6 +56,17 @@ Result<uint64_t> Image::State::Allocate(Lane& lane) {
       return pba;
     }
   }
+  // Last, another lane's spare. try_lock: the caller holds its own lane
+  // (and maybe a stripe lock), so waiting here could deadlock.
+  for (uint32_t i = 0; i < sb.lanes; i++) {
+    Lane& other = lanes[i];
+    if (&other == &lane) continue;
+    std::unique_lock lock(other.mu, std::try_to_lock);
+    if (!lock || other.spare == image::kNoBlock) continue;
+    // Its kept record is cleared (durably) before the block changes hands.
+    Retire(other);
+    return std::exchange(other.spare, image::kNoBlock);
+  }
   return NoSpace("image " + m.info().path + ": all " +
                  std::to_string(sb.data_blocks) + " data blocks are in use");
 }
@@ -63,7 +78,19 @@ void Image::State::Release(uint64_t pba) {
   if (g.scanned) g.free.push_back(pba);
 }
 
+void Image::State::GiveBack(Lane& lane, uint64_t pba) {
+  if (lane.spare == image::kNoBlock) {
+    lane.spare = pba;
+  } else {
+    Release(pba);
+  }
+}
+
 void Image::State::ResetFreeSpace() {
+  // Spares become ordinary free blocks that a scan finds, so no record
+  // may name them any more.
+  RetireAll();
+  for (uint32_t i = 0; i < sb.lanes; i++) lanes[i].spare = image::kNoBlock;
   for (uint64_t gi = 0; gi < ngroups; gi++) {
     std::lock_guard lock(groups[gi].mu);
     groups[gi].scanned = false;

@@ -1,4 +1,5 @@
 // Check: verify (and optionally repair) every metadata invariant.
+#include <algorithm>
 #include <cstring>
 
 #include "image/engine.h"
@@ -34,15 +35,43 @@ class Findings {
   uint64_t dropped_ = 0;
 };
 
+// Reports progress in about 256 steps of `total` work units.
+class Ticker {
+ public:
+  Ticker(const Image::CheckProgress& f, uint64_t total)
+      : f_(f), total_(total), step_(std::max<uint64_t>(1, total / 256)) {
+    if (f_) f_(0, total_);
+  }
+  // Adds n units done.
+  void Add(uint64_t n) {
+    done_ += n;
+    if (f_ && done_ >= next_) {
+      f_(done_, total_);
+      reported_ = done_;
+      next_ = done_ + step_;
+    }
+  }
+  // Reports done == total unless the last report did.
+  void Finish() {
+    if (f_ && reported_ != total_) f_(total_, total_);
+  }
+
+ private:
+  const Image::CheckProgress& f_;
+  uint64_t total_, step_, done_ = 0, next_ = 0, reported_ = 0;
+};
+
 }  // namespace
 
-Result<CheckReport> Image::Check(bool repair) {
+Result<CheckReport> Image::Check(bool repair, const CheckProgress& progress) {
   State& s = *s_;
   if (repair && !s.writable) {
     return InvalidArgument(s.m.info().path +
                            " is open read-only; cannot repair");
   }
   const Mapping& m = s.m;
+  // Kept records are part of normal operation, not findings.
+  if (s.writable) s.RetireAll();
   CheckReport report;
   {
     Findings f(report);
@@ -75,10 +104,14 @@ Result<CheckReport> Image::Check(bool repair) {
       }
     }
     std::vector<uint32_t> count(s.sb.data_blocks, 0);
+    uint32_t live = 0;
+    for (uint32_t v = 0; v < s.sb.max_volumes; v++) live += s.vols[v].live;
+    Ticker tick(progress, live * s.sb.virtual_blocks + s.sb.data_blocks);
     for (uint32_t v = 0; v < s.sb.max_volumes; v++) {
       if (!s.vols[v].live) continue;
       uint64_t* map = s.MapOf(v);
       for (uint64_t lba = 0; lba < s.sb.virtual_blocks; lba++) {
+        if ((lba & 4095) == 4095) tick.Add(4096);
         uint64_t e = s.LoadEntry(v, lba);
         if (e == 0) continue;
         Status st = s.ValidateEntry(lba, e);
@@ -95,8 +128,10 @@ Result<CheckReport> Image::Check(bool repair) {
         uint32_t& c = count[EntryPba(e)];
         if (c != UINT32_MAX) c++;
       }
+      tick.Add(s.sb.virtual_blocks % 4096);
     }
     for (uint64_t pba = 0; pba < s.sb.data_blocks; pba++) {
+      if ((pba & 4095) == 4095) tick.Add(4096);
       uint32_t ref = s.LoadRef(pba), c = count[pba];
       if (ref == c) continue;
       std::string b = "data block " + std::to_string(pba) + ": refcount " +
@@ -117,6 +152,8 @@ Result<CheckReport> Image::Check(bool repair) {
         m.Flush(&s.ref[pba], sizeof s.ref[pba]);
       }
     }
+    tick.Add(s.sb.data_blocks % 4096);
+    tick.Finish();
     if (repair && f.any()) {
       m.Drain();
       s.ResetFreeSpace();

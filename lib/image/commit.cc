@@ -2,18 +2,40 @@
 // after a crash.
 //
 // Protocol for moving map[lba] from `old` to `new`:
-//   1. (caller) the new block's data is durable;
-//   2. write the lane's record {valid, seq, lba, old, new, ref_new,
-//      ref_old_after, checksum}, persist;
-//   3. apply: ref[new] = 1, map[lba] = new (one 8-byte atomic store),
-//      ref[old] = ref_old_after; persist;
-//   4. clear the record (valid = 0), persist; only then may a freed old
-//      block be handed out again.
-// Recovery replays every valid record (step 3 again, then 4). The values are
-// absolute and no two valid records name the same field (see engine.h), so
-// replay is idempotent and costs O(lanes). The record names the volume
-// (map slot) whose entry moves; a shared old block (ref > 1) just loses one
-// reference, which is how copy-on-write works here.
+//   1. write the new block's data (the caller, without a fence) and the
+//      lane's record {valid, seq, lba, old, new, ref_new, ref_old_after,
+//      checksum}; one fence makes both durable. The record alone commits
+//      nothing: the map entry does (step 2), so a record whose data never
+//      reached media is rolled back;
+//   2. apply: ref[new] = 1, map[lba] = new (one 8-byte atomic store: the
+//      commit point), ref[old] = ref_old_after; fence;
+//   3. if old was a hole or stays referenced (another volume shares it):
+//      clear the record (valid = 0), fence; only then may a freed block be
+//      handed out again. Otherwise the record is kept (below).
+// Recovery looks at map[lba] for every valid record: new there means the
+// move happened and refcounts are set to the record's values (redo); old
+// there means it did not and refcounts are set back (undo: ref[new] = 0,
+// ref[old] = ref_old_after + 1); anything else means the record is stale
+// and is ignored. Then the record is cleared. Values are absolute, so
+// replay is idempotent, and it costs O(lanes).
+//
+// Kept records. When the old block's refcount drops to 0, the record stays
+// valid after the write returns and the freed block becomes the lane's
+// spare: on no free list, used only by this lane's next write, whose
+// record replaces this one. That saves the clear's fence. It is safe
+// because while a kept record is valid:
+//   - map[lba] never holds `old` again: `old` is the lane's spare (or the
+//     new block of the lane's next write, whose record is not durable
+//     yet), so recovery never undoes a completed move;
+//   - if map[lba] holds `new`, ref[new] is 1 and ref[old] is 0 anyway, so
+//     the redo writes values already there. Another lane's record moving
+//     lba again decides by the same map entry, so the order lanes are
+//     replayed in does not matter;
+//   - refcounts only change by more than one through volume operations and
+//     Check, which retire (clear) kept records first; so does a lane that
+//     takes another lane's spare, and a clean close.
+// A hole `old` could come back to map[lba] at any time, and a shared
+// `old` can be freed by another volume, so those records are cleared.
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -35,7 +57,7 @@ std::string Hex(uint64_t v) {
   return buf;
 }
 
-// Step 3 of the protocol; returns with everything applied durable.
+// Step 2 of the protocol; returns with everything applied durable.
 void Apply(const Image::State& s, uint32_t slot, uint64_t lba,
            uint64_t old_entry, uint64_t new_entry, uint32_t ref_new,
            uint32_t ref_old_after) {
@@ -53,7 +75,24 @@ void Apply(const Image::State& s, uint32_t slot, uint64_t lba,
     s.StoreRef(pba, ref_old_after);
     s.m.Flush(&s.ref[pba], sizeof s.ref[pba]);
   }
-  // The applied fields are durable before the record is cleared.
+  // The applied fields are durable before the record is cleared or the
+  // write returns.
+  s.m.Drain();
+}
+
+// Recovery's undo: the refcounts as they were before step 2 began.
+void Undo(const Image::State& s, const RedoRecord& r) {
+  if (EntryPresent(r.new_entry)) {
+    uint64_t pba = EntryPba(r.new_entry);
+    s.StoreRef(pba, 0);
+    s.m.Flush(&s.ref[pba], sizeof s.ref[pba]);
+  }
+  if (EntryPresent(r.old_entry)) {
+    uint64_t pba = EntryPba(r.old_entry);
+    s.StoreRef(pba, r.ref_old_after + 1);
+    s.m.Flush(&s.ref[pba], sizeof s.ref[pba]);
+  }
+  // The restored refcounts are durable before the record is cleared.
   s.m.Drain();
 }
 
@@ -87,8 +126,12 @@ Status Image::State::ValidateEntry(uint64_t lba, uint64_t e) const {
 }
 
 Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
-                            uint64_t old_entry, uint64_t new_entry) {
-  if (old_entry == new_entry) return Status::Ok();  // hole stays a hole
+                            uint64_t old_entry, uint64_t new_pba,
+                            const std::function<bool()>& fill, bool* used) {
+  *used = false;
+  if (old_entry == 0 && new_pba == image::kNoBlock) {
+    return Status::Ok();  // hole stays a hole
+  }
   const bool has_old = EntryPresent(old_entry);
   const uint64_t old_pba = EntryPba(old_entry);
   // Another volume may drop its reference to the same block meanwhile.
@@ -110,6 +153,13 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
     group = std::unique_lock(g->mu);
   }
 
+  uint64_t new_entry = 0;
+  if (new_pba != image::kNoBlock && fill()) {
+    new_entry = image::MakeEntry(new_pba);
+  }
+  if (old_entry == new_entry) return Status::Ok();  // hole stays a hole
+  *used = new_entry != 0;
+
   RedoRecord rec{};
   rec.valid = image::kRedoValid;
   rec.seq = lane.record->seq + 1;
@@ -121,12 +171,32 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
   rec.volume = slot;
   image::SealRecord(rec);
   std::memcpy(lane.record, &rec, sizeof rec);
-  // The record is durable before any field it names changes.
-  m.Persist(lane.record, sizeof rec);
+  m.Flush(lane.record, sizeof rec);
+  // The new block's data (copied without a fence) and the record are
+  // durable before any field the record names changes.
+  m.Drain();
+  lane.kept = false;  // replaced
   Apply(*this, slot, lba, old_entry, new_entry, 1, ref_old_after);
+  // Keep the record when the freed block can become the lane's spare. A
+  // group not scanned yet would find the block itself, so it is not kept.
+  if (g && g->scanned && lane.spare == image::kNoBlock) {
+    lane.spare = old_pba;
+    lane.kept = true;
+    return Status::Ok();
+  }
   Clear(*this, *lane.record);
   if (g && g->scanned) g->free.push_back(old_pba);
   return Status::Ok();
+}
+
+void Image::State::Retire(Lane& lane) {
+  if (!lane.kept) return;
+  Clear(*this, *lane.record);
+  lane.kept = false;
+}
+
+void Image::State::RetireAll() {
+  for (uint32_t i = 0; i < sb.lanes; i++) Retire(lanes[i]);
 }
 
 Status Image::State::Recover() {
@@ -134,7 +204,7 @@ Status Image::State::Recover() {
     RedoRecord& r = *lanes[i].record;
     if (r.valid == 0) continue;
     if (!image::RecordValid(r)) {
-      // Torn while being written: the crash came before step 3 began.
+      // Torn while being written: the crash came before step 2 began.
       if (writable) Clear(*this, r);
       continue;
     }
@@ -163,8 +233,14 @@ Status Image::State::Recover() {
                          "the image needs crash recovery; open it "
                          "read-write once");
     }
-    Apply(*this, static_cast<uint32_t>(r.volume), r.lba, r.old_entry,
-          r.new_entry, r.ref_new, r.ref_old_after);
+    const uint32_t slot = static_cast<uint32_t>(r.volume);
+    const uint64_t now = LoadEntry(slot, r.lba);
+    if (now == r.new_entry) {
+      Apply(*this, slot, r.lba, r.old_entry, r.new_entry, r.ref_new,
+            r.ref_old_after);
+    } else if (now == r.old_entry) {
+      Undo(*this, r);
+    }  // else stale: a later move of this block decided it
     Clear(*this, r);
     recovered++;
   }

@@ -3,6 +3,8 @@
 // Locks, always taken in this order (never two of one kind at once):
 //   vol_mu -> lane mutex -> stripe lock (of a volume's virtual block) ->
 //   ref lock (of the old data block) -> group mutex (of a data block).
+// One exception never waits: Allocate, out of free blocks, try_locks other
+// lanes (holding its own and maybe a stripe lock) to take a spare.
 // - vol_mu guards the volume table and handle counts: writes hold it
 //   shared, Snapshot/Clone/DeleteVolume and handle open/close exclusive.
 // - A lane (thread slot) owns one redo record and a scratch block.
@@ -10,9 +12,13 @@
 //   while they copy a block, so the block cannot be freed and reused under
 //   them; writers hold it exclusive while they log, apply and clear.
 // - A ref lock (hashed on the data block) is held from reading the old
-//   block's refcount to clearing the record, so two volumes replacing
-//   their entries for one shared block neither lose a decrement nor leave
-//   two valid records naming one refcount.
+//   block's refcount to applying the record (and clearing it when the old
+//   block stays shared), so two volumes replacing their entries for one
+//   shared block neither lose a decrement nor leave two valid records
+//   naming one shared refcount.
+// - A lane may keep its last record valid after the write returns, with
+//   the block that write freed as its spare (commit.cc, "Kept records");
+//   volume operations, Check and ResetFreeSpace retire kept records first.
 // - A group mutex guards one group's in-memory free list. A group's free list
 //   is built by scanning its refcounts the first time a lane allocates there;
 //   a block is pushed back by the writer that drops its ref to 0, which holds
@@ -21,6 +27,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -43,6 +50,11 @@ struct alignas(64) Lane {
   RedoRecord* record = nullptr;  // in pmem
   std::vector<uint8_t> scratch;  // one block
   uint64_t group = 0;            // where this lane allocates next
+  // The record holds a completed move and stays valid (a kept record).
+  bool kept = false;
+  // A free block (refcount 0) on no free list that only this lane uses:
+  // the block its kept record freed, or one it gave back.
+  uint64_t spare = kNoBlock;
 };
 
 struct alignas(64) Stripe {
@@ -89,8 +101,11 @@ struct Image::State {
   std::unique_ptr<image::Group[]> groups;
   uint64_t ngroups = 0;
   std::atomic<uint64_t> next_group{0};
+  // Whole blocks of zeros written become holes (Image::set_detect_zeroes).
+  std::atomic<bool> detect_zeroes{true};
 
   explicit State(Mapping mapping) : m(std::move(mapping)) {}
+  ~State();  // retires kept records, so a clean close leaves none
 
   uint64_t bs() const { return sb.block_size; }
   uint8_t* Block(uint64_t pba) const { return data + pba * sb.block_size; }
@@ -119,22 +134,38 @@ struct Image::State {
   void Attach();
 
   // --- alloc.cc ---
-  // A free data block, now owned by the caller (ref still 0 on media).
+  // A free data block, now owned by the caller (ref still 0 on media): the
+  // lane's spare if it has one. Caller holds the lane.
   Result<uint64_t> Allocate(image::Lane& lane);
   // Returns an unpublished block to free space.
   void Release(uint64_t pba);
-  // Forgets every free list (after Check repaired refcounts).
+  // Returns a block Allocate gave the lane and that was not published:
+  // back to the lane's spare (a kept record may name it) or to free space.
+  void GiveBack(image::Lane& lane, uint64_t pba);
+  // Forgets every free list and spare (after Check repaired refcounts, or
+  // a volume was deleted). Retires kept records first. Not concurrent
+  // with writes.
   void ResetFreeSpace();
 
   // --- commit.cc ---
-  // Moves map[lba] from old_entry to new_entry (0: hole; otherwise a block
-  // the caller allocated and persisted) through the lane's redo record.
+  // Moves map[lba] from old_entry to a new entry through the lane's redo
+  // record. new_pba: a block the caller allocated, or kNoBlock (the entry
+  // becomes a hole). Once Commit holds its locks it calls fill(), which
+  // copies the block's data without a fence and returns false if the data
+  // turned out all zeros (the entry then becomes a hole). *used: the block
+  // was published; if not, the caller gives it back (after a Drain).
   // Caller holds the lane and the stripe lock exclusive.
   Status Commit(image::Lane& lane, uint32_t slot, uint64_t lba,
-                uint64_t old_entry, uint64_t new_entry);
+                uint64_t old_entry, uint64_t new_pba,
+                const std::function<bool()>& fill, bool* used);
   // Replays and clears every valid redo record, then settles a pending
   // volume operation (Open).
   Status Recover();
+  // Clears the lane's kept record, if any (durable on return). Caller
+  // holds the lane, or no write runs.
+  void Retire(image::Lane& lane);
+  // Retire on every lane. Caller holds vol_mu exclusive or is alone.
+  void RetireAll();
 
   // --- volume.cc ---
   // Reads the volume table into vols (after Recover).

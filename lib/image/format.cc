@@ -151,10 +151,11 @@ Status ValidateSuperblock(const Superblock& sb, uint64_t size) {
         "image format version 1 was created by an older daxstore; export "
         "and re-import it");
   }
-  if (sb.version != kVersion) {
+  if (sb.version < kOldestVersion || sb.version > kVersion) {
     return Unsupported("image format version " + std::to_string(sb.version) +
-                       " is not supported (this build reads version " +
-                       std::to_string(kVersion) + ")");
+                       " is not supported (this build reads versions " +
+                       std::to_string(kOldestVersion) + " to " +
+                       std::to_string(kVersion) + "); use a newer daxstore");
   }
   if (sb.header_size != sizeof(Superblock)) return Bad("bad header size");
   if (sb.checksum != Checksum(&sb, offsetof(Superblock, checksum))) {

@@ -48,7 +48,13 @@
 namespace daxstore::image {
 
 inline constexpr uint64_t kMagic = 0x31474d4958414444ull;  // "DDAXIMG1"
-inline constexpr uint32_t kVersion = 2;
+// Version 3 changed only how redo records are used (lib/image/commit.cc:
+// records may stay valid, and recovery redoes or undoes them by the map
+// entry), so that a version-2 reader cannot misread a version-3 crash
+// image. Version 2 images open as they are and are upgraded in place by
+// the first read-write open, after its recovery.
+inline constexpr uint32_t kVersion = 3;
+inline constexpr uint32_t kOldestVersion = 2;
 inline constexpr uint64_t kPage = 4096;
 inline constexpr uint64_t kLaneSlot = 256;
 inline constexpr uint32_t kMaxVolumes = 64;
@@ -89,7 +95,9 @@ struct Superblock {
 static_assert(sizeof(Superblock) == 248);
 
 // One lane's redo record, at the start of its slot. Values are absolute, so
-// replaying a record twice is the same as replaying it once.
+// replaying a record twice is the same as replaying it once. Version 3:
+// recovery redoes or undoes a record by what map[lba] holds, and a record
+// may stay valid after its write completed (lib/image/commit.cc).
 struct RedoRecord {
   uint64_t valid;          // kRedoValid: must be replayed; 0: nothing to do
   uint64_t seq;            // per-lane counter: consecutive records differ

@@ -35,6 +35,10 @@ image::Lane& Image::State::MyLane() const {
   return lanes[slot % sb.lanes];
 }
 
+Image::State::~State() {
+  if (writable && lanes) RetireAll();
+}
+
 void Image::State::Attach() {
   uint8_t* base = m.bytes();
   maps = reinterpret_cast<uint64_t*>(base + sb.map_offset);
@@ -189,6 +193,17 @@ Result<Image> Image::Open(Mapping m, const std::string& volume) {
   s->writable = writable;
   s->Attach();
   DAXSTORE_RETURN_IF_ERROR(s->Recover());
+  if (writable && s->sb.version < image::kVersion) {
+    // Recovery replays version-2 records correctly too; writes from now
+    // on leave records only a reader of this version understands.
+    s->sb.version = image::kVersion;
+    image::SealSuperblock(s->sb);
+    uint8_t* base = s->m.bytes();
+    // The backup is upgraded before the primary: a crash in between
+    // leaves a valid old primary, and the next open upgrades again.
+    s->m.MemcpyPersist(base + s->sb.backup_offset, &s->sb, sizeof s->sb);
+    s->m.MemcpyPersist(base, &s->sb, sizeof s->sb);
+  }
   DAXSTORE_RETURN_IF_ERROR(s->LoadVolumes());
   int slot = volume.empty() ? 0 : s->FindVolume(volume);
   if (slot < 0) {

@@ -89,6 +89,38 @@ bool AllZero(const uint8_t* p, size_t n) {
   return true;
 }
 
+// Bytes of a block checked for zeros before it is copied.
+constexpr size_t kZeroProbe = 256;
+
+// Copies a block's data into unpublished block pba without a fence: the
+// copy's drain and the redo record's flush then share Commit's fence.
+void StoreBlock(const Image::State& s, uint64_t pba, const uint8_t* data) {
+  s.m.MemcpyPersist(s.Block(pba), data, s.bs(),
+                    kCopyNonTemporal | kCopyNoDrain);
+}
+
+// Gives back a block StoreBlock may have written but that is not published.
+void UnstoreBlock(Image::State& s, Lane& lane, uint64_t pba) {
+  // Our copy has landed before another lane may allocate and write the
+  // block, so a late store of ours cannot overwrite its data.
+  s.m.Drain();
+  s.GiveBack(lane, pba);
+}
+
+// The block a whole-block write of `data` goes to (Allocate), or kNoBlock
+// when the data is all zeros and no block is free. *check: the data's
+// first kZeroProbe bytes are zero, so the rest must be checked (Fill).
+Result<uint64_t> TakeBlock(Image::State& s, Lane& lane, const uint8_t* data,
+                           bool* check) {
+  *check = s.detect_zeroes.load(std::memory_order_relaxed) &&
+           AllZero(data, kZeroProbe);
+  Result<uint64_t> pba = s.Allocate(lane);
+  if (!pba.ok() && *check && AllZero(data, s.bs())) {
+    return image::kNoBlock;  // a full image still takes zero writes
+  }
+  return pba;
+}
+
 size_t Total(std::span<const iovec> iov) {
   size_t n = 0;
   for (const iovec& v : iov) n += v.iov_len;
@@ -117,9 +149,9 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
   uint64_t pba = image::kNoBlock;
   std::unique_lock<std::shared_mutex> lock(mu, std::defer_lock);
 
+  const uint8_t* data = nullptr;
+  bool check = false;  // the rest of a whole block may be zeros
   if (whole) {
-    // A whole block goes out of place before the lock is taken.
-    const uint8_t* data = nullptr;
     if (src) {
       data = src->Contiguous(bs);
       if (data) {
@@ -129,12 +161,12 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
         data = buf;
       }
     }
-    if (data && !AllZero(data, bs)) {
-      DAXSTORE_ASSIGN_OR_RETURN(pba, s.Allocate(lane));
-      // The new block's data is durable before its redo record is written.
-      s.m.MemcpyPersist(s.Block(pba), data, bs, kCopyNonTemporal);
-    }
+    // Every lock is taken before the copy: a locked instruction after it
+    // would wait for the non-temporal stores to drain on their own.
     lock.lock();
+    if (data) {
+      DAXSTORE_ASSIGN_OR_RETURN(pba, TakeBlock(s, lane, data, &check));
+    }
   } else {
     // Read-modify-write under the lock, so concurrent partial writes to
     // one block do not lose each other's bytes.
@@ -151,17 +183,25 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
     } else {
       std::memset(buf + in, 0, len);
     }
-    if (!AllZero(buf, bs)) {
+    if (!s.detect_zeroes.load(std::memory_order_relaxed) || !AllZero(buf, bs)) {
       DAXSTORE_ASSIGN_OR_RETURN(pba, s.Allocate(lane));
-      // The new block's data is durable before its redo record is written.
-      s.m.MemcpyPersist(s.Block(pba), buf, bs, kCopyNonTemporal);
+      data = buf;
     }
   }
   uint64_t old = s.LoadEntry(slot, lba);
   Status st = s.ValidateEntry(lba, old);
-  uint64_t entry = pba == image::kNoBlock ? 0 : image::MakeEntry(pba);
-  if (st.ok()) st = s.Commit(lane, slot, lba, old, entry);
-  if (!st.ok() && pba != image::kNoBlock) s.Release(pba);
+  bool used = false;
+  if (st.ok()) {
+    // Runs under Commit's locks. Data that is zero after its probe is
+    // checked while the copy drains, so the check costs non-zero writes
+    // (almost) nothing; a zero write pays for a copy it throws away.
+    auto fill = [&] {
+      StoreBlock(s, pba, data);
+      return !check || !AllZero(data + kZeroProbe, bs - kZeroProbe);
+    };
+    st = s.Commit(lane, slot, lba, old, pba, fill, &used);
+  }
+  if (pba != image::kNoBlock && !used) UnstoreBlock(s, lane, pba);
   return st;
 }
 
@@ -242,6 +282,10 @@ Status Image::WriteZeroes(uint64_t offset, uint64_t n) {
 
 Status Image::Discard(uint64_t offset, uint64_t n) {
   return WriteZeroes(offset, n);
+}
+
+void Image::set_detect_zeroes(bool on) {
+  s_->detect_zeroes.store(on, std::memory_order_relaxed);
 }
 
 Status Image::Flush() {

@@ -194,6 +194,8 @@ Status Image::State::CopyVolume(uint32_t src, const image::Volume& v) {
                         " has too many references");
     }
   }
+  // No kept record may name a refcount the copy changes.
+  RetireAll();
   WriteIntent(*this, dst);
   uint64_t* to = MapOf(dst);
   uint64_t lo = UINT64_MAX, hi = 0;
@@ -232,6 +234,8 @@ Status Image::State::RemoveVolume(uint32_t slot) {
                         "repair");
     }
   }
+  // No kept record may name a refcount the delete changes.
+  RetireAll();
   WriteIntent(*this, slot);
   // The entry is gone (durable) before any refcount drops.
   ZeroEntry(*this, slot);

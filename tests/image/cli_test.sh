@@ -65,8 +65,16 @@ expect_error "export over existing" "exists" $cli image export c.img out.raw
 cmp -s r.raw out.raw || fail "refused export changed out.raw"
 
 # check
-$cli image check c.img >chk.json || fail "check"
+$cli image check c.img >chk.json 2>chk.err || fail "check"
 grep -q '"clean": true' chk.json || fail "check json"
+[ -s chk.err ] && fail "check wrote to a non-terminal stderr: $(cat chk.err)"
+# On a terminal, check draws a progress bar on stderr that reaches 100%.
+if command -v script >/dev/null; then
+  script -qec "$cli image check c.img >chk2.json" /dev/null >tty.out ||
+    fail "check on a terminal"
+  grep -q 'check 100% \[#' tty.out || fail "check bar: $(cat tty.out)"
+  grep -q '"clean": true' chk2.json || fail "check json on a terminal"
+fi
 
 # a corrupt image: both superblock copies wiped of their magic
 cp c.img bad.img

@@ -155,6 +155,52 @@ TEST_F(ImageConcurrentTest, ConcurrentReadersNeverSeeATornBlock) {
 // both clones at once (each old block loses two references from two
 // volumes), a reader checks the snapshot stays frozen, and another thread
 // takes and deletes snapshots of the base meanwhile.
+TEST(ImageSpareConcurrentTest, ConcurrentOverwritesOfAFullImageKeepSpares) {
+  // A full image with one free block per lane: every lane keeps the block
+  // its last overwrite freed as its spare, and writers never run out.
+  TempDir dir;
+  ImageOptions o;
+  o.virtual_size = 32 * kBs;
+  o.lanes = 4;
+  o.data_blocks = 32 + 4;
+  MapOptions mo;
+  mo.emulate = PersistenceDomain::kMemoryController;
+  auto img = Image::Create(dir / "full.img", o, mo);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  std::vector<uint8_t> fill(o.virtual_size, 0x11);
+  ASSERT_TRUE(img->Write(0, fill.data(), fill.size()).ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; t++) {
+    threads.emplace_back([&, t] {
+      std::vector<uint8_t> b(kBs);
+      for (int i = 0; i < 200; i++) {
+        uint64_t lba = static_cast<uint64_t>(t) * 8 + i % 8;  // own 8 blocks
+        std::fill(b.begin(), b.end(), static_cast<uint8_t>(t * 50 + i % 8));
+        b[0] = static_cast<uint8_t>(i);  // not zero in the first bytes
+        b[kBs - 1] = static_cast<uint8_t>(1 + t);
+        Status st = img->Write(lba * kBs, b.data(), kBs);
+        if (!st.ok()) failures++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::vector<uint8_t> got(kBs);
+  for (int t = 0; t < kThreads; t++) {
+    for (int k = 0; k < 8; k++) {
+      ASSERT_TRUE(img->Read((t * 8 + k) * kBs, got.data(), kBs).ok());
+      // The last write to block k of thread t was i = 192 + k.
+      EXPECT_EQ(got[0], static_cast<uint8_t>(192 + k));
+      EXPECT_EQ(got[1], static_cast<uint8_t>(t * 50 + k));
+      EXPECT_EQ(got[kBs - 1], static_cast<uint8_t>(1 + t));
+    }
+  }
+  auto r = img->Check();
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->clean()) << r->findings.front();
+}
+
 TEST(ImageVolumeConcurrentTest, ConcurrentWritesOnTwoClonesSharingBlocks) {
   TempDir dir;
   ImageOptions o;

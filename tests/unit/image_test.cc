@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "testing/image_model.h"
@@ -183,6 +184,104 @@ TEST_F(ImageTest, ZeroWriteBecomesAHole) {
   ASSERT_TRUE(img.Write(8192 + 100, zeros.data(), 10).ok());
   EXPECT_EQ(Allocated(img), 0u);
   ExpectClean(img);
+}
+
+TEST_F(ImageTest, ZeroDetectionSeesTheLastByteAndCanBeTurnedOff) {
+  ImageOptions o;
+  o.virtual_size = 1 << 20;
+  Image img = MakeImage(o);
+  // Zero in its first bytes, not zero at the end: data, read back whole.
+  std::vector<uint8_t> late(4096, 0), zeros(4096, 0), got(4096);
+  late[4095] = 7;
+  ASSERT_TRUE(img.Write(0, late.data(), 4096).ok());
+  EXPECT_EQ(Allocated(img), 1u);
+  ASSERT_TRUE(img.Read(0, got.data(), 4096).ok());
+  EXPECT_EQ(got, late);
+  // Off: zeros are stored like any data, whole and partial.
+  img.set_detect_zeroes(false);
+  ASSERT_TRUE(img.Write(4096, zeros.data(), 4096).ok());
+  EXPECT_EQ(Allocated(img), 2u);
+  ASSERT_TRUE(img.Write(0, zeros.data(), 4096).ok());
+  ASSERT_TRUE(img.Write(8192 + 5, zeros.data(), 10).ok());
+  EXPECT_EQ(Allocated(img), 3u);
+  ASSERT_TRUE(img.Read(0, got.data(), 4096).ok());
+  EXPECT_EQ(got, zeros);
+  img.set_detect_zeroes(true);
+  ASSERT_TRUE(img.Write(0, zeros.data(), 4096).ok());
+  EXPECT_EQ(Allocated(img), 2u);
+  ExpectClean(img);
+}
+
+TEST_F(ImageTest, FullImageTakesZeroWrites) {
+  ImageOptions o;
+  o.virtual_size = 64 << 10;
+  o.data_blocks = 2;
+  Image img = MakeImage(o);
+  std::vector<uint8_t> ones(4096, 1), zeros(4096, 0), late(4096, 0);
+  late[4095] = 1;
+  ASSERT_TRUE(img.Write(0, ones.data(), 4096).ok());
+  ASSERT_TRUE(img.Write(4096, ones.data(), 4096).ok());
+  // No block to copy into: a zero block still becomes a hole, and a block
+  // that is not zero fails with kNoSpace and changes nothing.
+  EXPECT_EQ(img.Write(8192, late.data(), 4096).kind(), ErrorKind::kNoSpace);
+  ASSERT_TRUE(img.Write(0, zeros.data(), 4096).ok());
+  EXPECT_EQ(Allocated(img), 1u);
+  ExpectClean(img);
+}
+
+TEST_F(ImageTest, ALaneTakesAnIdleLanesSpareWhenNothingElseIsFree) {
+  ImageOptions o;
+  o.virtual_size = 8 * 4096;
+  o.lanes = 4;
+  o.data_blocks = 8 + 1;  // one free block once the image is full
+  Image img = MakeImage(o);
+  std::vector<uint8_t> d(8 * 4096, 3);
+  ASSERT_TRUE(img.Write(0, d.data(), d.size()).ok());
+  // Each thread is another lane. The first overwrite keeps the block it
+  // freed as its lane's spare; the next lanes find nothing else free.
+  for (int t = 0; t < 4; t++) {
+    std::thread([&] {
+      std::vector<uint8_t> b(4096, static_cast<uint8_t>(10 + t));
+      Status st = img.Write(t * 4096, b.data(), b.size());
+      EXPECT_TRUE(st.ok()) << st.ToString();
+    }).join();
+  }
+  std::vector<uint8_t> got(4096);
+  for (int t = 0; t < 4; t++) {
+    ASSERT_TRUE(img.Read(t * 4096, got.data(), got.size()).ok());
+    EXPECT_EQ(got[0], 10 + t);
+  }
+  EXPECT_EQ(Allocated(img), 8u);
+  ExpectClean(img);
+}
+
+TEST_F(ImageTest, CheckReportsProgressUpTo100Percent) {
+  ImageOptions o;
+  o.virtual_size = 64 << 20;  // 16384 blocks: several progress steps
+  Image img = MakeImage(o);
+  std::vector<uint8_t> ones(4096, 1);
+  ASSERT_TRUE(img.Write(0, ones.data(), 4096).ok());
+  ASSERT_TRUE(img.Snapshot("snap").ok());
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  auto r = img.Check(false, [&](uint64_t done, uint64_t total) {
+    calls.emplace_back(done, total);
+  });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->clean());
+  ASSERT_GE(calls.size(), 10u);
+  const uint64_t total = calls.front().second;
+  // Two live volumes' maps, then every refcount.
+  auto info = img.Info();
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(total, 2 * info->virtual_blocks + info->data_blocks);
+  EXPECT_EQ(calls.front().first, 0u);
+  EXPECT_EQ(calls.back().first, total);
+  for (size_t i = 1; i < calls.size(); i++) {
+    EXPECT_EQ(calls[i].second, total);
+    EXPECT_GT(calls[i].first, calls[i - 1].first) << i;
+  }
+  // Without a callback, Check still works.
+  ASSERT_TRUE(img.Check().ok());
 }
 
 TEST_F(ImageTest, ExtentsReportHolesAndDataMerged) {

@@ -289,6 +289,60 @@ TEST_F(ImageVolumeTest, RepairFixesAWrongRefcountOnASharedBlock) {
   EXPECT_EQ(Find(*img, "c").mapped_blocks, 1u);
 }
 
+TEST_F(ImageVolumeTest, VersionTwoOpensAndIsUpgradedByAReadWriteOpen) {
+  {
+    Image img = Make();
+    std::vector<uint8_t> ones(4096, 1);
+    ASSERT_TRUE(img.Write(0, ones.data(), 4096).ok());
+  }
+  auto set_version = [&](uint32_t v) {
+    image::Superblock sb;
+    int fd = ::open(path_.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pread(fd, &sb, sizeof sb, 0), (ssize_t)sizeof sb);
+    sb.version = v;
+    image::SealSuperblock(sb);
+    ASSERT_EQ(::pwrite(fd, &sb, sizeof sb, 0), (ssize_t)sizeof sb);
+    ASSERT_EQ(::pwrite(fd, &sb, sizeof sb, sb.backup_offset),
+              (ssize_t)sizeof sb);
+    ::close(fd);
+  };
+  auto version = [&] {
+    image::Superblock sb, backup;
+    int fd = ::open(path_.c_str(), O_RDONLY);
+    EXPECT_EQ(::pread(fd, &sb, sizeof sb, 0), (ssize_t)sizeof sb);
+    EXPECT_EQ(::pread(fd, &backup, sizeof sb, sb.backup_offset),
+              (ssize_t)sizeof sb);
+    ::close(fd);
+    EXPECT_EQ(sb.version, backup.version);
+    return sb.version;
+  };
+  set_version(2);
+  MapOptions ro = Emulated();
+  ro.access = Access::kReadOnly;
+  {
+    auto img = Image::Open(path_, ro);
+    ASSERT_TRUE(img.ok()) << img.status().ToString();
+    std::vector<uint8_t> got(4096);
+    ASSERT_TRUE(img->Read(0, got.data(), 4096).ok());
+    EXPECT_EQ(got[0], 1);
+  }
+  EXPECT_EQ(version(), 2u);  // a read-only open changes nothing
+  {
+    auto img = Image::Open(path_, Emulated());
+    ASSERT_TRUE(img.ok()) << img.status().ToString();
+    EXPECT_TRUE(img->Check()->clean());
+  }
+  EXPECT_EQ(version(), image::kVersion);
+  // A newer format is refused with what to do.
+  set_version(image::kVersion + 1);
+  auto img = Image::Open(path_, Emulated());
+  ASSERT_FALSE(img.ok());
+  EXPECT_EQ(img.status().kind(), ErrorKind::kUnsupported);
+  EXPECT_NE(img.status().message().find("newer daxstore"), std::string::npos)
+      << img.status().ToString();
+}
+
 TEST_F(ImageVolumeTest, VersionOneIsRefusedClearly) {
   { Make(); }
   image::Superblock sb;

@@ -73,7 +73,15 @@ void Check(const CLI::App* cmd, const ImageArgs& a) {
   MapOptions mo = t.options;
   if (!a.repair) mo.access = Access::kReadOnly;
   Image img = Must(Image::Open(t.path, mo));
-  CheckReport r = Must(img.Check(a.repair));
+  CheckReport r;
+  {
+    // Drawn only while stderr is a terminal (Progress).
+    std::unique_ptr<Progress> bar;
+    r = Must(img.Check(a.repair, [&bar](uint64_t done, uint64_t total) {
+      if (!bar) bar = std::make_unique<Progress>("check", total);
+      bar->Update(done);
+    }));
+  }
   PrintJson({{"path", t.path},
              {"clean", r.clean()},
              {"repaired", r.repaired},
