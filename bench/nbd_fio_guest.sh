@@ -2,7 +2,7 @@
 # Issue #7 on the storage it means: fio --ioengine=nbd, 4 KiB random writes
 # with a flush after each (fsync=1, queue depth 1), through nbdkit with the
 # daxstore plugin and with nbdkit's own file plugin, both on ext4 -o dax on
-# an fsdax namespace, in ONE kernel-tier guest (QEMU TCG, 2 vCPUs, an
+# an fsdax namespace, in ONE kernel-tier guest (QEMU TCG, 1 vCPU by default, an
 # emulated 1 GiB NVDIMM: every figure is TCG-emulated). The image is made
 # with `daxstore image create` on that ext4, so it maps with MAP_SYNC; the
 # file plugin's flush is an fdatasync on the same file system. ROUNDS
@@ -11,13 +11,13 @@
 #   bench/nbd_fio_guest.sh [BUILD_DIR] [OUT_DIR]
 # Writes OUT_DIR/nbd_fio_guest.json and .md (default bench/results).
 # Env: ROUNDS (3), SIZE_MIB (64), SECS (fio seconds per figure, 3), SMP
-# (guest vCPUs, 2),
+# (guest vCPUs, 1: see README on 2),
 # KERNEL_CACHE (the kernel tier's cache folder).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=$(cd "${1:-$here/../build}" && pwd)
 out=${2:-$here/results}
-rounds=${ROUNDS:-3} smp=${SMP:-2}
+rounds=${ROUNDS:-3} smp=${SMP:-1}
 die() { echo "nbd_fio_guest: $*" >&2; exit 1; }
 cli=$build/tools/daxstore
 plugin=$build/plugins/nbdkit/nbdkit-daxstore-plugin.so

@@ -12,6 +12,7 @@ set -eu
 dir=$1 out=$2 rounds=$3 cli=$4 plugin=$5 file_plugin=$6
 size=${SIZE_MIB:-64} secs=${SECS:-3}
 mkdir -p "$out"
+grep -c ^processor /proc/cpuinfo >"$out/cpus"
 
 # What the mapping layer makes of this storage (MAP_SYNC, msync, emulated).
 "$cli" map info "$dir/probe" --size 4M >"$out/map-info.json"

@@ -16,8 +16,8 @@ EXPORTS = {
     "daxstore": "nbdkit + daxstore plugin (image)",
     "file": "nbdkit + file plugin (raw file, flush = fdatasync)",
 }
-STORAGE = ("kernel-tier guest (QEMU TCG, 2 vCPUs, TCG-emulated): ext4 -o dax "
-           "on an fsdax namespace of an emulated NVDIMM")
+STORAGE = ("kernel-tier guest (QEMU TCG, {cpus} vCPU(s), TCG-emulated): ext4 -o "
+           "dax on an fsdax namespace of an emulated NVDIMM")
 
 
 def fail(msg):
@@ -58,8 +58,11 @@ def main():
     per = {e: [fio_write(d / f"{e}.json") for d in rounds] for e in EXPORTS}
     ratios = [a["iops"] / b["iops"] for a, b in zip(per["daxstore"], per["file"])]
     info = json_file(raw / "map-info.json")
+    cpus = raw / "cpus"
+    storage = STORAGE.format(
+        cpus=cpus.read_text().strip() if cpus.is_file() else "?")
     result = {
-        "storage": STORAGE,
+        "storage": storage,
         "workload": "fio --ioengine=nbd --rw=randwrite --bs=4k --fsync=1 "
                     "--iodepth=1, time based, every block written once first",
         "mapping": {k: info.get(k) for k in ("granularity", "kind", "why")},
@@ -75,7 +78,7 @@ def main():
     x = lambda x: f"{x:.2f}x"
     lines = [
         f"fio nbd engine, 4 KiB randwrite, fsync=1, iodepth 1, {len(rounds)} "
-        f"rounds; {STORAGE}. The image mapped with "
+        f"rounds; {storage}. The image mapped with "
         f"{info.get('granularity')} granularity ({info.get('why')}).",
         "",
         "| export | IOPS, median (min-max) | p50 write latency (us) "
