@@ -35,7 +35,7 @@ fio_nbd() {
 # Write every block once, so the timed writes overwrite allocated space in
 # both (the image's blocks and the raw file's ext4 extents).
 for e in daxstore file; do
-  fio_nbd $e "$out/fill-$e.json" "--rw=write --bs=1M --end_fsync=1"
+  fio_nbd "$e" "$out/fill-$e.json" "--rw=write --bs=1M --end_fsync=1"
 done
 
 r=1
@@ -46,7 +46,7 @@ while [ "$r" -le "$rounds" ]; do
   [ $((r % 2)) -eq 1 ] || order='file daxstore'
   echo "nbd_fio_guest: round $r of $rounds ($order) in $dir"
   for e in $order; do
-    fio_nbd $e "$rd/$e.json" "--rw=randwrite --bs=4k --fsync=1 --iodepth=1 \
+    fio_nbd "$e" "$rd/$e.json" "--rw=randwrite --bs=4k --fsync=1 --iodepth=1 \
       --time_based --runtime=$secs"
   done
   r=$((r + 1))
