@@ -2,17 +2,17 @@
 # Issue #7 on the storage it means: fio --ioengine=nbd, 4 KiB random writes
 # with a flush after each (fsync=1, queue depth 1), through nbdkit with the
 # daxstore plugin and with nbdkit's own file plugin, both on ext4 -o dax on
-# an fsdax namespace, in ONE kernel-tier guest (QEMU TCG, 1 vCPU by default, an
-# emulated 1 GiB NVDIMM: every figure is TCG-emulated). The image is made
-# with `daxstore image create` on that ext4, so it maps with MAP_SYNC; the
-# file plugin's flush is an fdatasync on the same file system. ROUNDS
-# rounds, alternating which export goes first.
+# an fsdax namespace, in ONE kernel-tier guest (QEMU TCG, 1 vCPU by
+# default, an emulated 1 GiB NVDIMM: every figure is TCG-emulated). The
+# image is made with `daxstore image create` on that ext4, so it maps with
+# MAP_SYNC; the file plugin's flush is an fdatasync on the same file
+# system. ROUNDS rounds, alternating which export goes first.
 #
 #   bench/nbd_fio_guest.sh [BUILD_DIR] [OUT_DIR]
 # Writes OUT_DIR/nbd_fio_guest.json and .md (default bench/results).
 # Env: ROUNDS (3), SIZE_MIB (64), SECS (fio seconds per figure, 3), SMP
-# (guest vCPUs, 1: see README on 2),
-# KERNEL_CACHE (the kernel tier's cache folder).
+# (guest vCPUs, 1; README says why not 2), KERNEL_CACHE (the kernel
+# tier's cache folder).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=$(cd "${1:-$here/../build}" && pwd)
@@ -27,7 +27,8 @@ for t in nbdkit fio; do
   command -v $t >/dev/null || die "$t is missing: apt-get install nbdkit fio"
 done
 nbdkit_bin=$(command -v nbdkit)
-file_plugin=$(nbdkit --dump-config | sed -n 's/^plugindir=//p')/nbdkit-file-plugin.so
+plugindir=$(nbdkit --dump-config | sed -n 's/^plugindir=//p')
+file_plugin=$plugindir/nbdkit-file-plugin.so
 [[ -f $file_plugin ]] || die "$file_plugin is missing: apt-get install nbdkit"
 mkdir -p "$out"
 measure=$here/nbd_fio_guest_measure.sh

@@ -16,8 +16,8 @@ EXPORTS = {
     "daxstore": "nbdkit + daxstore plugin (image)",
     "file": "nbdkit + file plugin (raw file, flush = fdatasync)",
 }
-STORAGE = ("kernel-tier guest (QEMU TCG, {cpus} vCPU(s), TCG-emulated): ext4 -o "
-           "dax on an fsdax namespace of an emulated NVDIMM")
+STORAGE = ("kernel-tier guest (QEMU TCG, {cpus} vCPU(s), TCG-emulated): "
+           "ext4 -o dax on an fsdax namespace of an emulated NVDIMM")
 
 
 def fail(msg):
@@ -56,7 +56,8 @@ def main():
     if not rounds:
         fail(f"{raw}: no round folders (did the guest run finish?)")
     per = {e: [fio_write(d / f"{e}.json") for d in rounds] for e in EXPORTS}
-    ratios = [a["iops"] / b["iops"] for a, b in zip(per["daxstore"], per["file"])]
+    ratios = [a["iops"] / b["iops"]
+              for a, b in zip(per["daxstore"], per["file"])]
     info = json_file(raw / "map-info.json")
     cpus = raw / "cpus"
     storage = STORAGE.format(
