@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Issue #7 on the storage it means: fio --ioengine=nbd, 4 KiB random writes
+# with a flush after each (fsync=1, queue depth 1), through nbdkit with the
+# daxstore plugin and with nbdkit's own file plugin, both on ext4 -o dax on
+# an fsdax namespace, in ONE kernel-tier guest (QEMU TCG, 1 vCPU by
+# default, an emulated 1 GiB NVDIMM: every figure is TCG-emulated). The
+# image is made with `daxstore image create` on that ext4, so it maps with
+# MAP_SYNC; the file plugin's flush is an fdatasync on the same file
+# system. ROUNDS rounds, alternating which export goes first.
+#
+#   bench/nbd_fio_guest.sh [BUILD_DIR] [OUT_DIR]
+# Writes OUT_DIR/nbd_fio_guest.json and .md (default bench/results).
+# Env: ROUNDS (3), SIZE_MIB (64), SECS (fio seconds per figure, 3), SMP
+# (guest vCPUs, 1; README says why not 2), KERNEL_CACHE (the kernel
+# tier's cache folder).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+build=$(cd "${1:-$here/../build}" && pwd)
+out=${2:-$here/results}
+rounds=${ROUNDS:-3} smp=${SMP:-1}
+die() { echo "nbd_fio_guest: $*" >&2; exit 1; }
+cli=$build/tools/daxstore
+plugin=$build/plugins/nbdkit/nbdkit-daxstore-plugin.so
+[[ -x $cli && -f $plugin ]] ||
+  die "$cli or $plugin is missing; build first (ninja -C $build)"
+for t in nbdkit fio; do
+  command -v $t >/dev/null || die "$t is missing: apt-get install nbdkit fio"
+done
+nbdkit_bin=$(command -v nbdkit)
+plugindir=$(nbdkit --dump-config | sed -n 's/^plugindir=//p')
+file_plugin=$plugindir/nbdkit-file-plugin.so
+[[ -f $file_plugin ]] || die "$file_plugin is missing: apt-get install nbdkit"
+mkdir -p "$out"
+measure=$here/nbd_fio_guest_measure.sh
+work=$(mktemp -d "${TMPDIR:-/tmp}/daxstore-nbd-fio-guest.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/gb" "$work/res"
+
+# The guest's command; the harness ships only what --add names (each file
+# with every library ldd names, at the same absolute path).
+cat >"$work/gb/guest.sh" <<GUEST
+set -e
+ndctl create-namespace -r region0 -m fsdax >/dev/null
+mkfs.ext4 -q -F -b 4096 /dev/pmem0
+mkdir -p /mnt/dax
+mount -t ext4 -o dax /dev/pmem0 /mnt/dax
+sh $measure /mnt/dax \$DAXSTORE_RESULTS_DIR/raw $rounds $cli $plugin $file_plugin
+GUEST
+chmod +x "$work/gb/guest.sh"  # the harness ships executables only
+opts=(--build "$work/gb" --results "$work/res" --smp "$smp" --memory 1G
+  --nvdimm 1 --nvdimm-size 1G --init-labels --timeout 900
+  --add "$measure" --add "$cli" --add "$plugin" --add "$nbdkit_bin"
+  --add "$file_plugin" --add "$(command -v fio)")
+[[ -n ${KERNEL_CACHE:-} ]] && opts+=(--cache "$KERNEL_CACHE")
+for v in SIZE_MIB SECS; do
+  [[ -n ${!v:-} ]] && opts+=(--env "$v=${!v}")
+done
+"$here/../emulation/kernel/run-in-guest" "${opts[@]}" -- sh "$work/gb/guest.sh" ||
+  die "the guest run failed (exit $?)"
+python3 "$here/nbd_fio_guest_report.py" "$work/res/raw" "$out/nbd_fio_guest"
