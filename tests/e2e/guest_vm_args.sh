@@ -24,15 +24,10 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/emulated_ns.sh"
 
-export DAXSTORE_EMULATED_DIR=$work/bus
 mkdir -p "$work/results"
-"$DAXSTORE" emulate create --size 256M >/dev/null
-ns=$("$DAXSTORE" --bus emulated create-namespace -m fsdax -s 64M -n vmargs)
-dev=$(sed -n 's/.*"blockdev": "\([^"]*\)".*/\1/p' <<<"$ns")
-name=$(sed -n 's/.*"dev": "\([^"]*\)".*/\1/p' <<<"$ns")
-[[ -n $name && -n $dev && -f $work/bus/region0/$dev ]] ||
-  fail "no device file for the namespace: $ns"
+make_emulated_namespace "$work"
 truncate -s 32M "$work/vpmem.raw"
 "$DAXSTORE" image create "$work/disk.img" --size 64M >/dev/null
 sock=$work/vub.sock

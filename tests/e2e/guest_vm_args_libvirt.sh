@@ -28,6 +28,7 @@
 # files (domain XML, console, libvirt logs) for debugging.
 set -euo pipefail
 fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/emulated_ns.sh"
 command -v virt-qemu-run >/dev/null ||
   fail "virt-qemu-run is missing: apt-get install libvirt-daemon-driver-qemu"
 # Run by another user, everything runs as that user.
@@ -70,13 +71,7 @@ if [[ ! -f $base ]]; then
   "$MKINITRAMFS" base "$kdir" "$base" || fail "building the base initramfs failed"
 fi
 
-export DAXSTORE_EMULATED_DIR=$work/bus
-"$DAXSTORE" emulate create --size 256M >/dev/null
-ns=$("$DAXSTORE" --bus emulated create-namespace -m fsdax -s 64M -n vmargs)
-dev=$(sed -n 's/.*"blockdev": "\([^"]*\)".*/\1/p' <<<"$ns")
-name=$(sed -n 's/.*"dev": "\([^"]*\)".*/\1/p' <<<"$ns")
-[[ -n $name && -n $dev && -f $work/bus/region0/$dev ]] ||
-  fail "no device file for the namespace: $ns"
+make_emulated_namespace "$work"
 truncate -s 32M "$work/vpmem.raw"
 # Two sizes tell the two disks apart in the guest.
 "$DAXSTORE" image create "$work/vhost.img" --size 64M >/dev/null
