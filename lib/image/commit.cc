@@ -127,16 +127,19 @@ Status Image::State::ValidateEntry(uint64_t lba, uint64_t e) const {
 
 Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
                             uint64_t old_entry, uint64_t new_pba,
-                            const std::function<bool()>& fill, bool* used) {
+                            image::FillRef fill, bool* used) {
   *used = false;
   if (old_entry == 0 && new_pba == image::kNoBlock) {
     return Status::Ok();  // hole stays a hole
   }
   const bool has_old = EntryPresent(old_entry);
   const uint64_t old_pba = EntryPba(old_entry);
-  // Another volume may drop its reference to the same block meanwhile.
+  // Another writable volume may drop its reference to the same block
+  // meanwhile; with only one, this write is the block's only writer.
   std::unique_lock<std::mutex> shared;
-  if (has_old) shared = std::unique_lock(RefLockOf(old_pba));
+  if (has_old && writable_volumes > 1) {
+    shared = std::unique_lock(RefLockOf(old_pba));
+  }
   uint32_t ref_old = has_old ? LoadRef(old_pba) : 0;
   if (has_old && ref_old == 0) {
     return Corruption("image " + m.info().path + ": data block " +
@@ -145,12 +148,19 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
                       " but its refcount is 0; run check with repair");
   }
   const uint32_t ref_old_after = has_old ? ref_old - 1 : 0;
-  // A block about to become free: no scan of its group may see it yet.
+  // A block about to become free: no scan of its group may see it yet. A
+  // scanned group is never scanned again while writes run, so then the
+  // mutex is needed only to push the block (below).
   std::unique_lock<std::mutex> group;
   image::Group* g = nullptr;
+  bool scanned = false;
   if (has_old && ref_old_after == 0) {
     g = &groups[old_pba / image::kGroupBlocks];
-    group = std::unique_lock(g->mu);
+    scanned = g->scanned.load(std::memory_order_acquire);
+    if (!scanned) {
+      group = std::unique_lock(g->mu);
+      scanned = g->scanned.load(std::memory_order_relaxed);
+    }
   }
 
   uint64_t new_entry = 0;
@@ -179,13 +189,16 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
   Apply(*this, slot, lba, old_entry, new_entry, 1, ref_old_after);
   // Keep the record when the freed block can become the lane's spare. A
   // group not scanned yet would find the block itself, so it is not kept.
-  if (g && g->scanned && lane.spare == image::kNoBlock) {
+  if (g && scanned && lane.spare == image::kNoBlock) {
     lane.spare = old_pba;
     lane.kept = true;
     return Status::Ok();
   }
   Clear(*this, *lane.record);
-  if (g && g->scanned) g->free.push_back(old_pba);
+  if (g && scanned) {
+    if (!group) group = std::unique_lock(g->mu);
+    g->free.push_back(old_pba);
+  }
   return Status::Ok();
 }
 
@@ -203,7 +216,7 @@ Status Image::State::Recover() {
   for (uint32_t i = 0; i < sb.lanes; i++) {
     RedoRecord& r = *lanes[i].record;
     if (r.valid == 0) continue;
-    if (!image::RecordValid(r)) {
+    if (!image::RecordValid(r, sb.version)) {
       // Torn while being written: the crash came before step 2 began.
       if (writable) Clear(*this, r);
       continue;

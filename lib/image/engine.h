@@ -1,12 +1,17 @@
 // The in-memory engine behind daxstore::Image.
 //
-// Locks, always taken in this order (never two of one kind at once):
+// Locks, always taken in this order (never two of one kind at once, except
+// that volume operations take every lane mutex, in index order):
 //   vol_mu -> lane mutex -> stripe lock (of a volume's virtual block) ->
 //   ref lock (of the old data block) -> group mutex (of a data block).
 // One exception never waits: Allocate, out of free blocks, try_locks other
 // lanes (holding its own and maybe a stripe lock) to take a spare.
-// - vol_mu guards the volume table and handle counts: writes hold it
-//   shared, Snapshot/Clone/DeleteVolume and handle open/close exclusive.
+// - vol_mu guards the volume table and handle counts: Snapshot/Clone/
+//   DeleteVolume and handle open/close hold it exclusive. Writes do not
+//   take it (one shared lock word for every writer was a contended cache
+//   line): they hold their lane for the whole write, and volume
+//   operations also hold every lane (LockAllLanes), so no write is in
+//   flight during one.
 // - A lane (thread slot) owns one redo record and a scratch block.
 // - A stripe lock guards map entries hashing to it: readers hold it shared
 //   while they copy a block, so the block cannot be freed and reused under
@@ -15,7 +20,8 @@
 //   block's refcount to applying the record (and clearing it when the old
 //   block stays shared), so two volumes replacing their entries for one
 //   shared block neither lose a decrement nor leave two valid records
-//   naming one shared refcount.
+//   naming one shared refcount. With at most one writable volume no block
+//   can lose a reference to two writers at once, so writes skip it.
 // - A lane may keep its last record valid after the write returns, with
 //   the block that write freed as its spare (commit.cc, "Kept records");
 //   volume operations, Check and ResetFreeSpace retire kept records first.
@@ -23,11 +29,12 @@
 //   is built by scanning its refcounts the first time a lane allocates there;
 //   a block is pushed back by the writer that drops its ref to 0, which holds
 //   the group mutex from that store until the push, so a scan never sees a
-//   block that is about to be pushed.
+//   block that is about to be pushed. Once a group is scanned it stays
+//   scanned until ResetFreeSpace (no write in flight), so a writer that
+//   sees it scanned and keeps the block as its spare needs no group mutex.
 #pragma once
 
 #include <atomic>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -76,8 +83,22 @@ struct Volume {
 
 struct alignas(64) Group {
   std::mutex mu;
-  bool scanned = false;
-  std::vector<uint64_t> free;  // descending: back() is the lowest block
+  std::atomic<bool> scanned{false};  // set under mu
+  std::vector<uint64_t> free;        // descending: back() is the lowest block
+};
+
+// A borrowed callable returning bool (Commit's fill): no allocation, unlike
+// std::function, whose heap copy of a capturing lambda cost a write ~7%.
+class FillRef {
+ public:
+  template <typename F>
+  explicit FillRef(F& f)
+      : f_(&f), call_([](void* p) { return (*static_cast<F*>(p))(); }) {}
+  bool operator()() const { return call_(f_); }
+
+ private:
+  void* f_;
+  bool (*call_)(void*);
 };
 
 }  // namespace image
@@ -96,6 +117,9 @@ struct Image::State {
   std::unique_ptr<image::RefLock[]> ref_locks;
   mutable std::shared_mutex vol_mu;
   image::Volume vols[image::kMaxVolumes];
+  // Live volumes that are not snapshots. Read by writes under their lane,
+  // changed by volume operations under every lane.
+  uint32_t writable_volumes = 0;
   image::VolumeIntent* intent = nullptr;  // in pmem
   image::VolumeEntry* table = nullptr;    // in pmem
   std::unique_ptr<image::Group[]> groups;
@@ -118,6 +142,9 @@ struct Image::State {
     return ref_locks[(pba * 0x9e3779b97f4a7c15ull >> 32) % image::kStripes].mu;
   }
   image::Lane& MyLane() const;
+  // Every lane's mutex, taken in index order: no write is in flight while
+  // they are held. Volume operations hold them (after vol_mu).
+  std::vector<std::unique_lock<std::mutex>> LockAllLanes() const;
 
   uint64_t LoadEntry(uint32_t slot, uint64_t lba) const {
     return std::atomic_ref<uint64_t>(MapOf(slot)[lba])
@@ -156,8 +183,8 @@ struct Image::State {
   // was published; if not, the caller gives it back (after a Drain).
   // Caller holds the lane and the stripe lock exclusive.
   Status Commit(image::Lane& lane, uint32_t slot, uint64_t lba,
-                uint64_t old_entry, uint64_t new_pba,
-                const std::function<bool()>& fill, bool* used);
+                uint64_t old_entry, uint64_t new_pba, image::FillRef fill,
+                bool* used);
   // Replays and clears every valid redo record, then settles a pending
   // volume operation (Open).
   Status Recover();
@@ -183,6 +210,8 @@ struct Image::State {
   // returns how many changed.
   uint64_t Recount();
   void WriteEntry(uint32_t slot, const image::Volume& v);
+  // Recomputes writable_volumes from vols.
+  void CountVolumes();
   // Checks that an entry is well formed and in range.
   Status ValidateEntry(uint64_t lba, uint64_t entry) const;
 };

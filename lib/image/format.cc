@@ -46,13 +46,28 @@ void SealSuperblock(Superblock& sb) {
   sb.checksum = Checksum(&sb, offsetof(Superblock, checksum));
 }
 
-void SealRecord(RedoRecord& r) {
-  r.checksum = Checksum(&r, offsetof(RedoRecord, checksum));
+uint64_t RecordChecksum(const RedoRecord& r, uint32_t version) {
+  constexpr size_t kWords = offsetof(RedoRecord, checksum) / 8;
+  if (version < 4) return Checksum(&r, kWords * 8);
+  uint64_t w[kWords];
+  std::memcpy(w, &r, sizeof w);
+  // Each step is a bijection of the running value, so changing any one
+  // word changes the result; the final mix spreads every bit.
+  uint64_t h = 0x6a09e667f3bcc909ull;
+  for (uint64_t x : w) {
+    h = (h ^ x) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+  }
+  h ^= h >> 32;
+  h *= 0xd6e8feb86659fd93ull;
+  h ^= h >> 32;
+  return h;
 }
 
-bool RecordValid(const RedoRecord& r) {
-  return r.valid == kRedoValid &&
-         r.checksum == Checksum(&r, offsetof(RedoRecord, checksum));
+void SealRecord(RedoRecord& r) { r.checksum = RecordChecksum(r, kVersion); }
+
+bool RecordValid(const RedoRecord& r, uint32_t version) {
+  return r.valid == kRedoValid && r.checksum == RecordChecksum(r, version);
 }
 
 void SealVolume(VolumeEntry& v) {

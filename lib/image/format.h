@@ -51,9 +51,11 @@ inline constexpr uint64_t kMagic = 0x31474d4958414444ull;  // "DDAXIMG1"
 // Version 3 changed only how redo records are used (lib/image/commit.cc:
 // records may stay valid, and recovery redoes or undoes them by the map
 // entry), so that a version-2 reader cannot misread a version-3 crash
-// image. Version 2 images open as they are and are upgraded in place by
+// image. Version 4 changed only the redo record's checksum (RecordChecksum:
+// FNV-1a, a byte at a time, was ~9% of a 4 KiB write). Older images open as
+// they are (their records checked the old way) and are upgraded in place by
 // the first read-write open, after its recovery.
-inline constexpr uint32_t kVersion = 3;
+inline constexpr uint32_t kVersion = 4;
 inline constexpr uint32_t kOldestVersion = 2;
 inline constexpr uint64_t kPage = 4096;
 inline constexpr uint64_t kLaneSlot = 256;
@@ -107,8 +109,8 @@ struct RedoRecord {
   uint32_t ref_new;        // ref[new block] after (1), if new_entry is a block
   uint32_t ref_old_after;  // ref[old block] after, if old_entry is a block
   uint64_t volume;         // map slot of the volume written
-  uint64_t checksum;       // Checksum of the 56 bytes before this field; 0 when
-                           // cleared, so a cleared record can never pass again
+  uint64_t checksum;       // RecordChecksum of the 56 bytes before this field;
+                           // 0 when cleared, so it can never pass again
 };
 static_assert(sizeof(RedoRecord) == 64);
 
@@ -138,6 +140,10 @@ static_assert(sizeof(VolumeIntent) == 64);
 
 // FNV-1a, 64 bit.
 uint64_t Checksum(const void* p, size_t n);
+// A redo record's checksum as format `version` computes it: from version 4
+// a word-at-a-time hash of its first seven words (any one word changed
+// always changes it), before that Checksum.
+uint64_t RecordChecksum(const RedoRecord& r, uint32_t version);
 
 inline bool EntryPresent(uint64_t e) { return e & kEntryPresent; }
 inline uint64_t EntryPba(uint64_t e) { return e & kEntryPbaMask; }
@@ -153,8 +159,8 @@ Result<Superblock> ComputeLayout(const ImageOptions& o, uint64_t available);
 Status ValidateSuperblock(const Superblock& sb, uint64_t mapping_size);
 
 void SealSuperblock(Superblock& sb);  // sets checksum
-void SealRecord(RedoRecord& r);       // sets checksum
-bool RecordValid(const RedoRecord& r);
+void SealRecord(RedoRecord& r);       // sets checksum (this version's)
+bool RecordValid(const RedoRecord& r, uint32_t version);
 void SealVolume(VolumeEntry& v);
 bool VolumeValid(const VolumeEntry& v);  // live and sealed
 void SealIntent(VolumeIntent& i);

@@ -35,6 +35,13 @@ image::Lane& Image::State::MyLane() const {
   return lanes[slot % sb.lanes];
 }
 
+std::vector<std::unique_lock<std::mutex>> Image::State::LockAllLanes() const {
+  std::vector<std::unique_lock<std::mutex>> held;
+  held.reserve(sb.lanes);
+  for (uint32_t i = 0; i < sb.lanes; i++) held.emplace_back(lanes[i].mu);
+  return held;
+}
+
 Image::State::~State() {
   if (writable && lanes) RetireAll();
 }
@@ -194,7 +201,7 @@ Result<Image> Image::Open(Mapping m, const std::string& volume) {
   s->Attach();
   DAXSTORE_RETURN_IF_ERROR(s->Recover());
   if (writable && s->sb.version < image::kVersion) {
-    // Recovery replays version-2 records correctly too; writes from now
+    // Recovery replays older records (their checksums too); writes from now
     // on leave records only a reader of this version understands.
     s->sb.version = image::kVersion;
     image::SealSuperblock(s->sb);

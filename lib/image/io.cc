@@ -199,7 +199,7 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
       StoreBlock(s, pba, data);
       return !check || !AllZero(data + kZeroProbe, bs - kZeroProbe);
     };
-    st = s.Commit(lane, slot, lba, old, pba, fill, &used);
+    st = s.Commit(lane, slot, lba, old, pba, image::FillRef(fill), &used);
   }
   if (pba != image::kNoBlock && !used) UnstoreBlock(s, lane, pba);
   return st;
@@ -216,8 +216,8 @@ Status WriteRange(Image::State& s, uint32_t slot, uint64_t offset, uint64_t n,
                            " is a read-only snapshot; clone it to write");
   }
   DAXSTORE_RETURN_IF_ERROR(CheckRange(s, offset, n));
-  // Shared: volume operations see no write in flight.
-  std::shared_lock vol_lock(s.vol_mu);
+  // Held for the whole write: volume operations take every lane, so they
+  // see no write in flight.
   Lane& lane = s.MyLane();
   std::lock_guard lane_lock(lane.mu);
   const uint64_t bs = s.bs();

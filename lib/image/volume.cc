@@ -62,6 +62,7 @@ void ZeroEntry(Image::State& s, uint32_t slot) {
   std::memset(&s.table[slot], 0, sizeof s.table[slot]);
   s.m.Persist(&s.table[slot], sizeof s.table[slot]);
   s.vols[slot] = image::Volume{};
+  s.CountVolumes();
 }
 
 }  // namespace
@@ -80,6 +81,12 @@ void Image::State::WriteEntry(uint32_t slot, const image::Volume& v) {
   vols[slot] = v;
   vols[slot].live = true;
   vols[slot].handles = 0;
+  CountVolumes();
+}
+
+void Image::State::CountVolumes() {
+  writable_volumes = 0;
+  for (const image::Volume& v : vols) writable_volumes += v.live && !v.snapshot;
 }
 
 Status Image::State::LoadVolumes() {
@@ -102,6 +109,7 @@ Status Image::State::LoadVolumes() {
     return Corruption("image " + m.info().path +
                       ": the default volume is missing from the volume table");
   }
+  CountVolumes();
   return Status::Ok();
 }
 
@@ -279,6 +287,7 @@ bool Image::read_only() const {
 Status Image::Snapshot(const std::string& name) {
   State& s = *s_;
   std::unique_lock lock(s.vol_mu);
+  auto lanes = s.LockAllLanes();  // no write in flight
   image::Volume v;
   v.snapshot = true;
   v.name = name;
@@ -289,6 +298,7 @@ Status Image::Snapshot(const std::string& name) {
 Status Image::Clone(const std::string& snapshot, const std::string& name) {
   State& s = *s_;
   std::unique_lock lock(s.vol_mu);
+  auto lanes = s.LockAllLanes();  // no write in flight
   int src = s.FindVolume(snapshot);
   if (src < 0) {
     return NotFound("image " + s.m.info().path + " has no snapshot '" +
@@ -308,6 +318,7 @@ Status Image::Clone(const std::string& snapshot, const std::string& name) {
 Status Image::DeleteVolume(const std::string& name) {
   State& s = *s_;
   std::unique_lock lock(s.vol_mu);
+  auto lanes = s.LockAllLanes();  // no write in flight
   int slot = s.FindVolume(name);
   if (slot < 0) {
     return NotFound("image " + s.m.info().path + " has no volume '" + name +

@@ -226,6 +226,48 @@ TEST_F(ImageCorruptTest, ATornRecordDoesNotReviveAClearedOne) {
   EXPECT_TRUE(img->Check()->clean());
 }
 
+// Format 4 changed the record checksum: a version-3 crash image's records
+// are checked the version-3 way, replayed, and the image is upgraded; the
+// same record in a version-4 image is torn and ignored.
+TEST_F(ImageCorruptTest, RecordChecksumFollowsTheImageVersion) {
+  image::Superblock sb = ReadSb(0);
+  ASSERT_EQ(sb.version, image::kVersion);
+  image::RedoRecord r{};
+  uint64_t off = 0;
+  for (uint32_t lane = 0; lane < sb.lanes && r.seq == 0; lane++) {
+    off = sb.lane_offset + lane * image::kLaneSlot;
+    Pread(&r, sizeof r, off);
+  }
+  ASSERT_NE(r.seq, 0u) << "no lane kept the fields of its last record";
+  r.valid = image::kRedoValid;
+  r.checksum = image::RecordChecksum(r, 3);
+  ASSERT_NE(r.checksum, image::RecordChecksum(r, image::kVersion));
+  auto set_version = [&](uint32_t v) {
+    sb.version = v;
+    image::SealSuperblock(sb);
+    Pwrite(&sb, sizeof sb, sb.backup_offset);
+    Pwrite(&sb, sizeof sb, 0);
+  };
+  set_version(3);
+  Pwrite(&r, sizeof r, off);
+  {
+    auto img = Image::Open(path_);
+    ASSERT_TRUE(img.ok()) << img.status().ToString();
+    EXPECT_EQ(img->Info()->recovered_records, 1u);
+    std::vector<uint8_t> got(3 * 4096);
+    ASSERT_TRUE(img->Read(0, got.data(), got.size()).ok());
+    EXPECT_EQ(got, std::vector<uint8_t>(got.size(), 1));
+    EXPECT_TRUE(img->Check()->clean());
+  }
+  EXPECT_EQ(ReadSb(0).version, image::kVersion);
+  EXPECT_EQ(ReadSb(sb.backup_offset).version, image::kVersion);
+  Pwrite(&r, sizeof r, off);
+  auto img = Image::Open(path_);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  EXPECT_EQ(img->Info()->recovered_records, 0u);
+  EXPECT_TRUE(img->Check()->clean());
+}
+
 TEST_F(ImageCorruptTest, CorruptRedoRecordIsRejected) {
   image::Superblock sb = ReadSb(0);
   image::RedoRecord r{};
