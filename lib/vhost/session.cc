@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 
 namespace daxstore::vhost {
@@ -21,6 +22,7 @@ struct Session::Queue {
   std::thread worker;
   int stop = -1;  // eventfd that ends the worker
   std::atomic<uint16_t> last_avail{0};
+  InflightQueueHeader* inflight = nullptr;  // its slot, if tracked
 };
 
 namespace {
@@ -60,6 +62,7 @@ Session::Session(const BlkDevice& dev, uint32_t queues,
 
 Session::~Session() {
   StopAll();
+  CloseFd(&reply_fd_);
   for (auto& q : queues_) {
     CloseFd(&q->kick);
     CloseFd(&q->call);
@@ -84,7 +87,8 @@ uint64_t Session::OfferedFeatures(bool read_only) {
 }
 
 uint64_t Session::OfferedProtocolFeatures() {
-  return (1ull << kProtoMq) | (1ull << kProtoReplyAck) | (1ull << kProtoConfig);
+  return (1ull << kProtoMq) | (1ull << kProtoReplyAck) |
+         (1ull << kProtoConfig) | (1ull << kProtoInflightShmfd);
 }
 
 Result<Session::Queue*> Session::QueueAt(uint32_t index) {
@@ -101,6 +105,7 @@ Status Session::Handle(const MessageHeader& hdr,
                        bool* has_reply) {
   *has_reply = false;
   reply->clear();
+  CloseFd(&reply_fd_);
   if ((hdr.flags & kVersionMask) != kVersion)
     return InvalidArgument("message version " +
                            std::to_string(hdr.flags & kVersionMask));
@@ -229,6 +234,12 @@ Status Session::Dispatch(const MessageHeader& hdr,
       *has_reply = true;
       return Status::Ok();
     }
+    case kGetInflightFd:
+      DAXSTORE_RETURN_IF_ERROR(GetInflightFd(payload, fds, reply));
+      *has_reply = true;
+      return Status::Ok();
+    case kSetInflightFd:
+      return SetInflightFd(payload, fds);
     case kSetConfig:
       // Nothing in the config space is writable (no CONFIG_WCE).
       DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "SET_CONFIG"));
@@ -258,6 +269,49 @@ Status Session::SetMemTable(std::span<const uint8_t> payload,
   // only after that.
   StopAll();
   mem_ = std::move(t);
+  StartAll();
+  return Status::Ok();
+}
+
+Status Session::GetInflightFd(std::span<const uint8_t> payload,
+                              std::span<const int> fds,
+                              std::vector<uint8_t>* reply) {
+  DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "GET_INFLIGHT_FD"));
+  if (!(protocol_features_ & (1ull << kProtoInflightShmfd)))
+    return InvalidArgument(
+        "GET_INFLIGHT_FD without VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD");
+  InflightInfo info;
+  DAXSTORE_RETURN_IF_ERROR(Decode(payload, &info, "GET_INFLIGHT_FD"));
+  DAXSTORE_RETURN_IF_ERROR(
+      CheckInflightRequest(info, static_cast<uint32_t>(queues_.size())));
+  InflightInfo out;
+  DAXSTORE_ASSIGN_OR_RETURN(
+      InflightRegion r, InflightRegion::Create(os_, info, &reply_fd_, &out));
+  // The front end maps its own copy; this one only set up the slots.
+  (void)r;
+  Encode(out, reply);
+  return Status::Ok();
+}
+
+Status Session::SetInflightFd(std::span<const uint8_t> payload,
+                              std::span<const int> fds) {
+  if (!(protocol_features_ & (1ull << kProtoInflightShmfd)))
+    return InvalidArgument(
+        "SET_INFLIGHT_FD without VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD");
+  InflightInfo info;
+  DAXSTORE_RETURN_IF_ERROR(Decode(payload, &info, "SET_INFLIGHT_FD"));
+  if (fds.size() != 1)
+    return InvalidArgument("SET_INFLIGHT_FD needs exactly one descriptor");
+  DAXSTORE_ASSIGN_OR_RETURN(
+      InflightRegion r,
+      InflightRegion::Map(os_, fds[0], info,
+                          static_cast<uint32_t>(queues_.size())));
+  // Workers use the old region until they stop.
+  StopAll();
+  inflight_ = std::move(r);
+  for (auto& q : queues_)
+    q->inflight =
+        q->index < inflight_.num_queues() ? inflight_.queue(q->index) : nullptr;
   StartAll();
   return Status::Ok();
 }
@@ -331,6 +385,46 @@ void Session::StartAll() {
   for (auto& q : queues_) Start(*q);
 }
 
+bool Session::Stalls(Queue& q, VhostStall::Point point, uint64_t request) {
+  if (stall_.after == 0 || request < stall_.after) return false;
+  // Request `after` stops at its point, every later one as soon as taken.
+  if (request == stall_.after ? point != stall_.point
+                              : point != VhostStall::Point::kBeforeExecute)
+    return false;
+  if (request == stall_.after)
+    std::fprintf(stderr, "daxstore vhost: queue %u: stalled at request %llu\n",
+                 q.index, static_cast<unsigned long long>(request));
+  WaitFd w{.fd = q.stop};
+  (void)os_->Wait({&w, 1}, -1);
+  return true;
+}
+
+bool Session::Serve(Queue& q, Virtqueue& vq, InflightQueue* track, Chain& chain,
+                    const Status& walk, bool resubmitted) {
+  using Point = VhostStall::Point;
+  if (track != nullptr && !resubmitted) track->Take(chain.head);
+  const uint64_t n = taken_.fetch_add(1) + 1;
+  if (Stalls(q, Point::kBeforeExecute, n)) return false;
+  uint32_t len = 0;
+  if (walk.ok()) {
+    len = HandleBlkRequest(dev_, chain);
+  } else {
+    std::fprintf(stderr, "daxstore vhost: queue %u: %s\n", q.index,
+                 walk.message().c_str());
+    if (chain.error_status != nullptr) {
+      __atomic_store_n(chain.error_status, uint8_t{VIRTIO_BLK_S_IOERR},
+                       __ATOMIC_RELAXED);
+      len = 1;
+    }
+  }
+  if (Stalls(q, Point::kBeforeUsed, n)) return false;
+  if (track != nullptr) track->Returning(chain.head);
+  vq.Push(chain.head, len);
+  if (Stalls(q, Point::kBeforeClear, n)) return false;
+  if (track != nullptr) track->Returned(chain.head, vq.used_idx());
+  return true;
+}
+
 void Session::Work(Queue& q, bool indirect) {
   auto vq = Virtqueue::Attach(mem_, q.addrs, q.num, q.base, indirect);
   if (!vq.ok()) {
@@ -338,24 +432,37 @@ void Session::Work(Queue& q, bool indirect) {
                  vq.status().message().c_str());
     return;
   }
+  std::optional<InflightQueue> track;
   Chain chain;
+  if (q.inflight != nullptr) {
+    track.emplace(q.inflight, inflight_.queue_size());
+    const uint16_t used = vq->RingUsedIdx();
+    auto resume = track->Start(q.num, used, q.base);
+    if (!resume.ok()) {
+      std::fprintf(stderr, "daxstore vhost: queue %u: %s; queue stopped\n",
+                   q.index, resume.status().message().c_str());
+      return;
+    }
+    vq->Resume(resume->next_avail, used);
+    q.last_avail.store(vq->last_avail());
+    if (!resume->heads.empty())
+      std::fprintf(stderr,
+                   "daxstore vhost: queue %u: resubmitting %zu requests the "
+                   "last backend left in flight\n",
+                   q.index, resume->heads.size());
+    bool pushed = false;
+    for (uint16_t head : resume->heads) {
+      Status st = vq->ChainAt(mem_, head, &chain);
+      if (!Serve(q, *vq, &*track, chain, st, true)) return;
+      pushed = true;
+    }
+    if (pushed && q.call >= 0) os_->SignalEvent(q.call);
+  }
   for (;;) {
     bool pushed = false;
     Status st;
     while (vq->Pop(mem_, &chain, &st)) {
-      uint32_t len = 0;
-      if (st.ok()) {
-        len = HandleBlkRequest(dev_, chain);
-      } else {
-        std::fprintf(stderr, "daxstore vhost: queue %u: %s\n", q.index,
-                     st.message().c_str());
-        if (chain.error_status != nullptr) {
-          __atomic_store_n(chain.error_status, uint8_t{VIRTIO_BLK_S_IOERR},
-                           __ATOMIC_RELAXED);
-          len = 1;
-        }
-      }
-      vq->Push(chain.head, len);
+      if (!Serve(q, *vq, track ? &*track : nullptr, chain, st, false)) return;
       pushed = true;
     }
     q.last_avail.store(vq->last_avail());
