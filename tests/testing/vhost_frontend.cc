@@ -66,6 +66,10 @@ uint64_t VhostFrontend::QueueBase(uint32_t q) const {
   return kGpaBase + q * (o_.mem_size / o_.queues);
 }
 
+uint64_t VhostFrontend::UsedOffset() const {
+  return (16ull * o_.queue_size + 6 + 2ull * o_.queue_size + 4095) & ~4095ull;
+}
+
 uint64_t VhostFrontend::ScratchGpa(uint32_t q) const {
   // After the rings and the batch slots.
   return QueueBase(q) + kRingArea + kMaxBatch * (kMaxData + 4096);
@@ -225,8 +229,11 @@ Status VhostFrontend::Setup() {
   DAXSTORE_RETURN_IF_ERROR(acked(kSetMemTable, &mt, sizeof(mt), {&mem_fd_, 1}));
   for (uint32_t q = 0; q < o_.queues; ++q) {
     vhost_vring_state num{q, o_.queue_size};
-    vhost_vring_state base{q,
-                           base_at_avail_ ? rings_[q].avail_idx : UsedIndex(q)};
+    // The used idx as guest memory holds it (no backend runs the ring
+    // now; a memcpy, as rings of odd queue counts may be misaligned).
+    uint16_t used_idx = 0;
+    std::memcpy(&used_idx, Host(QueueBase(q)) + UsedOffset() + 2, 2);
+    vhost_vring_state base{q, base_at_avail_ ? rings_[q].avail_idx : used_idx};
     DAXSTORE_RETURN_IF_ERROR(acked(kSetVringNum, &num, sizeof(num)));
     DAXSTORE_RETURN_IF_ERROR(acked(kSetVringBase, &base, sizeof(base)));
     uint64_t desc = QueueBase(q) - kGpaBase + kUserBase;

@@ -117,6 +117,7 @@ class VhostFrontend {
  private:
   VhostFrontend() = default;
   uint64_t QueueBase(uint32_t q) const;
+  uint64_t UsedOffset() const;  // of the used ring from QueueBase
   Status WaitUsed(uint32_t q, uint16_t target);
 
   Options o_;

@@ -252,6 +252,9 @@ TEST_F(VhostInflightTest, RegionIsSealedAndSizedForTheQueues) {
   int seals = fcntl(f->inflight_fd(), F_GET_SEALS);
   EXPECT_EQ(seals & (F_SEAL_SHRINK | F_SEAL_GROW), F_SEAL_SHRINK | F_SEAL_GROW);
   for (uint32_t q = 0; q < 2; ++q) {
+    // A request through the ring: its worker has started by then.
+    auto st = f->Request(q, VIRTIO_BLK_T_FLUSH, 0, {}, {});
+    ASSERT_TRUE(st.ok() && *st == VIRTIO_BLK_S_OK);
     auto* h = reinterpret_cast<const InflightQueueHeader*>(
         f->inflight() + q * InflightQueueBytes(256));
     EXPECT_EQ(h->version, kInflightVersion) << "started rings use their slot";
@@ -381,6 +384,8 @@ TEST_F(VhostInflightHostileTest, CorruptSlotStopsOnlyThatQueue) {
     fo.timeout_ms = 300;
     auto f = Attach(fo);
     ASSERT_TRUE(f);
+    // Once a request went through, the worker is done with the slot.
+    ASSERT_TRUE(f->Request(0, VIRTIO_BLK_T_FLUSH, 0, {}, {}).ok());
     auto* slot = reinterpret_cast<InflightQueueHeader*>(
         const_cast<uint8_t*>(f->inflight()));
     slot->version = c.version;
