@@ -52,7 +52,22 @@ class Session {
   static uint64_t OfferedProtocolFeatures();
 
  private:
-  struct Queue;
+  // One ring's settings and worker: the worker reads them, the message
+  // thread changes them only while the worker is stopped.
+  struct Queue {
+    uint32_t index = 0;
+    uint32_t num = 0;
+    VringAddrs addrs;
+    bool has_addrs = false;
+    uint16_t base = 0;
+    int kick = -1, call = -1, err = -1;
+    bool started = false;  // a kick fd arrived (and no GET_VRING_BASE since)
+    bool enabled = false;
+    std::thread worker;
+    int stop = -1;  // eventfd that ends the worker
+    std::atomic<uint16_t> last_avail{0};
+    InflightQueueHeader* inflight = nullptr;  // its slot, if tracked
+  };
   Status Dispatch(const MessageHeader& hdr, std::span<const uint8_t> payload,
                   std::span<const int> fds, std::vector<uint8_t>* reply,
                   bool* has_reply);
