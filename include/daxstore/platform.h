@@ -171,6 +171,10 @@ class Platform {
   // Writes up to len bytes without waiting; 0 means it would block. A peer
   // that is gone is an error, never SIGPIPE.
   virtual Result<size_t> Send(int fd, const void* buf, size_t len);
+  // Send, with descriptors (SCM_RIGHTS) attached to the first byte sent;
+  // 0 means it would block and nothing (no descriptor either) went out.
+  virtual Result<size_t> SendWithFds(int fd, const void* buf, size_t len,
+                                     std::span<const int> fds);
 
   // --- events and waiting (the defaults fail with kUnsupported; those of
   // SignalEvent and ConsumeEvent do nothing) ---
@@ -189,6 +193,15 @@ class Platform {
   virtual Result<int> Wait(std::span<WaitFd> fds, int timeout_ms);
   // A second descriptor for the same open file (dup).
   virtual Result<int> Duplicate(int fd);
+
+  // --- shared memory (the defaults fail with kUnsupported) ---
+  // An anonymous, zero-filled shared memory file of `size` bytes (memfd),
+  // close-on-exec, sealed so that nobody can shrink or grow it: a mapping
+  // of it can never fault on a truncated page. `name` shows in /proc.
+  virtual Result<int> MakeSharedMemory(const std::string& name, uint64_t size);
+  // True if fd's size is sealed (cannot shrink or grow), as the files of
+  // MakeSharedMemory are; false for any other file.
+  virtual Result<bool> SizeIsSealed(int fd);
 
   // --- this process (the defaults fail with kUnsupported) ---
   virtual Result<uint32_t> UserId();

@@ -7,6 +7,12 @@
 // accepted. A malformed message drops the connection (one line on stderr);
 // a malformed request from the guest fails that request.
 //
+// Backend restarts: the backend offers VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD.
+// Each ring records in a shared-memory region the front end keeps which
+// requests it took and has not returned; a backend started after a crash
+// (QEMU reconnects with reconnect=1 and hands the region back) resubmits
+// those first, in the order they were taken, so each completes once.
+//
 // Isolation: the backend reads and writes only the regions of guest memory
 // the front end shared and the image; every ring, descriptor and buffer is
 // bounds-checked against the memory table first (lib/vhost/).
@@ -23,6 +29,22 @@
 
 namespace daxstore {
 
+// For tests of backend restarts: the backend stops as if it had crashed at
+// `point` of request number `after` (counted from 1 over every queue of a
+// connection, resubmitted ones included), and at kBeforeExecute of every
+// later one: each ring's worker stops at its next request, which stays
+// taken and in flight, and nothing is undone until the connection ends.
+// after = 0: never.
+struct VhostStall {
+  enum class Point {
+    kBeforeExecute,  // taken from the ring, not yet run
+    kBeforeUsed,     // run, not yet returned to the driver
+    kBeforeClear,    // returned, its inflight mark not yet cleared
+  };
+  uint64_t after = 0;
+  Point point = Point::kBeforeExecute;
+};
+
 struct VhostBlkOptions {
   std::string socket_path;
   uint32_t queues = 1;  // 1 to 64
@@ -33,6 +55,7 @@ struct VhostBlkOptions {
   // The OS seam (sockets, events, guest memory); null means
   // DefaultPlatform().
   std::shared_ptr<Platform> platform;
+  VhostStall stall;  // tests only
 };
 
 class VhostBlkServer {

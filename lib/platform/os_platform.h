@@ -53,12 +53,16 @@ class OsPlatform : public Platform {
   Result<Received> Receive(int fd, void* buf, size_t len, std::vector<int>* fds,
                            size_t max_fds) override;
   Result<size_t> Send(int fd, const void* buf, size_t len) override;
+  Result<size_t> SendWithFds(int fd, const void* buf, size_t len,
+                             std::span<const int> fds) override;
 
   Result<int> MakeEvent() override;
   void SignalEvent(int event_fd) override;
   void ConsumeEvent(int event_fd) override;
   Result<int> Wait(std::span<WaitFd> fds, int timeout_ms) override;
   Result<int> Duplicate(int fd) override;
+  Result<int> MakeSharedMemory(const std::string& name, uint64_t size) override;
+  Result<bool> SizeIsSealed(int fd) override;
 
   Result<uint32_t> UserId() override;
   Result<std::string> FindProgram(const std::string& name) override;

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "platform/os_platform.h"
 
@@ -27,6 +28,10 @@ Result<Received> Platform::Receive(int, void*, size_t, std::vector<int>*,
 }
 Result<size_t> Platform::Send(int, const void*, size_t) {
   return Unsupported("this platform has no unix sockets");
+}
+Result<size_t> Platform::SendWithFds(int, const void*, size_t,
+                                     std::span<const int>) {
+  return Unsupported("this platform cannot pass descriptors");
 }
 
 namespace {
@@ -144,6 +149,33 @@ Result<size_t> OsPlatform::Send(int fd, const void* buf, size_t len) {
   if (n >= 0) return static_cast<size_t>(n);
   if (errno == EAGAIN || errno == EWOULDBLOCK) return size_t{0};
   return FromErrno(errno, "sending on a socket");
+}
+
+Result<size_t> OsPlatform::SendWithFds(int fd, const void* buf, size_t len,
+                                       std::span<const int> fds) {
+  if (fds.empty()) return Send(fd, buf, len);
+  if (len == 0) return InvalidArgument("descriptors need at least one byte");
+  iovec iov{const_cast<void*>(buf), len};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  std::vector<cmsghdr> control(
+      (CMSG_SPACE(sizeof(int) * fds.size()) + sizeof(cmsghdr) - 1) /
+      sizeof(cmsghdr));
+  mh.msg_control = control.data();
+  mh.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+  cmsghdr* c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  ssize_t n;
+  do {
+    n = ::sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n >= 0) return static_cast<size_t>(n);
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return size_t{0};
+  return FromErrno(errno, "sending descriptors on a socket");
 }
 
 }  // namespace daxstore

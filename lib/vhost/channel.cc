@@ -73,7 +73,8 @@ Result<ReadOutcome> ReadMessage(Platform& os, int fd, int stop_fd,
 }
 
 Status WriteReply(Platform& os, int fd, uint32_t request,
-                  const std::vector<uint8_t>& payload, int timeout_ms) {
+                  const std::vector<uint8_t>& payload, int timeout_ms,
+                  int send_fd) {
   std::vector<uint8_t> buf(sizeof(MessageHeader) + payload.size());
   MessageHeader h{request, kVersion | kReplyFlag,
                   static_cast<uint32_t>(payload.size())};
@@ -85,7 +86,10 @@ Status WriteReply(Platform& os, int fd, uint32_t request,
     DAXSTORE_ASSIGN_OR_RETURN(bool ready,
                               WaitFor(os, fd, true, -1, timeout_ms));
     (void)ready;
-    auto n = os.Send(fd, buf.data() + sent, buf.size() - sent);
+    // The descriptor goes with the first byte.
+    auto n = sent == 0 && send_fd >= 0
+                 ? os.SendWithFds(fd, buf.data(), buf.size(), {&send_fd, 1})
+                 : os.Send(fd, buf.data() + sent, buf.size() - sent);
     if (!n.ok())
       return n.status().WithContext("writing to the vhost-user socket");
     sent += *n;

@@ -42,9 +42,10 @@ enum class ReadOutcome { kMessage, kClosed, kStopped };
 // kMaxPayload or a short read are errors.
 [[nodiscard]] Result<ReadOutcome> ReadMessage(Platform& os, int fd, int stop_fd,
                                               int timeout_ms, Message* msg);
-// Sends a reply (REPLY flag set) with the given payload.
+// Sends a reply (REPLY flag set) with the given payload and, if send_fd is
+// not -1, that descriptor with it.
 [[nodiscard]] Status WriteReply(Platform& os, int fd, uint32_t request,
                                 const std::vector<uint8_t>& payload,
-                                int timeout_ms);
+                                int timeout_ms, int send_fd = -1);
 
 }  // namespace daxstore::vhost

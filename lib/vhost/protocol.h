@@ -30,6 +30,8 @@ enum Request : uint32_t {
   kSetVringEnable = 18,
   kGetConfig = 24,
   kSetConfig = 25,
+  kGetInflightFd = 31,
+  kSetInflightFd = 32,
 };
 
 // Header flags.
@@ -43,6 +45,7 @@ inline constexpr int kFProtocolFeatures = 30;  // VHOST_USER_F_PROTOCOL_FEATURES
 inline constexpr int kProtoMq = 0;
 inline constexpr int kProtoReplyAck = 3;
 inline constexpr int kProtoConfig = 9;
+inline constexpr int kProtoInflightShmfd = 12;
 
 // The vring index word of SET_VRING_KICK/CALL/ERR.
 inline constexpr uint64_t kVringIndexMask = 0xff;
@@ -80,5 +83,16 @@ struct ConfigHeader {
   uint32_t size;
   uint32_t flags;
 };
+
+// GET_INFLIGHT_FD / SET_INFLIGHT_FD ("inflight description"; the front end
+// lays it out as a C struct, so it is 24 bytes with the tail padding).
+struct InflightInfo {
+  uint64_t mmap_size;
+  uint64_t mmap_offset;
+  uint16_t num_queues;
+  uint16_t queue_size;
+  uint32_t padding;
+};
+static_assert(sizeof(InflightInfo) == 24);
 
 }  // namespace daxstore::vhost

@@ -84,6 +84,7 @@ Status VhostBlkServer::Serve(int conn) {
   dev.read_only = options_.read_only;
   dev.serial = options_.serial;
   vhost::Session session(dev, options_.queues, os_);
+  session.set_stall(options_.stall);
   std::vector<uint8_t> reply;
   for (;;) {
     vhost::Message msg(os_.get());  // its fds are closed after each round
@@ -96,8 +97,9 @@ Status VhostBlkServer::Serve(int conn) {
     Status st =
         session.Handle(msg.hdr, msg.payload, msg.fds.fds_, &reply, &has_reply);
     if (has_reply)
-      DAXSTORE_RETURN_IF_ERROR(vhost::WriteReply(
-          *os_, conn, msg.hdr.request, reply, options_.message_timeout_ms));
+      DAXSTORE_RETURN_IF_ERROR(
+          vhost::WriteReply(*os_, conn, msg.hdr.request, reply,
+                            options_.message_timeout_ms, session.reply_fd()));
     DAXSTORE_RETURN_IF_ERROR(st);
   }
 }

@@ -9,20 +9,6 @@
 
 namespace daxstore::vhost {
 
-struct Session::Queue {
-  uint32_t index = 0;
-  uint32_t num = 0;
-  VringAddrs addrs;
-  bool has_addrs = false;
-  uint16_t base = 0;
-  int kick = -1, call = -1, err = -1;
-  bool started = false;  // a kick fd arrived (and no GET_VRING_BASE since)
-  bool enabled = false;
-  std::thread worker;
-  int stop = -1;  // eventfd that ends the worker
-  std::atomic<uint16_t> last_avail{0};
-};
-
 namespace {
 
 template <typename T>
@@ -60,6 +46,7 @@ Session::Session(const BlkDevice& dev, uint32_t queues,
 
 Session::~Session() {
   StopAll();
+  CloseFd(&reply_fd_);
   for (auto& q : queues_) {
     CloseFd(&q->kick);
     CloseFd(&q->call);
@@ -84,7 +71,8 @@ uint64_t Session::OfferedFeatures(bool read_only) {
 }
 
 uint64_t Session::OfferedProtocolFeatures() {
-  return (1ull << kProtoMq) | (1ull << kProtoReplyAck) | (1ull << kProtoConfig);
+  return (1ull << kProtoMq) | (1ull << kProtoReplyAck) |
+         (1ull << kProtoConfig) | (1ull << kProtoInflightShmfd);
 }
 
 Result<Session::Queue*> Session::QueueAt(uint32_t index) {
@@ -101,6 +89,7 @@ Status Session::Handle(const MessageHeader& hdr,
                        bool* has_reply) {
   *has_reply = false;
   reply->clear();
+  CloseFd(&reply_fd_);
   if ((hdr.flags & kVersionMask) != kVersion)
     return InvalidArgument("message version " +
                            std::to_string(hdr.flags & kVersionMask));
@@ -229,6 +218,12 @@ Status Session::Dispatch(const MessageHeader& hdr,
       *has_reply = true;
       return Status::Ok();
     }
+    case kGetInflightFd:
+      DAXSTORE_RETURN_IF_ERROR(GetInflightFd(payload, fds, reply));
+      *has_reply = true;
+      return Status::Ok();
+    case kSetInflightFd:
+      return SetInflightFd(payload, fds);
     case kSetConfig:
       // Nothing in the config space is writable (no CONFIG_WCE).
       DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "SET_CONFIG"));
@@ -258,6 +253,49 @@ Status Session::SetMemTable(std::span<const uint8_t> payload,
   // only after that.
   StopAll();
   mem_ = std::move(t);
+  StartAll();
+  return Status::Ok();
+}
+
+Status Session::GetInflightFd(std::span<const uint8_t> payload,
+                              std::span<const int> fds,
+                              std::vector<uint8_t>* reply) {
+  DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "GET_INFLIGHT_FD"));
+  if (!(protocol_features_ & (1ull << kProtoInflightShmfd)))
+    return InvalidArgument(
+        "GET_INFLIGHT_FD without VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD");
+  InflightInfo info;
+  DAXSTORE_RETURN_IF_ERROR(Decode(payload, &info, "GET_INFLIGHT_FD"));
+  DAXSTORE_RETURN_IF_ERROR(
+      CheckInflightRequest(info, static_cast<uint32_t>(queues_.size())));
+  InflightInfo out;
+  DAXSTORE_ASSIGN_OR_RETURN(
+      InflightRegion r, InflightRegion::Create(os_, info, &reply_fd_, &out));
+  // The front end maps its own copy; this one only set up the slots.
+  (void)r;
+  Encode(out, reply);
+  return Status::Ok();
+}
+
+Status Session::SetInflightFd(std::span<const uint8_t> payload,
+                              std::span<const int> fds) {
+  if (!(protocol_features_ & (1ull << kProtoInflightShmfd)))
+    return InvalidArgument(
+        "SET_INFLIGHT_FD without VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD");
+  InflightInfo info;
+  DAXSTORE_RETURN_IF_ERROR(Decode(payload, &info, "SET_INFLIGHT_FD"));
+  if (fds.size() != 1)
+    return InvalidArgument("SET_INFLIGHT_FD needs exactly one descriptor");
+  DAXSTORE_ASSIGN_OR_RETURN(
+      InflightRegion r,
+      InflightRegion::Map(os_, fds[0], info,
+                          static_cast<uint32_t>(queues_.size())));
+  // Workers use the old region until they stop.
+  StopAll();
+  inflight_ = std::move(r);
+  for (auto& q : queues_)
+    q->inflight =
+        q->index < inflight_.num_queues() ? inflight_.queue(q->index) : nullptr;
   StartAll();
   return Status::Ok();
 }
@@ -329,54 +367,6 @@ void Session::StopAll() {
 
 void Session::StartAll() {
   for (auto& q : queues_) Start(*q);
-}
-
-void Session::Work(Queue& q, bool indirect) {
-  auto vq = Virtqueue::Attach(mem_, q.addrs, q.num, q.base, indirect);
-  if (!vq.ok()) {
-    std::fprintf(stderr, "daxstore vhost: queue %u: %s\n", q.index,
-                 vq.status().message().c_str());
-    return;
-  }
-  Chain chain;
-  for (;;) {
-    bool pushed = false;
-    Status st;
-    while (vq->Pop(mem_, &chain, &st)) {
-      uint32_t len = 0;
-      if (st.ok()) {
-        len = HandleBlkRequest(dev_, chain);
-      } else {
-        std::fprintf(stderr, "daxstore vhost: queue %u: %s\n", q.index,
-                     st.message().c_str());
-        if (chain.error_status != nullptr) {
-          __atomic_store_n(chain.error_status, uint8_t{VIRTIO_BLK_S_IOERR},
-                           __ATOMIC_RELAXED);
-          len = 1;
-        }
-      }
-      vq->Push(chain.head, len);
-      pushed = true;
-    }
-    q.last_avail.store(vq->last_avail());
-    if (vq->broken())
-      std::fprintf(stderr,
-                   "daxstore vhost: queue %u: driver overran the ring; "
-                   "queue stopped\n",
-                   q.index);
-    if (pushed && q.call >= 0) os_->SignalEvent(q.call);
-    WaitFd w[2] = {{.fd = q.kick}, {.fd = q.stop}};
-    if (!os_->Wait(w, -1).ok()) return;
-    if (w[1].ready) return;
-    if (w[0].failed) return;
-    if (w[0].ready) os_->ConsumeEvent(q.kick);
-    if (vq->broken()) {
-      // Wait only for the stop request.
-      WaitFd s{.fd = q.stop};
-      (void)os_->Wait({&s, 1}, -1);
-      return;
-    }
-  }
 }
 
 }  // namespace daxstore::vhost

@@ -16,7 +16,9 @@
 
 #include "daxstore/platform.h"
 #include "daxstore/status.h"
+#include "daxstore/vhost_blk.h"
 #include "vhost/blk_request.h"
+#include "vhost/inflight.h"
 #include "vhost/memory_table.h"
 #include "vhost/protocol.h"
 #include "vhost/virtqueue.h"
@@ -33,18 +35,39 @@ class Session {
 
   // Handles one message (payload already read, fds received with it and
   // still owned by the caller: the session dups what it keeps). Sets
-  // *reply (and *has_reply) to the payload to send back, if any.
+  // *reply (and *has_reply) to the payload to send back, if any, and
+  // reply_fd() to a descriptor to send with it (or -1).
   [[nodiscard]] Status Handle(const MessageHeader& hdr,
                               std::span<const uint8_t> payload,
                               std::span<const int> fds,
                               std::vector<uint8_t>* reply, bool* has_reply);
+
+  // Owned by the session until the next Handle.
+  int reply_fd() const { return reply_fd_; }
+  // Tests: act as if crashed at a given request (VhostStall).
+  void set_stall(const VhostStall& stall) { stall_ = stall; }
 
   uint64_t features() const { return features_; }
   static uint64_t OfferedFeatures(bool read_only);
   static uint64_t OfferedProtocolFeatures();
 
  private:
-  struct Queue;
+  // One ring's settings and worker: the worker reads them, the message
+  // thread changes them only while the worker is stopped.
+  struct Queue {
+    uint32_t index = 0;
+    uint32_t num = 0;
+    VringAddrs addrs;
+    bool has_addrs = false;
+    uint16_t base = 0;
+    int kick = -1, call = -1, err = -1;
+    bool started = false;  // a kick fd arrived (and no GET_VRING_BASE since)
+    bool enabled = false;
+    std::thread worker;
+    int stop = -1;  // eventfd that ends the worker
+    std::atomic<uint16_t> last_avail{0};
+    InflightQueueHeader* inflight = nullptr;  // its slot, if tracked
+  };
   Status Dispatch(const MessageHeader& hdr, std::span<const uint8_t> payload,
                   std::span<const int> fds, std::vector<uint8_t>* reply,
                   bool* has_reply);
@@ -52,6 +75,10 @@ class Session {
                      std::span<const int> fds);
   Status SetVringFd(uint32_t request, std::span<const uint8_t> payload,
                     std::span<const int> fds);
+  Status GetInflightFd(std::span<const uint8_t> payload,
+                       std::span<const int> fds, std::vector<uint8_t>* reply);
+  Status SetInflightFd(std::span<const uint8_t> payload,
+                       std::span<const int> fds);
   Result<Queue*> QueueAt(uint32_t index);
   void Start(Queue& q);
   void Stop(Queue& q);
@@ -60,6 +87,12 @@ class Session {
   // The worker: only reads q, mem_ and dev_, which change only while it is
   // stopped.
   void Work(Queue& q, bool indirect);
+  // Runs one request (already taken) and returns it; false if the stall
+  // hook stopped the worker.
+  bool Serve(Queue& q, Virtqueue& vq, InflightQueue* track, Chain& chain,
+             const Status& walk, bool resubmitted);
+  // The stall hook: true if the worker must stop at `point` now.
+  bool Stalls(Queue& q, VhostStall::Point point, uint64_t request);
 
   void CloseFd(int* fd);
 
@@ -69,6 +102,10 @@ class Session {
   uint64_t protocol_features_ = 0;
   bool features_set_ = false;
   MemoryTable mem_;
+  InflightRegion inflight_;  // unmapped until SET_INFLIGHT_FD
+  int reply_fd_ = -1;
+  VhostStall stall_;
+  std::atomic<uint64_t> taken_{0};  // requests taken, for the stall hook
   std::vector<std::unique_ptr<Queue>> queues_;
 };
 

@@ -150,6 +150,17 @@ bool Virtqueue::Pop(const MemoryTable& mem, Chain* chain, Status* status) {
   return true;
 }
 
+Status Virtqueue::ChainAt(const MemoryTable& mem, uint16_t head,
+                          Chain* chain) const {
+  if (head >= num_) {
+    chain->head = head;
+    return Bad("head " + std::to_string(head) + " out of range");
+  }
+  return WalkChain(mem, desc_, num_, head, indirect_ok_, chain);
+}
+
+uint16_t Virtqueue::RingUsedIdx() const { return Load(&used_->idx); }
+
 void Virtqueue::Push(uint16_t head, uint32_t len) {
   vring_used_elem* e = &used_->ring[used_idx_ % num_];
   __atomic_store_n(&e->id, head, __ATOMIC_RELAXED);

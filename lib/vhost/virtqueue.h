@@ -59,8 +59,22 @@ class Virtqueue {
   bool Pop(const MemoryTable& mem, Chain* chain, Status* status);
   // Returns a chain to the driver with `len` bytes written.
   void Push(uint16_t head, uint32_t len);
+  // The chain at `head` again (a request resubmitted after a restart),
+  // checked like Pop's.
+  [[nodiscard]] Status ChainAt(const MemoryTable& mem, uint16_t head,
+                               Chain* chain) const;
+
+  // The used ring's idx as guest memory holds it now.
+  uint16_t RingUsedIdx() const;
+  // Continue taking requests at avail index `next_avail` and returning
+  // them at used index `used_idx` (after inflight recovery).
+  void Resume(uint16_t next_avail, uint16_t used_idx) {
+    last_avail_ = next_avail;
+    used_idx_ = used_idx;
+  }
 
   uint16_t last_avail() const { return last_avail_; }
+  uint16_t used_idx() const { return used_idx_; }
   // The driver published more entries than the ring holds: stop.
   bool broken() const { return broken_; }
 

@@ -25,7 +25,7 @@ std::vector<uint8_t> VhostSeed(std::mt19937_64& rng, int i) {
   input[1] = (msgs >> 8) & 0xff;
   // Plausible headers (known request, version 1, small size) get further.
   for (size_t off = 2; off + 12 <= 2 + msgs; off += 12 + rng() % 48) {
-    vhost::MessageHeader h{static_cast<uint32_t>(1 + rng() % 25),
+    vhost::MessageHeader h{static_cast<uint32_t>(1 + rng() % 32),
                            vhost::kVersion, static_cast<uint32_t>(rng() % 48)};
     std::memcpy(input.data() + off, &h, sizeof(h));
   }
@@ -50,6 +50,26 @@ std::vector<uint8_t> VhostSeed(std::mt19937_64& rng, int i) {
     for (int k = 0; k < 8; ++k) {
       uint16_t head = rng() % 8;
       std::memcpy(input.data() + g + 16 * 8 + 4 + 2 * k, &head, 2);
+    }
+  }
+  // Every fourth: a used inflight slot at 48 KiB of guest memory (flag bit
+  // 1), with a few heads in flight and a last batch to clear.
+  if (i % 4 == 3) {
+    size_t slot = g + 48 * 1024;
+    input.resize(slot + 16 + 16 * 256);
+    input[2 + msgs + 1] |= 2;
+    uint16_t hdr[4] = {1, 256, static_cast<uint16_t>(rng() % 8),
+                       static_cast<uint16_t>(rng() % 2)};
+    std::memset(input.data() + slot, 0, 8);
+    std::memcpy(input.data() + slot + 8, hdr, sizeof(hdr));
+    for (size_t k = 0; k < 256; ++k) {
+      uint8_t* d = input.data() + slot + 16 + 16 * k;
+      std::memset(d, 0, 16);
+      d[0] = k < 8 ? rng() % 2 : 0;
+      uint16_t next = rng() % 8;
+      uint64_t counter = rng() % 16;
+      std::memcpy(d + 6, &next, 2);
+      std::memcpy(d + 8, &counter, 8);
     }
   }
   return input;

@@ -5,11 +5,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "daxstore/image.h"
+#include "daxstore/platform.h"
 #include "vhost/blk_request.h"
+#include "vhost/inflight.h"
 #include "vhost/session.h"
 #include "vhost/virtqueue.h"
 
@@ -37,8 +40,19 @@ Image* SharedImage() {
   return image;
 }
 
+// A sealed shared-memory file that SET_INFLIGHT_FD messages carry.
+int InflightFile() {
+  static int fd = [] {
+    auto r = DefaultPlatform()->MakeSharedMemory("fuzz-inflight", 1 << 16);
+    if (!r.ok()) std::abort();
+    return *r;
+  }();
+  return fd;
+}
+
 void Messages(const BlkDevice& dev, const uint8_t* p, size_t n) {
   Session s(dev, 2);
+  const int inflight_fd = InflightFile();
   std::vector<uint8_t> reply;
   while (n >= sizeof(MessageHeader)) {
     MessageHeader h;
@@ -47,7 +61,9 @@ void Messages(const BlkDevice& dev, const uint8_t* p, size_t n) {
     n -= sizeof(h);
     size_t len = std::min<size_t>(h.size, n);
     bool has_reply;
-    Status st = s.Handle(h, {p, len}, {}, &reply, &has_reply);
+    std::span<const int> fds;
+    if (h.request == kSetInflightFd) fds = {&inflight_fd, 1};
+    Status st = s.Handle(h, {p, len}, fds, &reply, &has_reply);
     p += len;
     n -= len;
     if (!st.ok()) return;
@@ -60,6 +76,7 @@ void Chains(const BlkDevice& dev, const uint8_t* p, size_t n) {
   std::memset(guest, 0, kMem);
   uint32_t num = 1u << (p[0] % 9);  // 1 to 256
   bool indirect = p[1] & 1;
+  bool tracked = p[1] & 2;  // an inflight slot at 48 KiB of guest memory
   p += 4;
   n -= 4;
   std::memcpy(guest, p, std::min(n, kMem));
@@ -73,9 +90,29 @@ void Chains(const BlkDevice& dev, const uint8_t* p, size_t n) {
   if (!vq.ok()) return;
   Chain c;
   Status st;
+  std::optional<InflightQueue> track;
+  if (tracked) {
+    // As a restarted backend: recover the slot, resubmit what it lists.
+    track.emplace(reinterpret_cast<InflightQueueHeader*>(guest + 48 * 1024),
+                  256);
+    const uint16_t used = vq->RingUsedIdx();
+    auto r = track->Start(num, used, 0);
+    if (!r.ok()) return;
+    vq->Resume(r->next_avail, used);
+    for (uint16_t head : r->heads) {
+      st = vq->ChainAt(*mem, head, &c);
+      uint32_t len = st.ok() ? HandleBlkRequest(dev, c) : 0;
+      track->Returning(head);
+      vq->Push(head, len);
+      track->Returned(head, vq->used_idx());
+    }
+  }
   for (int i = 0; i < 64 && vq->Pop(*mem, &c, &st); ++i) {
+    if (track) track->Take(c.head);
     uint32_t len = st.ok() ? HandleBlkRequest(dev, c) : 0;
+    if (track) track->Returning(c.head);
     vq->Push(c.head, len);
+    if (track) track->Returned(c.head, vq->used_idx());
   }
 }
 

@@ -57,11 +57,17 @@ VhostFrontend::~VhostFrontend() {
     if (r.call >= 0) close(r.call);
   }
   if (map_ != nullptr) munmap(map_, o_.mmap_offset + o_.mem_size);
+  if (inflight_map_ != nullptr) munmap(inflight_map_, inflight_info_.mmap_size);
+  if (inflight_fd_ >= 0) close(inflight_fd_);
   if (mem_fd_ >= 0) close(mem_fd_);
 }
 
 uint64_t VhostFrontend::QueueBase(uint32_t q) const {
   return kGpaBase + q * (o_.mem_size / o_.queues);
+}
+
+uint64_t VhostFrontend::UsedOffset() const {
+  return (16ull * o_.queue_size + 6 + 2ull * o_.queue_size + 4095) & ~4095ull;
 }
 
 uint64_t VhostFrontend::ScratchGpa(uint32_t q) const {
@@ -102,14 +108,35 @@ Status VhostFrontend::SendBytes(const void* p, size_t n) {
 }
 
 Result<std::vector<uint8_t>> VhostFrontend::Receive(uint32_t request) {
+  int fd = -1;
+  auto r = Receive(request, &fd);
+  if (fd >= 0) close(fd);
+  return r;
+}
+
+Result<std::vector<uint8_t>> VhostFrontend::Receive(uint32_t request, int* fd) {
+  *fd = -1;
   auto read_all = [&](void* dst, size_t n) -> Status {
     size_t got = 0;
     while (got < n) {
       pollfd p{sock_, POLLIN, 0};
       if (poll(&p, 1, o_.timeout_ms) <= 0)
         return IoError("no reply from the backend", ETIMEDOUT);
-      ssize_t r = recv(sock_, static_cast<uint8_t*>(dst) + got, n - got, 0);
+      iovec iov{static_cast<uint8_t*>(dst) + got, n - got};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+      msghdr mh{};
+      mh.msg_iov = &iov;
+      mh.msg_iovlen = 1;
+      mh.msg_control = control;
+      mh.msg_controllen = sizeof(control);
+      ssize_t r = recvmsg(sock_, &mh, MSG_CMSG_CLOEXEC);
       if (r <= 0) return IoError("backend closed the connection", EPIPE);
+      for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr;
+           c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+            *fd < 0)
+          std::memcpy(fd, CMSG_DATA(c), sizeof(int));
+      }
       got += static_cast<size_t>(r);
     }
     return Status::Ok();
@@ -153,8 +180,9 @@ Status VhostFrontend::Setup() {
   };
   DAXSTORE_ASSIGN_OR_RETURN(uint64_t offered, GetU64(kGetFeatures));
   DAXSTORE_ASSIGN_OR_RETURN(uint64_t proto, GetU64(kGetProtocolFeatures));
-  proto &=
-      (1ull << kProtoMq) | (1ull << kProtoReplyAck) | (1ull << kProtoConfig);
+  proto &= (1ull << kProtoMq) | (1ull << kProtoReplyAck) |
+           (1ull << kProtoConfig) |
+           (o_.inflight ? 1ull << kProtoInflightShmfd : 0);
   DAXSTORE_RETURN_IF_ERROR(Send(kSetProtocolFeatures, &proto, 8));
   DAXSTORE_RETURN_IF_ERROR(Send(kSetOwner, nullptr, 0));
   DAXSTORE_ASSIGN_OR_RETURN(uint64_t nq, GetU64(kGetQueueNum));
@@ -171,13 +199,41 @@ Status VhostFrontend::Setup() {
   std::memcpy(&config_, cr.data() + sizeof(ch), kCfg);
   features_ = offered & o_.features;
   DAXSTORE_RETURN_IF_ERROR(acked(kSetFeatures, &features_, 8));
+  if (proto & (1ull << kProtoInflightShmfd)) {
+    // As QEMU: a region once per device, handed back on every start.
+    if (inflight_fd_ < 0) {
+      InflightInfo ask{0, 0, static_cast<uint16_t>(o_.queues), o_.queue_size,
+                       0};
+      DAXSTORE_RETURN_IF_ERROR(Send(kGetInflightFd, &ask, sizeof(ask)));
+      int fd = -1;
+      DAXSTORE_ASSIGN_OR_RETURN(auto r, Receive(kGetInflightFd, &fd));
+      if (r.size() != sizeof(InflightInfo) || fd < 0) {
+        if (fd >= 0) close(fd);
+        return Internal("GET_INFLIGHT_FD: bad reply");
+      }
+      inflight_fd_ = fd;
+      std::memcpy(&inflight_info_, r.data(), sizeof(inflight_info_));
+      void* m =
+          mmap(nullptr, inflight_info_.mmap_size, PROT_READ | PROT_WRITE,
+               MAP_SHARED, fd, static_cast<off_t>(inflight_info_.mmap_offset));
+      if (m == MAP_FAILED) return FromErrno(errno, "mapping the inflight fd");
+      inflight_map_ = static_cast<uint8_t*>(m);
+    }
+    DAXSTORE_RETURN_IF_ERROR(acked(kSetInflightFd, &inflight_info_,
+                                   sizeof(inflight_info_), {&inflight_fd_, 1}));
+  }
   struct {
     MemoryTableHeader h;
     MemoryRegion r;
   } mt{{1, 0}, {kGpaBase, o_.mem_size, kUserBase, o_.mmap_offset}};
   DAXSTORE_RETURN_IF_ERROR(acked(kSetMemTable, &mt, sizeof(mt), {&mem_fd_, 1}));
   for (uint32_t q = 0; q < o_.queues; ++q) {
-    vhost_vring_state num{q, o_.queue_size}, base{q, 0};
+    vhost_vring_state num{q, o_.queue_size};
+    // The used idx as guest memory holds it (no backend runs the ring
+    // now; a memcpy, as rings of odd queue counts may be misaligned).
+    uint16_t used_idx = 0;
+    std::memcpy(&used_idx, Host(QueueBase(q)) + UsedOffset() + 2, 2);
+    vhost_vring_state base{q, base_at_avail_ ? rings_[q].avail_idx : used_idx};
     DAXSTORE_RETURN_IF_ERROR(acked(kSetVringNum, &num, sizeof(num)));
     DAXSTORE_RETURN_IF_ERROR(acked(kSetVringBase, &base, sizeof(base)));
     uint64_t desc = QueueBase(q) - kGpaBase + kUserBase;
@@ -194,6 +250,18 @@ Status VhostFrontend::Setup() {
     DAXSTORE_RETURN_IF_ERROR(acked(kSetVringEnable, &on, sizeof(on)));
   }
   return Status::Ok();
+}
+
+Status VhostFrontend::Reconnect(const std::string& path) {
+  if (sock_ >= 0) close(sock_);
+  sock_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock_ < 0) return FromErrno(errno, "socket");
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
+  if (connect(sock_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
+    return FromErrno(errno, "connecting to " + path);
+  return Setup();
 }
 
 Status VhostFrontend::Kick(uint32_t q) {
@@ -214,9 +282,14 @@ Status VhostFrontend::WaitUsed(uint32_t q, uint16_t target) {
   uint64_t used_off =
       (16ull * o_.queue_size + 6 + 2ull * o_.queue_size + 4095) & ~4095ull;
   auto* used = reinterpret_cast<vring_used*>(base + used_off);
+  const uint16_t seen = rings_[q].used_seen;
   for (;;) {
-    if (__atomic_load_n(&used->idx, __ATOMIC_ACQUIRE) == target)
-      return Status::Ok();
+    uint16_t now = __atomic_load_n(&used->idx, __ATOMIC_ACQUIRE);
+    if (now == target) return Status::Ok();
+    // More returned than were submitted: something came back twice.
+    if (static_cast<uint16_t>(now - seen) >
+        static_cast<uint16_t>(target - seen))
+      return Internal("backend returned more requests than were submitted");
     pollfd p{rings_[q].call, POLLIN, 0};
     int n = poll(&p, 1, o_.timeout_ms);
     if (n == 0) return IoError("request timed out", ETIMEDOUT);
@@ -226,6 +299,11 @@ Status VhostFrontend::WaitUsed(uint32_t q, uint16_t target) {
 }
 
 Status VhostFrontend::Run(uint32_t q, std::span<Req> reqs) {
+  DAXSTORE_RETURN_IF_ERROR(Submit(q, reqs));
+  return Complete(q, reqs);
+}
+
+Status VhostFrontend::Submit(uint32_t q, std::span<Req> reqs) {
   if (reqs.size() > kMaxBatch || q >= o_.queues)
     return InvalidArgument("batch too large");
   uint8_t* base = Host(QueueBase(q));
@@ -258,15 +336,25 @@ Status VhostFrontend::Run(uint32_t q, std::span<Req> reqs) {
   }
   r.avail_idx = static_cast<uint16_t>(r.avail_idx + reqs.size());
   __atomic_store_n(&avail->idx, r.avail_idx, __ATOMIC_RELEASE);
-  DAXSTORE_RETURN_IF_ERROR(Kick(q));
+  return Kick(q);
+}
+
+Status VhostFrontend::Complete(uint32_t q, std::span<Req> reqs) {
+  Ring& r = rings_[q];
+  if (static_cast<uint16_t>(r.avail_idx - r.used_seen) != reqs.size())
+    return InvalidArgument("not the batch that was submitted");
   DAXSTORE_RETURN_IF_ERROR(WaitUsed(q, r.avail_idx));
+  uint8_t* base = Host(QueueBase(q));
   uint64_t used_off =
       (16ull * o_.queue_size + 6 + 2ull * o_.queue_size + 4095) & ~4095ull;
   auto* used = reinterpret_cast<vring_used*>(base + used_off);
+  std::vector<bool> seen(reqs.size());
   for (size_t k = 0; k < reqs.size(); ++k) {
     vring_used_elem e = used->ring[(r.used_seen + k) % o_.queue_size];
     size_t i = e.id / 3;
     if (e.id % 3 != 0 || i >= reqs.size()) return Internal("bad used id");
+    if (seen[i]) return Internal("request returned twice");
+    seen[i] = true;
     uint64_t slot = QueueBase(q) + kRingArea + i * (kMaxData + 4096);
     reqs[i].status = *Host(slot + 64);
     reqs[i].used_len = e.len;

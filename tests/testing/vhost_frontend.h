@@ -28,6 +28,9 @@ class VhostFrontend {
     // ANDed with what the backend offers: what this front end implements.
     uint64_t features = kKnownFeatures;
     int timeout_ms = 5000;
+    // Negotiate VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD if offered: get the
+    // region once and hand it back on every Setup, as QEMU does.
+    bool inflight = false;
   };
   static constexpr uint64_t kKnownFeatures =
       (1ull << 32) | (1ull << 30) | (1ull << 28) |
@@ -45,8 +48,17 @@ class VhostFrontend {
       const std::string& socket_path, const Options& options);
   ~VhostFrontend();
 
-  // The whole handshake: features, config, memory table, every ring.
+  // The whole handshake: features, config, memory table, inflight region
+  // (if asked for), every ring (based at the used ring's idx, as QEMU does
+  // after losing a backend).
   [[nodiscard]] Status Setup();
+  // Drops the connection and connects again to `socket_path` (a restarted
+  // backend), keeping guest memory, rings, requests and the inflight
+  // region; then Setup().
+  [[nodiscard]] Status Reconnect(const std::string& socket_path);
+  // From now on SET_VRING_BASE says the avail idx: a front end that takes
+  // every published request as taken (QEMU says the used idx).
+  void set_base_at_avail(bool on) { base_at_avail_ = on; }
 
   // Raw messages.
   [[nodiscard]] Status Send(uint32_t request, const void* payload, size_t n,
@@ -54,6 +66,8 @@ class VhostFrontend {
                             uint32_t flags = vhost::kVersion);
   [[nodiscard]] Status SendBytes(const void* p, size_t n);
   [[nodiscard]] Result<std::vector<uint8_t>> Receive(uint32_t request);
+  // Receive, also taking a descriptor sent with the reply (-1 if none).
+  [[nodiscard]] Result<std::vector<uint8_t>> Receive(uint32_t request, int* fd);
   [[nodiscard]] Result<uint64_t> GetU64(uint32_t request);
   // True once the backend has closed the connection (waits up to timeout).
   bool Closed(int timeout_ms);
@@ -76,6 +90,10 @@ class VhostFrontend {
   // Submits the requests (at most kMaxBatch) on queue q together, kicks
   // once, waits for all of them; copies results back into each Req.
   [[nodiscard]] Status Run(uint32_t q, std::span<Req> reqs);
+  // Run in two halves: publish and kick; then wait until every request
+  // submitted on q is returned, check each came back once, copy results.
+  [[nodiscard]] Status Submit(uint32_t q, std::span<Req> reqs);
+  [[nodiscard]] Status Complete(uint32_t q, std::span<Req> reqs);
   [[nodiscard]] Result<uint8_t> Request(uint32_t q, uint32_t type,
                                         uint64_t sector,
                                         std::span<const uint8_t> out,
@@ -90,11 +108,16 @@ class VhostFrontend {
                                           uint16_t head = 0);
 
   const virtio_blk_config& config() const { return config_; }
+  // The inflight region as the front end maps it (nullptr without one).
+  const uint8_t* inflight() const { return inflight_map_; }
+  const vhost::InflightInfo& inflight_info() const { return inflight_info_; }
+  int inflight_fd() const { return inflight_fd_; }
   uint64_t features() const { return features_; }
 
  private:
   VhostFrontend() = default;
   uint64_t QueueBase(uint32_t q) const;
+  uint64_t UsedOffset() const;  // of the used ring from QueueBase
   Status WaitUsed(uint32_t q, uint16_t target);
 
   Options o_;
@@ -107,6 +130,10 @@ class VhostFrontend {
     uint16_t avail_idx = 0, used_seen = 0;
   };
   std::vector<Ring> rings_;
+  bool base_at_avail_ = false;
+  int inflight_fd_ = -1;
+  uint8_t* inflight_map_ = nullptr;
+  vhost::InflightInfo inflight_info_{};
   virtio_blk_config config_{};
   uint64_t features_ = 0;
 };

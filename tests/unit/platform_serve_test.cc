@@ -2,6 +2,7 @@
 // waiting, and the process calls of `daxstore serve`.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -130,6 +131,58 @@ TEST(PlatformSockets, ReceivesBytesAndDescriptors) {
   EXPECT_FALSE(r->would_block);
   EXPECT_FALSE(os.Send(*conn, "x", 1).ok());  // EPIPE, not SIGPIPE
   for (int f : {a, b, c, *conn, *l}) os.Close(f);
+}
+
+TEST(PlatformSockets, SendsDescriptorsWithBytes) {
+  TempDir dir;
+  OsPlatform os("/sys");
+  auto l = os.ListenUnix(dir / "s.sock", 1);
+  ASSERT_TRUE(l.ok());
+  int client = ConnectTo(dir / "s.sock");
+  ASSERT_GE(client, 0);
+  auto conn = os.Accept(*l);
+  ASSERT_TRUE(conn.ok());
+  int ev = *os.MakeEvent();
+  auto sent = os.SendWithFds(*conn, "fd!", 3, {&ev, 1});
+  ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  EXPECT_EQ(*sent, 3u);
+  // The client receives it with our own Receive (a socket is a socket).
+  char buf[8];
+  std::vector<int> fds;
+  auto r = os.Receive(client, buf, sizeof(buf), &fds, 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->bytes, 3u);
+  ASSERT_EQ(fds.size(), 1u);
+  os.SignalEvent(fds[0]);  // the same event
+  WaitFd w{.fd = ev};
+  EXPECT_EQ(*os.Wait({&w, 1}, 0), 1);
+  // No descriptors: a plain send. Zero bytes cannot carry any.
+  EXPECT_EQ(*os.SendWithFds(*conn, "x", 1, {}), 1u);
+  EXPECT_FALSE(os.SendWithFds(*conn, "", 0, {&ev, 1}).ok());
+  for (int f : {fds[0], ev, client, *conn, *l}) os.Close(f);
+}
+
+TEST(PlatformSharedMemory, SealedZeroedAndSized) {
+  OsPlatform os("/sys");
+  auto fd = os.MakeSharedMemory("test", 8192);
+  ASSERT_TRUE(fd.ok()) << fd.status().ToString();
+  EXPECT_EQ(os.Stat(*fd)->size, 8192u);
+  EXPECT_TRUE(fcntl(*fd, F_GETFD) & FD_CLOEXEC);
+  EXPECT_TRUE(*os.SizeIsSealed(*fd));
+  // Nobody can resize it, so a mapping never faults on a lost page.
+  EXPECT_NE(ftruncate(*fd, 4096), 0);
+  EXPECT_NE(ftruncate(*fd, 16384), 0);
+  char b[16] = {1};
+  EXPECT_EQ(pread(*fd, b, sizeof(b), 4096), 16);
+  EXPECT_EQ(b[0], 0);
+  // An ordinary file or an unsealed memfd is not sealed.
+  TempDir dir;
+  WriteText(dir / "f", "x");
+  int f = open((dir / "f").c_str(), O_RDONLY | O_CLOEXEC);
+  EXPECT_FALSE(*os.SizeIsSealed(f));
+  int m = memfd_create("plain", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  EXPECT_FALSE(*os.SizeIsSealed(m));
+  for (int x : {f, m, *fd}) os.Close(x);
 }
 
 TEST(PlatformEvents, SignalWaitConsumeAndDuplicate) {

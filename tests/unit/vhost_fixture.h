@@ -30,6 +30,12 @@ class VhostTest : public ::testing::Test {
     auto img = Image::Create(dir_ / "disk.img", io, mo);
     ASSERT_TRUE(img.ok()) << img.status().ToString();
     image_ = std::make_unique<Image>(std::move(img).value());
+    StartServer(o);
+  }
+
+  // A server for image_ on the socket (after StopServer: a restarted
+  // backend).
+  void StartServer(VhostBlkOptions o = {}) {
     o.socket_path = dir_ / "vhost.sock";
     if (o.serial.empty()) o.serial = "daxstore-test";
     if (o.message_timeout_ms == 5000) o.message_timeout_ms = 300;
@@ -55,13 +61,18 @@ class VhostTest : public ::testing::Test {
     return f.ok() ? std::move(f).value() : nullptr;
   }
 
-  void TearDown() override {
+  // Ends the server as a crash would look to the front end: its
+  // connection closes and nothing more is returned.
+  void StopServer() {
     if (server_) {
       server_->Stop();
       thread_.join();
       EXPECT_TRUE(run_status_.ok()) << run_status_.ToString();
+      server_.reset();
     }
   }
+
+  void TearDown() override { StopServer(); }
 
   TempDir dir_;
   std::unique_ptr<Image> image_;

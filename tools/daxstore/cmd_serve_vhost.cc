@@ -61,6 +61,10 @@ void AddServeVhostCommands(CLI::App& app) {
   c->add_flag("--read-only", a->options.read_only,
               "reject writes (VIRTIO_BLK_F_RO)");
   c->add_option("--serial", a->options.serial, "GET_ID serial, <= 20 bytes");
+  c->add_option("--stall-after", a->options.stall.after,
+                "restart tests: take request N and no more, as a crashed "
+                "backend would (then kill -9 this process)")
+      ->group("Testing");
   c->callback([a] { Serve(*a); });
 }
 

@@ -1,0 +1,114 @@
+// Session's per-ring worker: inflight recovery and resubmission at start,
+// then kick -> drain the ring -> call, with the inflight marks around each
+// request and the test stall hook.
+#include <linux/virtio_blk.h>
+
+#include <cstdio>
+#include <optional>
+
+#include "vhost/session.h"
+
+namespace daxstore::vhost {
+
+bool Session::Stalls(Queue& q, VhostStall::Point point, uint64_t request) {
+  if (stall_.after == 0 || request < stall_.after) return false;
+  // Request `after` stops at its point, every later one as soon as taken.
+  if (request == stall_.after ? point != stall_.point
+                              : point != VhostStall::Point::kBeforeExecute)
+    return false;
+  if (request == stall_.after)
+    std::fprintf(stderr, "daxstore vhost: queue %u: stalled at request %llu\n",
+                 q.index, static_cast<unsigned long long>(request));
+  WaitFd w{.fd = q.stop};
+  (void)os_->Wait({&w, 1}, -1);
+  return true;
+}
+
+bool Session::Serve(Queue& q, Virtqueue& vq, InflightQueue* track, Chain& chain,
+                    const Status& walk, bool resubmitted) {
+  using Point = VhostStall::Point;
+  if (track != nullptr && !resubmitted) track->Take(chain.head);
+  const uint64_t n = taken_.fetch_add(1) + 1;
+  if (Stalls(q, Point::kBeforeExecute, n)) return false;
+  uint32_t len = 0;
+  if (walk.ok()) {
+    len = HandleBlkRequest(dev_, chain);
+  } else {
+    std::fprintf(stderr, "daxstore vhost: queue %u: %s\n", q.index,
+                 walk.message().c_str());
+    if (chain.error_status != nullptr) {
+      __atomic_store_n(chain.error_status, uint8_t{VIRTIO_BLK_S_IOERR},
+                       __ATOMIC_RELAXED);
+      len = 1;
+    }
+  }
+  if (Stalls(q, Point::kBeforeUsed, n)) return false;
+  if (track != nullptr) track->Returning(chain.head);
+  vq.Push(chain.head, len);
+  if (Stalls(q, Point::kBeforeClear, n)) return false;
+  if (track != nullptr) track->Returned(chain.head, vq.used_idx());
+  return true;
+}
+
+void Session::Work(Queue& q, bool indirect) {
+  auto vq = Virtqueue::Attach(mem_, q.addrs, q.num, q.base, indirect);
+  if (!vq.ok()) {
+    std::fprintf(stderr, "daxstore vhost: queue %u: %s\n", q.index,
+                 vq.status().message().c_str());
+    return;
+  }
+  std::optional<InflightQueue> track;
+  Chain chain;
+  if (q.inflight != nullptr) {
+    track.emplace(q.inflight, inflight_.queue_size());
+    const uint16_t used = vq->RingUsedIdx();
+    auto resume = track->Start(q.num, used, q.base);
+    if (!resume.ok()) {
+      std::fprintf(stderr, "daxstore vhost: queue %u: %s; queue stopped\n",
+                   q.index, resume.status().message().c_str());
+      return;
+    }
+    vq->Resume(resume->next_avail, used);
+    q.last_avail.store(vq->last_avail());
+    if (!resume->heads.empty())
+      std::fprintf(stderr,
+                   "daxstore vhost: queue %u: resubmitting %zu requests the "
+                   "last backend left in flight\n",
+                   q.index, resume->heads.size());
+    bool pushed = false;
+    for (uint16_t head : resume->heads) {
+      Status st = vq->ChainAt(mem_, head, &chain);
+      if (!Serve(q, *vq, &*track, chain, st, true)) return;
+      pushed = true;
+    }
+    if (pushed && q.call >= 0) os_->SignalEvent(q.call);
+  }
+  for (;;) {
+    bool pushed = false;
+    Status st;
+    while (vq->Pop(mem_, &chain, &st)) {
+      if (!Serve(q, *vq, track ? &*track : nullptr, chain, st, false)) return;
+      pushed = true;
+    }
+    q.last_avail.store(vq->last_avail());
+    if (vq->broken())
+      std::fprintf(stderr,
+                   "daxstore vhost: queue %u: driver overran the ring; "
+                   "queue stopped\n",
+                   q.index);
+    if (pushed && q.call >= 0) os_->SignalEvent(q.call);
+    WaitFd w[2] = {{.fd = q.kick}, {.fd = q.stop}};
+    if (!os_->Wait(w, -1).ok()) return;
+    if (w[1].ready) return;
+    if (w[0].failed) return;
+    if (w[0].ready) os_->ConsumeEvent(q.kick);
+    if (vq->broken()) {
+      // Wait only for the stop request.
+      WaitFd s{.fd = q.stop};
+      (void)os_->Wait({&s, 1}, -1);
+      return;
+    }
+  }
+}
+
+}  // namespace daxstore::vhost
