@@ -11,8 +11,10 @@
 # DIR: where the files live (default /dev/shm). SECONDS: fio seconds per
 # export per round (default 2). Env: ROUNDS (20), EXPORTS ("daxstore file";
 # add "memory" for nbdkit's memory plugin, the transport alone, or
-# "daxstore_pmem" for the image declared pmem), OUT (output prefix,
-# default bench/results/nbd_fio_host_FSTYPE).
+# "daxstore_pmem" for the image declared pmem), SERVERS (fresh: a new
+# nbdkit per export per round, the default; long: one nbdkit per export
+# for the whole run), OUT (output prefix, default
+# bench/results/nbd_fio_host_FSTYPE[-long]).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 usage="usage: bench/nbd_fio.sh BUILD_DIR [DIR] [SIZE_MIB] [SECONDS]"
@@ -33,7 +35,9 @@ file_plugin=$plugindir/nbdkit-file-plugin.so
 [[ -f $file_plugin ]] || die "$file_plugin is missing: apt-get install nbdkit"
 [[ -d $dir ]] || die "$dir is not a directory"
 fstype=$(df --output=fstype "$dir" | tail -1)
-out=${OUT:-$here/results/nbd_fio_host_$fstype}
+suffix=
+[[ ${SERVERS:-fresh} == long ]] && suffix=-long
+out=${OUT:-$here/results/nbd_fio_host_$fstype$suffix}
 mkdir -p "$(dirname "$out")"
 work=$(mktemp -d "$dir/daxstore-nbd-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT

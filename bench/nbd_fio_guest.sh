@@ -11,7 +11,8 @@
 #
 #   bench/nbd_fio_guest.sh [BUILD_DIR] [OUT_DIR]
 # Writes OUT_DIR/nbd_fio_guest.json and .md (default bench/results).
-# Env: ROUNDS (3), SIZE_MIB (64), SECS (fio seconds per figure, 3), SMP
+# Env: ROUNDS (3), SIZE_MIB (64), SECS (fio seconds per figure, 3),
+# SERVERS (fresh or long, see nbd_fio_guest_measure.sh), SMP
 # (guest vCPUs, 1; README says why not 2), KERNEL_CACHE (the kernel
 # tier's cache folder).
 set -euo pipefail
@@ -53,7 +54,7 @@ opts=(--build "$work/gb" --results "$work/res" --smp "$smp" --memory 1G
   --add "$measure" --add "$cli" --add "$plugin" --add "$nbdkit_bin"
   --add "$file_plugin" --add "$(command -v fio)")
 [[ -n ${KERNEL_CACHE:-} ]] && opts+=(--cache "$KERNEL_CACHE")
-for v in SIZE_MIB SECS EXPORTS; do
+for v in SIZE_MIB SECS EXPORTS SERVERS; do
   [[ -n ${!v:-} ]] && opts+=(--env "$v=${!v}")
 done
 "$here/../emulation/kernel/run-in-guest" "${opts[@]}" -- sh "$work/gb/guest.sh" ||

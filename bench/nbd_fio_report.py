@@ -31,6 +31,9 @@ LABELS = {
     "memory": "nbdkit + memory plugin (no file, no flush)",
 }
 
+SERVERS = {"fresh": "a new nbdkit per export per round",
+           "long": "one nbdkit per export for the whole run"}
+
 
 def fail(msg):
     sys.exit(f"nbd_fio_report: {msg}")
@@ -45,12 +48,14 @@ def json_file(path):
     return json.loads(text[text.index("{"):])
 
 
-def server_cpu_s(path):
-    """nbdkit's user + system CPU seconds from its /proc/PID/stat, or None."""
+def server_stat(path):
+    """nbdkit's (user + system CPU seconds, minor faults) from its
+    /proc/PID/stat, or None."""
     if not path.is_file():
         return None
     fields = path.read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu, int(fields[7])
 
 
 def fio_write(path):
@@ -58,13 +63,18 @@ def fio_write(path):
     if w["iops"] <= 0:
         fail(f"{path}: no writes completed")
     pct = w["clat_ns"].get("percentile", {})
-    cpu = server_cpu_s(path.with_name(path.name + ".stat"))
+    after = server_stat(path.with_name(path.name + ".stat"))
+    # A long-lived server: what it used during this run only.
+    before = server_stat(path.with_name(path.name + ".stat0")) or (0, 0)
+    ios = w["total_ios"]
     return {"iops": w["iops"],
             "p50_us": pct.get("50.000000", 0) / 1000,
             "p99_us": pct.get("99.000000", 0) / 1000,
-            # The server's CPU time per write + flush pair, in us.
-            "server_cpu_us": (None if cpu is None
-                              else cpu * 1e6 / w["total_ios"])}
+            # The server's CPU time and page faults per write + flush pair.
+            "server_cpu_us": (None if after is None
+                              else (after[0] - before[0]) * 1e6 / ios),
+            "server_faults": (None if after is None
+                              else (after[1] - before[1]) / ios)}
 
 
 def quantile(xs, q):
@@ -113,6 +123,9 @@ def main():
     exports_file = raw / "exports"
     exports = (exports_file.read_text().split() if exports_file.is_file()
                else ["daxstore", "file"])
+    servers_file = raw / "servers"
+    servers = (servers_file.read_text().strip() if servers_file.is_file()
+               else "fresh")
     if "daxstore" not in exports or "file" not in exports:
         fail(f"{raw}: the exports must include daxstore and file")
     per = {e: [fio_write(d / f"{e}.json") for d in rounds] for e in exports}
@@ -128,6 +141,7 @@ def main():
                    for e in exports if e != "file"} if has_cpu else {})
     result = {
         "storage": storage,
+        "servers": servers,
         "workload": "fio --ioengine=nbd --rw=randwrite --bs=4k --fsync=1 "
                     "--iodepth=1, time based, every block written once first; "
                     "same nbdkit options for every export; order rotating",
@@ -148,13 +162,15 @@ def main():
     x = lambda v: f"{v:.3f}x"
     lines = [
         f"fio nbd engine, 4 KiB randwrite, fsync=1, iodepth 1, {len(rounds)} "
-        f"rounds ({', '.join(exports)}, order rotating); {storage}. The "
+        f"rounds ({', '.join(exports)}, order rotating; {servers} "
+        f"servers: {SERVERS[servers]}); {storage}. The "
         f"image mapped with {info.get('granularity')} granularity, flush "
         f"{info.get('flush')}, memory only: {info.get('memory_only')} "
         f"({info.get('why')}).",
         "",
         "| export | IOPS, median (min-max) | p50 write latency (us) "
-        "| p99 write latency (us) | server CPU per write+flush (us) |",
+        "| p99 write latency (us) | server CPU (us) / page faults "
+        "per write+flush |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for e in exports:
@@ -162,6 +178,7 @@ def main():
         p50 = statistics.median(r["p50_us"] for r in per[e])
         p99 = statistics.median(r["p99_us"] for r in per[e])
         cpu = (f"{statistics.median(r['server_cpu_us'] for r in per[e]):.1f}"
+               f" / {statistics.median(r['server_faults'] for r in per[e]):.2f}"
                if has_cpu else "")
         lines.append(f"| {LABELS.get(e, e)} | {n(statistics.median(iops))} "
                      f"({n(min(iops))}-{n(max(iops))}) | {p50:.0f} "
