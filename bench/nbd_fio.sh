@@ -1,42 +1,50 @@
 #!/usr/bin/env bash
-# fio over NBD: 4 KiB random writes, a flush after each (fsync=1), through
-# the daxstore plugin and through nbdkit's own file plugin, on files in the
-# same directory, in the same run. Prints a Markdown table.
+# fio over NBD on the host: 4 KiB random writes, a flush after each
+# (fsync=1, queue depth 1), through nbdkit with the daxstore plugin (an
+# image, mapped as the storage allows: msync on a disk file, nothing on
+# tmpfs) and with nbdkit's own file plugin (a raw file of the same size),
+# on files in the same directory, in many short rounds, the order rotating
+# (AB, BA, ...). The same measurement as the guest's
+# (bench/nbd_fio_guest_measure.sh), the same report (bench/nbd_fio_report.py:
+# the median per-round ratio with a bootstrap interval, IQR, sign test).
 #   bench/nbd_fio.sh BUILD_DIR [DIR] [SIZE_MIB] [SECONDS]
+# DIR: where the files live (default /dev/shm). SECONDS: fio seconds per
+# export per round (default 2). Env: ROUNDS (20), EXPORTS ("daxstore file";
+# add "memory" for nbdkit's memory plugin, the transport alone, or
+# "daxstore_pmem" for the image declared pmem), SERVERS (fresh: a new
+# nbdkit per export per round, the default; long: one nbdkit per export
+# for the whole run), OUT (output prefix, default
+# bench/results/nbd_fio_host_FSTYPE[-long]).
 set -euo pipefail
-build=${1:?usage: bench/nbd_fio.sh BUILD_DIR [DIR] [SIZE_MIB] [SECONDS]}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+usage="usage: bench/nbd_fio.sh BUILD_DIR [DIR] [SIZE_MIB] [SECONDS]"
+build=$(cd "${1:?$usage}" && pwd)
 dir=${2:-/dev/shm}
-size=${3:-256}
-secs=${4:-10}
+export SIZE_MIB=${3:-256} SECS=${4:-2}
+rounds=${ROUNDS:-20}
+die() { echo "nbd_fio: $*" >&2; exit 1; }
+cli=$build/tools/daxstore
 plugin=$build/plugins/nbdkit/nbdkit-daxstore-plugin.so
+[[ -x $cli && -f $plugin ]] ||
+  die "$cli or $plugin is missing; build first (ninja -C $build)"
+for t in nbdkit fio python3; do
+  command -v $t >/dev/null || die "$t is missing: apt-get install $t"
+done
+plugindir=$(nbdkit --dump-config | sed -n 's/^plugindir=//p')
+file_plugin=$plugindir/nbdkit-file-plugin.so
+[[ -f $file_plugin ]] || die "$file_plugin is missing: apt-get install nbdkit"
+[[ -d $dir ]] || die "$dir is not a directory"
+fstype=$(df --output=fstype "$dir" | tail -1)
+suffix=
+[[ ${SERVERS:-fresh} == long ]] && suffix=-long
+out=${OUT:-$here/results/nbd_fio_host_$fstype$suffix}
+mkdir -p "$(dirname "$out")"
 work=$(mktemp -d "$dir/daxstore-nbd-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+mkdir "$work/files"
 
-"$build/tools/daxstore" image create "$work/img" --size "${size}M" >/dev/null
-truncate -s "${size}M" "$work/raw"
-
-run() {  # run NAME PLUGIN ARGS...: prints "NAME iops p99_usec"
-  local name=$1
-  shift
-  nbdkit -U - "$@" --run "fio --name=$name --ioengine=nbd --uri=\"\$uri\" \
-    --rw=randwrite --bs=4k --fsync=1 --iodepth=1 --size=${size}M \
-    --time_based --runtime=$secs --output-format=json" >"$work/$name.json"
-  python3 - "$name" "$work/$name.json" <<'PY'
-import json, sys
-text = open(sys.argv[2]).read()
-j = json.loads(text[text.index("{"):])["jobs"][0]["write"]
-p99 = j["clat_ns"]["percentile"]["99.000000"] / 1000
-print(f"| {sys.argv[1]} | {j['iops']:.0f} | {j['bw'] / 1024:.1f} | {p99:.1f} |")
-PY
-}
-
-echo "fio nbd, 4k randwrite, fsync=1, iodepth 1, ${size} MiB, ${secs} s, in $dir"
-echo "| plugin | IOPS | MiB/s | p99 write latency (us) |"
-echo "| --- | --- | --- | --- |"
-# A file on tmpfs or disk stands in for pmem here: the image is declared
-# emulated pmem (flushed by cache line, as on a DAX file with MAP_SYNC);
-# daxstore_msync shows the same image through the page cache (msync per
-# write), what an ordinary file gets.
-run daxstore "$plugin" image="$work/img" emulate=memory_controller
-run daxstore_msync "$plugin" image="$work/img"
-run file file "$work/raw"
+sh "$here/nbd_fio_guest_measure.sh" "$work/files" "$work/raw" "$rounds" \
+  "$cli" "$plugin" "$file_plugin"
+python3 "$here/nbd_fio_report.py" "$work/raw" "$out" \
+  "host ({cpus} CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the \
+end), $fstype ($dir), ${SIZE_MIB} MiB, ${SECS} s per export per round"

@@ -6,11 +6,13 @@
 # default, an emulated 1 GiB NVDIMM: every figure is TCG-emulated). The
 # image is made with `daxstore image create` on that ext4, so it maps with
 # MAP_SYNC; the file plugin's flush is an fdatasync on the same file
-# system. ROUNDS rounds, alternating which export goes first.
+# system. ROUNDS rounds, alternating which export goes first; the figure
+# is the median of the per-round ratios with a bootstrap interval.
 #
 #   bench/nbd_fio_guest.sh [BUILD_DIR] [OUT_DIR]
 # Writes OUT_DIR/nbd_fio_guest.json and .md (default bench/results).
-# Env: ROUNDS (3), SIZE_MIB (64), SECS (fio seconds per figure, 3), SMP
+# Env: ROUNDS (3), SIZE_MIB (64), SECS (fio seconds per figure, 3),
+# SERVERS (fresh or long, see nbd_fio_guest_measure.sh), SMP
 # (guest vCPUs, 1; README says why not 2), KERNEL_CACHE (the kernel
 # tier's cache folder).
 set -euo pipefail
@@ -52,9 +54,11 @@ opts=(--build "$work/gb" --results "$work/res" --smp "$smp" --memory 1G
   --add "$measure" --add "$cli" --add "$plugin" --add "$nbdkit_bin"
   --add "$file_plugin" --add "$(command -v fio)")
 [[ -n ${KERNEL_CACHE:-} ]] && opts+=(--cache "$KERNEL_CACHE")
-for v in SIZE_MIB SECS; do
+for v in SIZE_MIB SECS EXPORTS SERVERS; do
   [[ -n ${!v:-} ]] && opts+=(--env "$v=${!v}")
 done
 "$here/../emulation/kernel/run-in-guest" "${opts[@]}" -- sh "$work/gb/guest.sh" ||
   die "the guest run failed (exit $?)"
-python3 "$here/nbd_fio_guest_report.py" "$work/res/raw" "$out/nbd_fio_guest"
+python3 "$here/nbd_fio_report.py" "$work/res/raw" "$out/nbd_fio_guest" \
+  "kernel-tier guest (QEMU TCG, {cpus} vCPU(s), TCG-emulated): ext4 -o dax \
+on an fsdax namespace of an emulated NVDIMM"

@@ -36,7 +36,7 @@ enum class PersistenceDomain { kCpuCache, kMemoryController };
 enum class MappingKind {
   kDaxFile,        // a file on ext4/xfs -o dax, mapped with MAP_SYNC
   kDeviceDax,      // /dev/daxX.Y, mapped whole
-  kPageCacheFile,  // an ordinary file, msync needed
+  kPageCacheFile,  // an ordinary file, msync needed (none on tmpfs/ramfs)
   kEmulated,       // a file declared to be pmem (tests, the emulated bus)
   kSimulated,      // memory with caller-supplied persist functions
                    // (Mapping::FromMemory: the power-failure simulator)
@@ -95,6 +95,11 @@ struct MappingInfo {
   std::string region;             // "region0" for devdax / DAX files when known
   std::string flush_instruction;  // "clwb", ... or "msync" or "none"
   std::string why;                // one line: why this granularity
+  // The file is on tmpfs or ramfs, which keep data in memory only: it
+  // survives a process crash, not a reboot or a power loss. A page-granular
+  // mapping there binds persist functions that make no msync (it would have
+  // nothing to write back); flush_instruction is then "none".
+  bool memory_only = false;
 };
 
 // The data-path functions a Mapping calls, bound once at its creation. The

@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "daxstore/status.h"
@@ -47,6 +48,17 @@ struct CpuFeatures {
   // The best available flush instruction's name: "clwb", "clflushopt",
   // "clflush" or "none".
   std::string flush_instruction() const;
+};
+
+// The file system an open file lives on (fstatfs).
+struct FileSystemInfo {
+  uint64_t magic = 0;  // statfs f_type, e.g. 0x01021994 for tmpfs
+  // tmpfs and ramfs keep file data in memory only: msync and fsync have no
+  // backing store to write to and return at once. Data there survives a
+  // process crash, not a reboot or a power loss.
+  bool memory_only() const;
+  // "tmpfs", "ramfs", or "" for any other file system.
+  std::string_view memory_fs_name() const;
 };
 
 // A byte range [offset, offset + length).
@@ -106,6 +118,9 @@ class Platform {
   virtual bool Exists(const std::string& path) = 0;
   virtual Status Remove(const std::string& path) = 0;
   virtual Result<MountInfo> MountOf(const std::string& path) = 0;
+  // The file system of an open file. The default fails with kUnsupported
+  // (callers then assume a file system with a backing store).
+  virtual Result<FileSystemInfo> FileSystemOf(int fd);
 
   // --- directories and locks (the defaults fail with kUnsupported) ---
   // Creates path and its missing parents (mkdir -p).

@@ -74,6 +74,16 @@ const Pmem2Fns& FnsFor(Granularity g) {
 }  // namespace
 
 Status Mapping::Impl::BindPmem2(Mapping& m) {
+  if (info.granularity == Granularity::kPage && info.memory_only) {
+    // tmpfs/ramfs: msync would only cost a system call (page_persist.h).
+    m.persist_ = memory_only::Persist;
+    m.flush_ = memory_only::Persist;
+    m.drain_ = memory_only::Drain;
+    m.memcpy_ = memory_only::Memcpy;
+    m.memmove_ = memory_only::Memmove;
+    m.memset_ = memory_only::Memset;
+    return Status::Ok();
+  }
   if (info.granularity == Granularity::kPage) {
     // See page_persist.h for why libpmem2's page functions are not used.
     m.persist_ = page_persist::Persist;
@@ -118,6 +128,10 @@ Status Mapping::DeepFlush(const void* p, size_t n) const {
     if (!hints.ok() || *hints == "0") return Status::Ok();
     return impl_->platform->WriteSysfs(attr, "1").WithContext("deep flush of " +
                                                               in.region);
+  }
+  // Memory-only file systems have no device behind them.
+  if (in.memory_only && in.kind == MappingKind::kPageCacheFile) {
+    return Status::Ok();
   }
   // Files: msync makes the file system flush the device's queues too.
   auto start = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095};

@@ -76,6 +76,17 @@ PageOnly PageOnlyReason(Platform& p, const std::string& path) {
   return {path + " is on " + m->fs_type + ", which has no DAX"};
 }
 
+// The file system keeps the file in memory only (tmpfs, ramfs)? A platform
+// that cannot tell gets the safe answer: no, keep msync.
+bool MemoryOnly(Platform& p, int fd) {
+  auto fs = p.FileSystemOf(fd);
+  return fs.ok() && fs->memory_only();
+}
+
+const char kMemoryOnlyNote[] =
+    "the file system keeps data in memory only, so there is nothing to "
+    "msync: the data survives a process crash, not a reboot";
+
 const char kEadrAdvice[] =
     "byte granularity needs eADR: every region's persistence_domain must "
     "read cpu_cache";
@@ -176,6 +187,7 @@ Status MapRealFile(const OpenContext& c, Mapping::Impl& impl) {
   info.granularity = Granularity::kPage;
   PageOnly why = PageOnlyReason(c.p, info.path);
   info.why = why.reason + ": page granularity only";
+  if (info.memory_only) info.why += std::string("; ") + kMemoryOnlyNote;
   c.advice = why.advice;
   return Status::Ok();
 }
@@ -196,6 +208,7 @@ Status MapFile(const OpenContext& c, FileInfo st, Mapping::Impl& impl) {
     return InvalidArgument(info.path + " is empty; give a size to create it");
   }
   info.size = st.size;
+  info.memory_only = MemoryOnly(c.p, impl.fd);
   // 2 MiB alignment lets DAX use huge pages.
   info.alignment = st.size >= kHugePage ? kHugePage : 4096;
   return c.opt.emulate ? MapEmulated(c, impl) : MapRealFile(c, impl);
@@ -236,7 +249,8 @@ Result<Mapping> Mapping::Open(const std::string& path, MapOptions opt) {
                            "character device");
   }
   MappingInfo& info = impl->info;
-  info.flush_instruction = info.granularity == Granularity::kPage ? "msync"
+  info.flush_instruction = info.granularity == Granularity::kPage
+                               ? (info.memory_only ? "none" : "msync")
                            : info.granularity == Granularity::kByte
                                ? "none"
                                : plat->Cpu().flush_instruction();

@@ -24,6 +24,7 @@ class OsPlatform : public Platform {
   bool Exists(const std::string& path) override;
   Status Remove(const std::string& path) override;
   Result<MountInfo> MountOf(const std::string& path) override;
+  Result<FileSystemInfo> FileSystemOf(int fd) override;
   Status MakeDirs(const std::string& path) override;
   Result<std::vector<std::string>> ListDir(const std::string& path) override;
   Status RemoveDir(const std::string& path) override;

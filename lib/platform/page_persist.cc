@@ -62,3 +62,23 @@ void* Memset(void* dst, int c, size_t n, unsigned flags) {
 }
 
 }  // namespace daxstore::page_persist
+
+namespace daxstore::memory_only {
+
+void Persist(const void*, size_t) {}
+
+void Drain() {}
+
+void* Memcpy(void* dst, const void* src, size_t n, unsigned) {
+  return std::memcpy(dst, src, n);
+}
+
+void* Memmove(void* dst, const void* src, size_t n, unsigned) {
+  return std::memmove(dst, src, n);
+}
+
+void* Memset(void* dst, int c, size_t n, unsigned) {
+  return std::memset(dst, c, n);
+}
+
+}  // namespace daxstore::memory_only

@@ -17,3 +17,18 @@ void* Memmove(void* dst, const void* src, size_t n, unsigned flags);
 void* Memset(void* dst, int c, size_t n, unsigned flags);
 
 }  // namespace daxstore::page_persist
+
+// For a page-cache file on a file system that keeps data in memory only
+// (tmpfs, ramfs): the stores themselves are all there is, so nothing is
+// synced. The data survives a process crash (the stores are in the shared
+// page cache once executed), not a reboot. Being out-of-line calls through
+// a pointer, they still keep the compiler from moving stores across them.
+namespace daxstore::memory_only {
+
+void Persist(const void* p, size_t n);  // nothing to write back
+void Drain();
+void* Memcpy(void* dst, const void* src, size_t n, unsigned flags);
+void* Memmove(void* dst, const void* src, size_t n, unsigned flags);
+void* Memset(void* dst, int c, size_t n, unsigned flags);
+
+}  // namespace daxstore::memory_only

@@ -4,8 +4,9 @@
 # after writes and trim), nbdcopy round trip, read-only export, and the
 # serve verb's errors. Env: DAXSTORE, PLUGIN (set by ctest).
 set -euo pipefail
-# tmpfs: a page-cache file pays an msync per block written; this keeps the
-# test fast without changing what it checks.
+# tmpfs: memory only, so the image makes no msync (on a disk it would pay
+# several per block written); this keeps the test fast without changing
+# what it checks.
 work=$(mktemp -d /dev/shm/daxstore-e2e.XXXXXX)
 server=
 cleanup() {

@@ -37,7 +37,9 @@ class FakeMounts : public FakeSysfs {
 };
 
 TEST(Granularity, OrdinaryFileIsPageGranular) {
-  TempDir d;
+  // /var/tmp, not $TMPDIR: a disk-backed file (on tmpfs there is no msync;
+  // memory_only_test.cc covers that).
+  TempDir d("/var/tmp");
   MapOptions o;
   o.create_size = 1 << 20;
   auto m = Mapping::Open(d / "plain.img", o);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "daxstore/mapping.h"
+#include "platform/os_platform.h"
 #include "testing/temp_dir.h"
 
 namespace daxstore {
@@ -21,6 +22,10 @@ struct Case {
   const char* name;
   std::optional<PersistenceDomain> emulate;
   Granularity expect;
+  // Where the file lives ("": $TMPDIR) and whether that keeps data in
+  // memory only (tmpfs: no msync) or has a backing store (msync).
+  const char* parent = "";
+  bool memory_only = false;
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
@@ -28,7 +33,18 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 class PersistTest : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
-    path_ = dir_ / "p.img";
+    const Case& c = GetParam();
+    if (*c.parent) {
+      auto mount = MakeOsPlatform()->MountOf(c.parent);
+      bool memory = mount.ok() &&
+                    (mount->fs_type == "tmpfs" || mount->fs_type == "ramfs");
+      if (memory != c.memory_only) {
+        GTEST_SKIP() << c.parent << " is " << (memory ? "" : "not ")
+                     << "memory-only on this machine";
+      }
+    }
+    dir_ = std::make_unique<TempDir>(c.parent);
+    path_ = *dir_ / "p.img";
     MapOptions o;
     o.create_size = kSize;
     o.emulate = GetParam().emulate;
@@ -36,6 +52,9 @@ class PersistTest : public ::testing::TestWithParam<Case> {
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     m_ = std::make_unique<Mapping>(std::move(m).value());
     ASSERT_EQ(m_->granularity(), GetParam().expect);
+    if (*c.parent) {
+      ASSERT_EQ(m_->info().memory_only, c.memory_only);
+    }
     model_.assign(kSize, 0);
   }
 
@@ -55,7 +74,7 @@ class PersistTest : public ::testing::TestWithParam<Case> {
   }
 
   static constexpr size_t kSize = 4 << 20;
-  TempDir dir_;
+  std::unique_ptr<TempDir> dir_;
   std::string path_;
   std::unique_ptr<Mapping> m_;
   std::vector<uint8_t> model_;
@@ -162,11 +181,13 @@ TEST_P(PersistTest, DeepFlushSucceedsOnFiles) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllGranularities, PersistTest,
-    ::testing::Values(Case{"page", std::nullopt, Granularity::kPage},
-                      Case{"cacheline", PersistenceDomain::kMemoryController,
-                           Granularity::kCacheLine},
-                      Case{"byte", PersistenceDomain::kCpuCache,
-                           Granularity::kByte}),
+    ::testing::Values(
+        Case{"page", std::nullopt, Granularity::kPage, "/var/tmp", false},
+        Case{"page_memory_only", std::nullopt, Granularity::kPage, "/dev/shm",
+             true},
+        Case{"cacheline", PersistenceDomain::kMemoryController,
+             Granularity::kCacheLine},
+        Case{"byte", PersistenceDomain::kCpuCache, Granularity::kByte}),
     [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -19,6 +19,8 @@ nlohmann::json MappingJson(const MappingInfo& info) {
     j["persistence_domain"] = PersistenceDomainName(*info.domain);
   if (!info.region.empty()) j["region"] = info.region;
   j["flush"] = info.flush_instruction;
+  // tmpfs/ramfs: survives a process crash, not a reboot.
+  j["memory_only"] = info.memory_only;
   j["why"] = info.why;
   return j;
 }
