@@ -65,7 +65,8 @@ out=$(XDG_RUNTIME_DIR=$work/run d vm-args vm1)  # an image: NBD by default
   fail "vm-args vm1 (NBD socket): $out"
 
 # Served by name; a second server on the same namespace is refused.
-d serve vhost-user-blk vm1 --socket "$work/s" 2>"$work/serve.log" &
+"$cli" --bus emulated serve vhost-user-blk vm1 --socket "$work/s" \
+  2>"$work/serve.log" &
 server=$!
 for _ in $(seq 100); do [[ -S $work/s ]] && break; sleep 0.05; done
 [[ -S $work/s ]] || { cat "$work/serve.log" >&2; fail "no socket"; }
@@ -92,7 +93,8 @@ if [[ -z $plugin ]] || ! command -v nbdkit >/dev/null ||
   exit 0
 fi
 # Over NBD by name: the write lands in the namespace's image.
-DAXSTORE_NBDKIT_PLUGIN=$plugin d serve nbd vm1 --socket "$work/n" 2>"$work/nbd.log" &
+DAXSTORE_NBDKIT_PLUGIN=$plugin "$cli" --bus emulated serve nbd vm1 \
+  --socket "$work/n" 2>"$work/nbd.log" &
 server=$!
 for _ in $(seq 100); do [[ -S $work/n ]] && break; sleep 0.05; done
 [[ -S $work/n ]] || { cat "$work/nbd.log" >&2; fail "no NBD socket"; }
