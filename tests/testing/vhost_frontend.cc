@@ -304,6 +304,15 @@ Status VhostFrontend::Run(uint32_t q, std::span<Req> reqs) {
 }
 
 Status VhostFrontend::Submit(uint32_t q, std::span<Req> reqs) {
+  DAXSTORE_RETURN_IF_ERROR(Publish(q, reqs));
+  return Kick(q);
+}
+
+uint64_t VhostFrontend::DataGpa(uint32_t q, size_t i) const {
+  return QueueBase(q) + kRingArea + i * (kMaxData + 4096) + 4096;
+}
+
+Status VhostFrontend::Publish(uint32_t q, std::span<Req> reqs) {
   if (reqs.size() > kMaxBatch || q >= o_.queues)
     return InvalidArgument("batch too large");
   uint8_t* base = Host(QueueBase(q));
@@ -336,7 +345,7 @@ Status VhostFrontend::Submit(uint32_t q, std::span<Req> reqs) {
   }
   r.avail_idx = static_cast<uint16_t>(r.avail_idx + reqs.size());
   __atomic_store_n(&avail->idx, r.avail_idx, __ATOMIC_RELEASE);
-  return Kick(q);
+  return Status::Ok();
 }
 
 Status VhostFrontend::Complete(uint32_t q, std::span<Req> reqs) {

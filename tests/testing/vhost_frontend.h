@@ -93,6 +93,10 @@ class VhostFrontend {
   // Run in two halves: publish and kick; then wait until every request
   // submitted on q is returned, check each came back once, copy results.
   [[nodiscard]] Status Submit(uint32_t q, std::span<Req> reqs);
+  // Submit without the kick (Kick separately).
+  [[nodiscard]] Status Publish(uint32_t q, std::span<Req> reqs);
+  // Where request i of a batch on queue q keeps its data buffer.
+  uint64_t DataGpa(uint32_t q, size_t i) const;
   [[nodiscard]] Status Complete(uint32_t q, std::span<Req> reqs);
   [[nodiscard]] Result<uint8_t> Request(uint32_t q, uint32_t type,
                                         uint64_t sector,
