@@ -1,5 +1,6 @@
 #include "testing/vhost_frontend.h"
 
+#include <fcntl.h>
 #include <linux/vhost_types.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -31,11 +32,14 @@ Result<std::unique_ptr<VhostFrontend>> VhostFrontend::Connect(
   std::strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
   if (connect(f->sock_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
     return FromErrno(errno, "connecting to " + path);
-  f->mem_fd_ = memfd_create("guest-ram", MFD_CLOEXEC);
+  f->mem_fd_ = memfd_create("guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (f->mem_fd_ < 0) return FromErrno(errno, "memfd_create");
   size_t total = o.mmap_offset + o.mem_size;
   if (ftruncate(f->mem_fd_, static_cast<off_t>(total)) != 0)
     return FromErrno(errno, "ftruncate");
+  if (o.seal_memory &&
+      fcntl(f->mem_fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
+    return FromErrno(errno, "sealing guest memory");
   void* p =
       mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, f->mem_fd_, 0);
   if (p == MAP_FAILED) return FromErrno(errno, "mmap");

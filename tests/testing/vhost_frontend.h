@@ -31,6 +31,9 @@ class VhostFrontend {
     // Negotiate VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD if offered: get the
     // region once and hand it back on every Setup, as QEMU does.
     bool inflight = false;
+    // Seal guest memory's size (F_SEAL_SHRINK | F_SEAL_GROW), as QEMU's
+    // memory-backend-memfd does by default.
+    bool seal_memory = false;
   };
   static constexpr uint64_t kKnownFeatures =
       (1ull << 32) | (1ull << 30) | (1ull << 28) |

@@ -133,5 +133,25 @@ TEST_F(VhostShrinkTest, RingsGoneDropsTheConnectionWithoutCompletion) {
   CheckOthersUntouched();
 }
 
+// Sealed guest memory cannot shrink: the server says so once, and the
+// front end's ftruncate fails.
+TEST_F(VhostShrinkTest, SealedMemoryIsNotedAndCannotShrink) {
+  Serve();
+  ::testing::internal::CaptureStderr();
+  auto f = Attach({.seal_memory = true});
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_NE(f, nullptr);
+  EXPECT_NE(log.find("size-sealed"), std::string::npos) << log;
+  EXPECT_NE(ftruncate(f->mem_fd(), 0), 0);
+  FillBlocks(*f);
+  EXPECT_EQ(ReadBlock(*f, 3), Bytes(kBlock, 0x13));
+  // An unsealed front end gets no such line.
+  f.reset();
+  ::testing::internal::CaptureStderr();
+  auto g = Attach();
+  EXPECT_EQ(::testing::internal::GetCapturedStderr().find("size-sealed"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace daxstore::testing
