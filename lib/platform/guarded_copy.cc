@@ -7,6 +7,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "platform/guest_memory_guard.h"
+
 namespace daxstore {
 
 namespace {
@@ -17,6 +19,9 @@ thread_local void* volatile t_fault_addr = nullptr;
 struct sigaction g_previous;
 
 void OnSigbus(int sig, siginfo_t* info, void* ctx) {
+  // Guest memory a front end shrank: a zero page now backs the address and
+  // the access is retried on return (no unwinding past held locks).
+  if (RepairGuestFault(info->si_addr)) return;
   if (t_jump != nullptr) {
     t_fault_addr = info->si_addr;
     siglongjmp(*t_jump, 1);
@@ -33,7 +38,9 @@ void OnSigbus(int sig, siginfo_t* info, void* ctx) {
   }
 }
 
-void InstallOnce() {
+}  // namespace
+
+void InstallSigbusHandler() {
   static std::once_flag once;
   std::call_once(once, [] {
     struct sigaction sa;
@@ -44,11 +51,10 @@ void InstallOnce() {
     sigaction(SIGBUS, &sa, &g_previous);
   });
 }
-}  // namespace
 
 Status GuardedCopy(void* dst, const void* src, size_t n,
                    uint64_t* fault_offset) {
-  InstallOnce();
+  InstallSigbusHandler();
   sigjmp_buf jump;
   if (sigsetjmp(jump, 1) != 0) {
     t_jump = nullptr;

@@ -7,15 +7,18 @@ namespace daxstore::vhost {
 namespace {
 
 // Waits for fd to be readable (or writable); false if the event stop_fd
-// (-1: none) was signalled. Running out of time is an error.
+// or drop_fd (-1: none) was signalled. Running out of time is an error.
 Result<bool> WaitFor(Platform& os, int fd, bool write, int stop_fd,
-                     int timeout_ms) {
-  WaitFd w[2] = {{.fd = fd, .write = write}, {.fd = stop_fd}};
-  std::span<WaitFd> set(w, stop_fd >= 0 ? 2 : 1);
-  auto n = os.Wait(set, timeout_ms);
+                     int timeout_ms, int drop_fd = -1) {
+  WaitFd w[3] = {{.fd = fd, .write = write}};
+  size_t n_fds = 1;
+  if (stop_fd >= 0) w[n_fds++].fd = stop_fd;
+  if (drop_fd >= 0) w[n_fds++].fd = drop_fd;
+  auto n = os.Wait({w, n_fds}, timeout_ms);
   if (!n.ok()) return n.status().WithContext("the vhost-user socket");
   if (*n == 0) return InvalidArgument("front end timed out mid-message");
-  if (stop_fd >= 0 && w[1].ready) return false;
+  for (size_t i = 1; i < n_fds; ++i)
+    if (w[i].ready) return false;
   return true;
 }
 
@@ -26,14 +29,15 @@ FdList::~FdList() {
 }
 
 Result<ReadOutcome> ReadMessage(Platform& os, int fd, int stop_fd,
-                                int timeout_ms, Message* msg) {
+                                int timeout_ms, Message* msg, int drop_fd) {
   msg->payload.clear();
   auto* hdr = reinterpret_cast<uint8_t*>(&msg->hdr);
   size_t got = 0;
   while (got < sizeof(MessageHeader)) {
     // Without limit for a new message; within timeout_ms once it started.
-    DAXSTORE_ASSIGN_OR_RETURN(bool ready, WaitFor(os, fd, false, stop_fd,
-                                                  got == 0 ? -1 : timeout_ms));
+    DAXSTORE_ASSIGN_OR_RETURN(
+        bool ready,
+        WaitFor(os, fd, false, stop_fd, got == 0 ? -1 : timeout_ms, drop_fd));
     if (!ready) return ReadOutcome::kStopped;
     auto r = os.Receive(fd, hdr + got, sizeof(MessageHeader) - got,
                         &msg->fds.fds_, kMaxFds);
@@ -56,8 +60,8 @@ Result<ReadOutcome> ReadMessage(Platform& os, int fd, int stop_fd,
   msg->payload.resize(msg->hdr.size);
   got = 0;
   while (got < msg->payload.size()) {
-    DAXSTORE_ASSIGN_OR_RETURN(bool ready,
-                              WaitFor(os, fd, false, stop_fd, timeout_ms));
+    DAXSTORE_ASSIGN_OR_RETURN(
+        bool ready, WaitFor(os, fd, false, stop_fd, timeout_ms, drop_fd));
     if (!ready) return ReadOutcome::kStopped;
     // Descriptors belong with the header; any sent with the payload are
     // dropped by the kernel.

@@ -37,11 +37,12 @@ struct Message {
 enum class ReadOutcome { kMessage, kClosed, kStopped };
 
 // *msg must be fresh. Waits (without limit) for a message header, or for
-// the event stop_fd to be signalled; the rest of the message must follow
-// within timeout_ms. More than kMaxFds descriptors, a payload over
-// kMaxPayload or a short read are errors.
+// the event stop_fd or drop_fd (-1: none) to be signalled (kStopped); the
+// rest of the message must follow within timeout_ms. More than kMaxFds
+// descriptors, a payload over kMaxPayload or a short read are errors.
 [[nodiscard]] Result<ReadOutcome> ReadMessage(Platform& os, int fd, int stop_fd,
-                                              int timeout_ms, Message* msg);
+                                              int timeout_ms, Message* msg,
+                                              int drop_fd = -1);
 // Sends a reply (REPLY flag set) with the given payload and, if send_fd is
 // not -1, that descriptor with it.
 [[nodiscard]] Status WriteReply(Platform& os, int fd, uint32_t request,

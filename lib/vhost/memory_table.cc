@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "platform/guest_memory_guard.h"
+
 namespace daxstore::vhost {
 namespace {
 
@@ -42,8 +44,11 @@ MemoryTable& MemoryTable::operator=(MemoryTable&& o) noexcept {
 MemoryTable::~MemoryTable() { Release(); }
 
 void MemoryTable::Release() {
-  for (auto& r : regions_)
+  for (auto& r : regions_) {
+    // Forget the range before unmapping it: the address may be reused.
+    UnregisterGuestMemory(r.guard);
     if (r.map != nullptr) (void)os_->Unmap(r.map, r.map_len);
+  }
   regions_.clear();
 }
 
@@ -96,6 +101,11 @@ Result<MemoryTable> MemoryTable::Map(std::span<const MemoryRegion> regions,
     if (!p.ok()) return p.status().WithContext("mapping a memory region");
     t.regions_.push_back(
         {r, static_cast<uint8_t*>(*p) + r.mmap_offset, *p, len});
+    // The front end keeps the fd and may shrink the file later.
+    DAXSTORE_ASSIGN_OR_RETURN(t.regions_.back().guard,
+                              RegisterGuestMemory(*p, len));
+    auto sealed = t.os_->SizeIsSealed(fds[i]);
+    t.regions_.back().sealed = sealed.ok() && *sealed;
   }
   return t;
 }
@@ -110,6 +120,24 @@ Result<MemoryTable> MemoryTable::Borrow(std::span<const MemoryRegion> regions,
     t.regions_.push_back(
         {regions[i], static_cast<uint8_t*>(bases[i]), nullptr, 0});
   return t;
+}
+
+int MemoryTable::FaultedRegion() const {
+  for (size_t i = 0; i < regions_.size(); ++i)
+    if (GuestFaults(regions_[i].guard) != 0) return static_cast<int>(i);
+  return -1;
+}
+
+uint64_t MemoryTable::Faults() const {
+  uint64_t n = 0;
+  for (const auto& r : regions_) n += GuestFaults(r.guard);
+  return n;
+}
+
+bool MemoryTable::AllSealed() const {
+  for (const auto& r : regions_)
+    if (!r.sealed) return false;
+  return !regions_.empty();
 }
 
 void* MemoryTable::Translate(uint64_t gpa, uint64_t len) const {

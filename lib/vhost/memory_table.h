@@ -2,6 +2,10 @@
 // file descriptors of SET_MEM_TABLE. Every address the backend dereferences
 // goes through Translate, which returns a pointer only if the whole range
 // lies inside one mapped region; nothing else of the process is reachable.
+// Mapped regions are registered as guest memory (platform/
+// guest_memory_guard.h): if the front end shrinks a region's file later, a
+// fault in it is repaired with zero pages and counted instead of killing
+// the process; callers check FaultedRegion() after each request.
 #pragma once
 
 #include <cstddef>
@@ -47,12 +51,23 @@ class MemoryTable {
 
   size_t size() const { return regions_.size(); }
 
+  // The first region in which an access faulted (its file shrank under
+  // us: those pages now read zeros and drop writes), or -1. Lock-free.
+  int FaultedRegion() const;
+  // Faults repaired in every region so far.
+  uint64_t Faults() const;
+  // True if every region's file is size-sealed (F_SEAL_SHRINK and
+  // F_SEAL_GROW, as QEMU's memory-backend-memfd sets): no fault possible.
+  bool AllSealed() const;
+
  private:
   struct Region {
     MemoryRegion r;
     uint8_t* base = nullptr;  // host address of guest_phys_addr
     void* map = nullptr;      // what munmap gets (nullptr if borrowed)
     size_t map_len = 0;
+    int guard = -1;  // guest memory slot (-1 if borrowed)
+    bool sealed = false;
   };
   void Release();
   std::vector<Region> regions_;

@@ -91,7 +91,7 @@ Status VhostBlkServer::Serve(int conn) {
     DAXSTORE_ASSIGN_OR_RETURN(
         vhost::ReadOutcome r,
         vhost::ReadMessage(*os_, conn, stop_fd_, options_.message_timeout_ms,
-                           &msg));
+                           &msg, session.drop_event()));
     if (r != vhost::ReadOutcome::kMessage) return Status::Ok();
     bool has_reply = false;
     Status st =

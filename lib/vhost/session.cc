@@ -42,11 +42,14 @@ Session::Session(const BlkDevice& dev, uint32_t queues,
     queues_.push_back(std::make_unique<Queue>());
     queues_.back()->index = i;
   }
+  auto ev = os_->MakeEvent();
+  if (ev.ok()) drop_event_ = *ev;
 }
 
 Session::~Session() {
   StopAll();
   CloseFd(&reply_fd_);
+  CloseFd(&drop_event_);
   for (auto& q : queues_) {
     CloseFd(&q->kick);
     CloseFd(&q->call);
@@ -249,6 +252,12 @@ Status Session::SetMemTable(std::span<const uint8_t> payload,
   std::memcpy(regions.data(), payload.data() + sizeof(h),
               h.nregions * sizeof(MemoryRegion));
   DAXSTORE_ASSIGN_OR_RETURN(MemoryTable t, MemoryTable::Map(regions, fds, os_));
+  if (t.AllSealed() && !mem_announced_sealed_) {
+    mem_announced_sealed_ = true;
+    std::fprintf(stderr,
+                 "daxstore vhost: guest memory is size-sealed "
+                 "(F_SEAL_SHRINK): it cannot shrink under us\n");
+  }
   // Workers use the old table until they stop; the old one is unmapped
   // only after that.
   StopAll();

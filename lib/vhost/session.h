@@ -44,6 +44,10 @@ class Session {
 
   // Owned by the session until the next Handle.
   int reply_fd() const { return reply_fd_; }
+  // An event signalled when a worker gave up on the connection (guest
+  // memory shrank under us); the caller then drops it. -1 if none could
+  // be made (the platform has no events).
+  int drop_event() const { return drop_event_; }
   // Tests: act as if crashed at a given request (VhostStall).
   void set_stall(const VhostStall& stall) { stall_ = stall; }
 
@@ -91,6 +95,10 @@ class Session {
   // hook stopped the worker.
   bool Serve(Queue& q, Virtqueue& vq, InflightQueue* track, Chain& chain,
              const Status& walk, bool resubmitted);
+  // True (after failing the request, if chain is not null) if guest
+  // memory faulted: logs once, signals drop_event().
+  bool GuestMemoryShrank(Queue& q, Virtqueue& vq, InflightQueue* track,
+                         const Chain* chain);
   // The stall hook: true if the worker must stop at `point` now.
   bool Stalls(Queue& q, VhostStall::Point point, uint64_t request);
 
@@ -104,6 +112,9 @@ class Session {
   MemoryTable mem_;
   InflightRegion inflight_;  // unmapped until SET_INFLIGHT_FD
   int reply_fd_ = -1;
+  int drop_event_ = -1;
+  bool mem_announced_sealed_ = false;
+  std::atomic<bool> dropping_{false};  // the drop line is logged once
   VhostStall stall_;
   std::atomic<uint64_t> taken_{0};  // requests taken, for the stall hook
   std::vector<std::unique_ptr<Queue>> queues_;

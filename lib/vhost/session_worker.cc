@@ -24,6 +24,37 @@ bool Session::Stalls(Queue& q, VhostStall::Point point, uint64_t request) {
   return true;
 }
 
+bool Session::GuestMemoryShrank(Queue& q, Virtqueue& vq, InflightQueue* track,
+                                const Chain* chain) {
+  const int region = mem_.FaultedRegion();
+  if (region < 0) return false;
+  // Fail the request if its status byte is still the front end's: write
+  // IOERR and complete only if that write did not fault too.
+  const iovec* last = nullptr;
+  if (chain != nullptr)
+    for (const iovec& v : chain->in)
+      if (v.iov_len > 0) last = &v;
+  if (last != nullptr) {
+    const uint64_t before = mem_.Faults();
+    auto* status = static_cast<uint8_t*>(last->iov_base) + last->iov_len - 1;
+    __atomic_store_n(status, uint8_t{VIRTIO_BLK_S_IOERR}, __ATOMIC_RELAXED);
+    if (mem_.Faults() == before) {
+      if (track != nullptr) track->Returning(chain->head);
+      vq.Push(chain->head, 1);
+      if (track != nullptr) track->Returned(chain->head, vq.used_idx());
+      if (mem_.Faults() == before && q.call >= 0) os_->SignalEvent(q.call);
+    }
+  }
+  if (!dropping_.exchange(true)) {
+    std::fprintf(stderr,
+                 "daxstore vhost: guest memory region %d shrank under us "
+                 "(front end truncated its fd); dropping the connection\n",
+                 region);
+    if (drop_event_ >= 0) os_->SignalEvent(drop_event_);
+  }
+  return true;
+}
+
 bool Session::Serve(Queue& q, Virtqueue& vq, InflightQueue* track, Chain& chain,
                     const Status& walk, bool resubmitted) {
   using Point = VhostStall::Point;
@@ -42,6 +73,9 @@ bool Session::Serve(Queue& q, Virtqueue& vq, InflightQueue* track, Chain& chain,
       len = 1;
     }
   }
+  // Nothing is acknowledged after a fault: the request may have read
+  // zeros for the front end's data.
+  if (GuestMemoryShrank(q, vq, track, &chain)) return false;
   if (Stalls(q, Point::kBeforeUsed, n)) return false;
   if (track != nullptr) track->Returning(chain.head);
   vq.Push(chain.head, len);
@@ -91,6 +125,8 @@ void Session::Work(Queue& q, bool indirect) {
       pushed = true;
     }
     q.last_avail.store(vq->last_avail());
+    // The rings themselves may have faulted (zeros read, writes lost).
+    if (GuestMemoryShrank(q, *vq, nullptr, nullptr)) return;
     if (vq->broken())
       std::fprintf(stderr,
                    "daxstore vhost: queue %u: driver overran the ring; "

@@ -1,5 +1,6 @@
 #include "testing/vhost_frontend.h"
 
+#include <fcntl.h>
 #include <linux/vhost_types.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -31,11 +32,14 @@ Result<std::unique_ptr<VhostFrontend>> VhostFrontend::Connect(
   std::strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
   if (connect(f->sock_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
     return FromErrno(errno, "connecting to " + path);
-  f->mem_fd_ = memfd_create("guest-ram", MFD_CLOEXEC);
+  f->mem_fd_ = memfd_create("guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (f->mem_fd_ < 0) return FromErrno(errno, "memfd_create");
   size_t total = o.mmap_offset + o.mem_size;
   if (ftruncate(f->mem_fd_, static_cast<off_t>(total)) != 0)
     return FromErrno(errno, "ftruncate");
+  if (o.seal_memory &&
+      fcntl(f->mem_fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
+    return FromErrno(errno, "sealing guest memory");
   void* p =
       mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, f->mem_fd_, 0);
   if (p == MAP_FAILED) return FromErrno(errno, "mmap");
@@ -304,6 +308,15 @@ Status VhostFrontend::Run(uint32_t q, std::span<Req> reqs) {
 }
 
 Status VhostFrontend::Submit(uint32_t q, std::span<Req> reqs) {
+  DAXSTORE_RETURN_IF_ERROR(Publish(q, reqs));
+  return Kick(q);
+}
+
+uint64_t VhostFrontend::DataGpa(uint32_t q, size_t i) const {
+  return QueueBase(q) + kRingArea + i * (kMaxData + 4096) + 4096;
+}
+
+Status VhostFrontend::Publish(uint32_t q, std::span<Req> reqs) {
   if (reqs.size() > kMaxBatch || q >= o_.queues)
     return InvalidArgument("batch too large");
   uint8_t* base = Host(QueueBase(q));
@@ -336,7 +349,7 @@ Status VhostFrontend::Submit(uint32_t q, std::span<Req> reqs) {
   }
   r.avail_idx = static_cast<uint16_t>(r.avail_idx + reqs.size());
   __atomic_store_n(&avail->idx, r.avail_idx, __ATOMIC_RELEASE);
-  return Kick(q);
+  return Status::Ok();
 }
 
 Status VhostFrontend::Complete(uint32_t q, std::span<Req> reqs) {

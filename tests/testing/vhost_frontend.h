@@ -31,6 +31,9 @@ class VhostFrontend {
     // Negotiate VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD if offered: get the
     // region once and hand it back on every Setup, as QEMU does.
     bool inflight = false;
+    // Seal guest memory's size (F_SEAL_SHRINK | F_SEAL_GROW), as QEMU's
+    // memory-backend-memfd does by default.
+    bool seal_memory = false;
   };
   static constexpr uint64_t kKnownFeatures =
       (1ull << 32) | (1ull << 30) | (1ull << 28) |
@@ -93,6 +96,10 @@ class VhostFrontend {
   // Run in two halves: publish and kick; then wait until every request
   // submitted on q is returned, check each came back once, copy results.
   [[nodiscard]] Status Submit(uint32_t q, std::span<Req> reqs);
+  // Submit without the kick (Kick separately).
+  [[nodiscard]] Status Publish(uint32_t q, std::span<Req> reqs);
+  // Where request i of a batch on queue q keeps its data buffer.
+  uint64_t DataGpa(uint32_t q, size_t i) const;
   [[nodiscard]] Status Complete(uint32_t q, std::span<Req> reqs);
   [[nodiscard]] Result<uint8_t> Request(uint32_t q, uint32_t type,
                                         uint64_t sector,

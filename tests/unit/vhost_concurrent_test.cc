@@ -1,5 +1,7 @@
 // Several virtqueues served by their own workers at once, each driven by
 // its own thread, on disjoint parts of the disk.
+#include <unistd.h>
+
 #include <cstring>
 #include <random>
 #include <thread>
@@ -66,6 +68,44 @@ TEST_F(VhostTest, ReconnectWhileQueuesBusyConcurrent) {
     t.join();
   }  // each front end disconnects with its rings running
   EXPECT_EQ(server_->connections(), 3u);
+}
+
+// Two workers fault in the same shrunk region at once (queue 0 in its
+// data, queue 1 in its rings): one drop line, the connection closes, the
+// server serves the next front end.
+TEST_F(VhostTest, GuestMemoryShrinksUnderTwoQueuesConcurrent) {
+  VhostBlkOptions o;
+  o.queues = 2;
+  Serve(o);
+  auto f = Attach({.queues = 2});
+  ASSERT_NE(f, nullptr);
+  Bytes data(4096, 0x5a);
+  VhostFrontend::Req r[2];
+  for (uint32_t q = 0; q < 2; ++q) {
+    r[q].type = VIRTIO_BLK_T_OUT;
+    r[q].sector = 8 * q;
+    r[q].out = data;
+    ASSERT_TRUE(f->Publish(q, {&r[q], 1}).ok());
+  }
+  const uint64_t keep = f->DataGpa(0, 0) - VhostFrontend::kGpaBase;
+  ASSERT_EQ(ftruncate(f->mem_fd(), static_cast<off_t>(keep)), 0);
+  ::testing::internal::CaptureStderr();
+  std::thread other([&] { EXPECT_TRUE(f->Kick(1).ok()); });
+  EXPECT_TRUE(f->Kick(0).ok());
+  other.join();
+  const bool closed = f->Closed(5000);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(closed);
+  const size_t first = log.find("shrank under us");
+  EXPECT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("shrank under us", first + 1), std::string::npos) << log;
+  f.reset();
+  auto g = Attach({.queues = 2});
+  ASSERT_NE(g, nullptr);
+  Bytes back(4096);
+  auto st = g->Request(1, VIRTIO_BLK_T_IN, 64, {}, back);
+  ASSERT_TRUE(st.ok() && *st == VIRTIO_BLK_S_OK);
+  EXPECT_EQ(back, Bytes(4096, 0));  // never written
 }
 
 }  // namespace
