@@ -17,6 +17,7 @@ struct ServeNbdArgs {
   std::string image;
   std::string socket;
   std::string tcp;
+  std::string threads;  // empty: the plugin's default
   bool read_only = false;
 };
 
@@ -64,6 +65,10 @@ void ClaimSocket(Platform& os, const std::string& path) {
 }
 
 void ServeNbd(const ServeNbdArgs& a) {
+  if (!a.threads.empty() && a.threads != "serial" && a.threads != "parallel") {
+    throw Fail("--threads " + a.threads +
+               ": use --threads serial or --threads parallel");
+  }
   std::shared_ptr<Platform> os = DefaultPlatform();
   auto nbdkit_path = os->FindProgram("nbdkit");
   if (!nbdkit_path.ok()) {
@@ -110,6 +115,7 @@ void ServeNbd(const ServeNbdArgs& a) {
   if (a.read_only) args.push_back("--readonly");
   args.push_back(PluginPath(*os));
   args.push_back("image=" + abs);
+  if (!a.threads.empty()) args.push_back("threads=" + a.threads);
 
   std::fprintf(stderr, "daxstore: serving %s at %s%s\n", abs.c_str(),
                uri.c_str(), a.read_only ? " (read-only)" : "");
@@ -132,6 +138,10 @@ void AddServeNbd(CLI::App* serve) {
   c->add_option("--tcp", a.tcp, "listen on TCP ADDR:PORT instead")
       ->excludes(sock);
   c->add_flag("--read-only", a.read_only, "export read-only");
+  c->add_option("--threads", a.threads,
+                "serial (the default): each connection's requests one at a "
+                "time on its own thread; parallel: on nbdkit's worker "
+                "threads (faster with several busy connections)");
   c->callback([] { ServeNbd(a); });
 }
 
