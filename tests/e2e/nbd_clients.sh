@@ -34,6 +34,11 @@ stop() { kill "$server"; wait "$server" || true; server=; rm -f "$sock"; }
 
 "$DAXSTORE" image create "$work/img" --size 64M >/dev/null
 serve "$work/img"
+# serve execs nbdkit: its command line carries the thread model asked for.
+if [[ -n ${NBD_THREADS:-} ]]; then
+  tr '\0' ' ' <"/proc/$server/cmdline" | grep -q "threads=$NBD_THREADS" ||
+    fail "serve --threads $NBD_THREADS: not passed to nbdkit"
+fi
 
 echo "== qemu-img convert + compare (raw and qcow2 sources)"
 head -c 8M /dev/urandom >"$work/src.raw"
