@@ -119,7 +119,7 @@ int Config(const char* key, const char* value) {
   }
   nbdkit_error(
       "daxstore: unknown parameter '%s' (use image=PATH [emulate=DOMAIN] "
-      "[threads=parallel|serial])",
+      "[threads=serial|parallel])",
       key);
   return -1;
 }
