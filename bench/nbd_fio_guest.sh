@@ -36,28 +36,12 @@ mkdir -p "$out"
 measure=$here/nbd_fio_guest_measure.sh
 work=$(mktemp -d "${TMPDIR:-/tmp}/daxstore-nbd-fio-guest.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/gb" "$work/res"
 
-# The guest's command; the harness ships only what --add names (each file
-# with every library ldd names, at the same absolute path).
-cat >"$work/gb/guest.sh" <<GUEST
-set -e
-ndctl create-namespace -r region0 -m fsdax >/dev/null
-mkfs.ext4 -q -F -b 4096 /dev/pmem0
-mkdir -p /mnt/dax
-mount -t ext4 -o dax /dev/pmem0 /mnt/dax
-sh $measure /mnt/dax \$DAXSTORE_RESULTS_DIR/raw $rounds $cli $plugin $file_plugin
-GUEST
-chmod +x "$work/gb/guest.sh"  # the harness ships executables only
-opts=(--build "$work/gb" --results "$work/res" --smp "$smp" --memory 1G
-  --nvdimm 1 --nvdimm-size 1G --init-labels --timeout 900
-  --add "$measure" --add "$cli" --add "$plugin" --add "$nbdkit_bin"
-  --add "$file_plugin" --add "$(command -v fio)")
-[[ -n ${KERNEL_CACHE:-} ]] && opts+=(--cache "$KERNEL_CACHE")
-for v in SIZE_MIB SECS EXPORTS SERVERS; do
-  [[ -n ${!v:-} ]] && opts+=(--env "$v=${!v}")
-done
-"$here/../emulation/kernel/run-in-guest" "${opts[@]}" -- sh "$work/gb/guest.sh" ||
+# shellcheck source=bench/fsdax_guest.sh
+. "$here/fsdax_guest.sh"
+fsdax_guest "$work" "$smp" 900 'SIZE_MIB SECS EXPORTS SERVERS' \
+  "sh $measure /mnt/dax \$DAXSTORE_RESULTS_DIR/raw $rounds $cli $plugin $file_plugin" \
+  "$measure" "$cli" "$plugin" "$nbdkit_bin" "$file_plugin" "$(command -v fio)" ||
   die "the guest run failed (exit $?)"
 python3 "$here/nbd_fio_report.py" "$work/res/raw" "$out/nbd_fio_guest" \
   "kernel-tier guest (QEMU TCG, {cpus} vCPU(s), TCG-emulated): ext4 -o dax \

@@ -52,26 +52,11 @@ case $where in
     ;;
   guest)
     work=$(mktemp -d "${TMPDIR:-/tmp}/daxstore-same-storage.XXXXXX")
-    mkdir -p "$work/gb" "$work/res"
-    # The guest's command; the harness ships only what --add names.
-    cat >"$work/gb/guest.sh" <<GUEST
-set -e
-ndctl create-namespace -r region0 -m fsdax >/dev/null
-mkfs.ext4 -q -F -b 4096 /dev/pmem0
-mkdir -p /mnt/dax
-mount -t ext4 -o dax /dev/pmem0 /mnt/dax
-sh $measure /mnt/dax \$DAXSTORE_RESULTS_DIR/raw $rounds $bench $cli
-GUEST
-    chmod +x "$work/gb/guest.sh"  # the harness ships executables only
-    opts=(--build "$work/gb" --results "$work/res" --smp 2 --memory 1G
-      --nvdimm 1 --nvdimm-size 1G --init-labels --timeout 1200
-      --add "$measure" --add "$bench" --add "$cli"
-      --add "$(command -v qemu-img)" --add "$(command -v fio)")
-    [[ -n ${KERNEL_CACHE:-} ]] && opts+=(--cache "$KERNEL_CACHE")
-    for v in SIZE_MIB COUNT SECS; do
-      [[ -n ${!v:-} ]] && opts+=(--env "$v=${!v}")
-    done
-    "$here/../emulation/kernel/run-in-guest" "${opts[@]}" -- sh "$work/gb/guest.sh" ||
+    # shellcheck source=bench/fsdax_guest.sh
+    . "$here/fsdax_guest.sh"
+    fsdax_guest "$work" 2 1200 'SIZE_MIB COUNT SECS' \
+      "sh $measure /mnt/dax \$DAXSTORE_RESULTS_DIR/raw $rounds $bench $cli" \
+      "$measure" "$bench" "$cli" "$(command -v qemu-img)" "$(command -v fio)" ||
       die "the guest run failed (exit $?)"
     raw=$work/res/raw
     ;;

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -139,6 +140,18 @@ class Platform {
   // Every mount in the mount table.
   virtual Result<std::vector<MountInfo>> Mounts();
 
+  // --- paths and file durability (the defaults fail with kUnsupported) ---
+  // What is at path, following symlinks; kNotFound when nothing is there.
+  virtual Result<FileInfo> StatPath(const std::string& path);
+  // Makes the file's data and metadata durable (fsync).
+  virtual Status SyncFile(int fd);
+  // Makes the file's data durable, and only the metadata needed to read it
+  // back (fdatasync).
+  virtual Status SyncData(int fd);
+  // path made absolute against the working directory, without resolving
+  // symlinks; an absolute path comes back unchanged.
+  virtual Result<std::string> AbsolutePath(const std::string& path);
+
   // --- memory mapping ---
   // Like mmap(2); a failure carries the errno (EOPNOTSUPP for MAP_SYNC on a
   // non-DAX file).
@@ -218,8 +231,13 @@ class Platform {
   // MakeSharedMemory are; false for any other file.
   virtual Result<bool> SizeIsSealed(int fd);
 
-  // --- this process (the defaults fail with kUnsupported) ---
+  // --- this process (the defaults fail with kUnsupported; those of
+  // Environment and IsTerminal say "unset" and false) ---
   virtual Result<uint32_t> UserId();
+  // An environment variable's value; nullopt when it is unset.
+  virtual std::optional<std::string> Environment(const std::string& name);
+  // True when fd is a terminal (progress bars draw only there).
+  virtual bool IsTerminal(int fd);
   // The first executable `name` in the directories of $PATH
   // (/usr/bin:/bin without one); kNotFound if there is none.
   virtual Result<std::string> FindProgram(const std::string& name);

@@ -27,9 +27,7 @@ void OsPlatform::Close(int fd) {
   if (fd >= 0) ::close(fd);
 }
 
-Result<FileInfo> OsPlatform::Stat(int fd) {
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return FromErrno(errno, "fstat");
+FileInfo FileInfoOf(const struct ::stat& st) {
   FileInfo info;
   if (S_ISREG(st.st_mode)) {
     info.type = FileInfo::Type::kRegular;
@@ -44,6 +42,12 @@ Result<FileInfo> OsPlatform::Stat(int fd) {
   info.dev_major = major(st.st_rdev);
   info.dev_minor = minor(st.st_rdev);
   return info;
+}
+
+Result<FileInfo> OsPlatform::Stat(int fd) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return FromErrno(errno, "fstat");
+  return FileInfoOf(st);
 }
 
 Status OsPlatform::Truncate(int fd, uint64_t size) {

@@ -2,6 +2,8 @@
 // piece (a device node, a fault) and keep the rest real.
 #pragma once
 
+#include <sys/stat.h>
+
 #include "daxstore/platform.h"
 
 namespace daxstore {
@@ -31,6 +33,10 @@ class OsPlatform : public Platform {
   Result<int> LockFile(const std::string& path) override;
   Status TryLock(int fd, bool exclusive) override;
   Result<std::vector<MountInfo>> Mounts() override;
+  Result<FileInfo> StatPath(const std::string& path) override;
+  Status SyncFile(int fd) override;
+  Status SyncData(int fd) override;
+  Result<std::string> AbsolutePath(const std::string& path) override;
 
   Result<void*> Map(void* addr, size_t len, int prot, int flags, int fd,
                     uint64_t off) override;
@@ -66,6 +72,8 @@ class OsPlatform : public Platform {
   Result<bool> SizeIsSealed(int fd) override;
 
   Result<uint32_t> UserId() override;
+  std::optional<std::string> Environment(const std::string& name) override;
+  bool IsTerminal(int fd) override;
   Result<std::string> FindProgram(const std::string& name) override;
   Status MakePrivateDir(const std::string& path) override;
   Status Exec(const std::vector<std::string>& argv,
@@ -76,6 +84,9 @@ class OsPlatform : public Platform {
   std::string Abs(const std::string& rel) const;
   std::string root_;
 };
+
+// A stat(2) result as a FileInfo.
+FileInfo FileInfoOf(const struct ::stat& st);
 
 // Parses /proc/self/mountinfo text and returns the mount holding `path`
 // (longest mount-point prefix). Exposed for tests.

@@ -1,9 +1,6 @@
 #include "bus_select.h"
 
-#include <unistd.h>
-
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 
 #include "commands.h"
@@ -22,16 +19,21 @@ void AddBusOptions(CLI::App& root) {
 
 namespace {
 std::string DefaultEmulatedDir() {
-  if (const char* env = std::getenv("DAXSTORE_EMULATED_DIR"); env && *env) {
-    return env;
+  Platform& os = *DefaultPlatform();
+  auto env = [&os](const char* name) {
+    return os.Environment(name).value_or(std::string());
+  };
+  if (std::string dir = env("DAXSTORE_EMULATED_DIR"); !dir.empty()) {
+    return dir;
   }
-  if (::geteuid() == 0) return "/var/lib/daxstore/emulated";
-  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) {
-    return std::string(xdg) + "/daxstore/emulated";
+  if (auto uid = os.UserId(); uid.ok() && *uid == 0) {
+    return "/var/lib/daxstore/emulated";
   }
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : ".") +
-         "/.local/share/daxstore/emulated";
+  if (std::string xdg = env("XDG_DATA_HOME"); !xdg.empty()) {
+    return xdg + "/daxstore/emulated";
+  }
+  std::string home = env("HOME");
+  return (home.empty() ? "." : home) + "/.local/share/daxstore/emulated";
 }
 }  // namespace
 
@@ -59,16 +61,33 @@ BackendHandle::~BackendHandle() {
   }
 }
 
-BackendHandle OpenBackend(const BusChoice& choice) {
-  std::string bus = choice.bus, note;
+namespace {
+Result<std::unique_ptr<NamespaceBackend>> Open(const BusChoice& choice,
+                                               std::string* note) {
+  std::string bus = choice.bus;
   if (bus == "auto") {
     bus = KernelBusPresent(*DefaultPlatform()) ? "kernel" : "emulated";
-    note = bus == "kernel" ? "used the kernel's NVDIMM bus (--bus auto)"
-                           : "no kernel NVDIMM bus; used the emulated bus in " +
-                                 choice.emulated_dir + " (--bus auto)";
+    *note = bus == "kernel"
+                ? "used the kernel's NVDIMM bus (--bus auto)"
+                : "no kernel NVDIMM bus; used the emulated bus in " +
+                      choice.emulated_dir + " (--bus auto)";
   }
-  if (bus == "kernel") return {Must(OpenKernelBackend()), note};
-  return {Must(OpenEmulatedBackend(EmulatedOptionsFor(choice))), note};
+  if (bus == "kernel") return OpenKernelBackend();
+  return OpenEmulatedBackend(EmulatedOptionsFor(choice));
+}
+}  // namespace
+
+BackendHandle OpenBackend(const BusChoice& choice) {
+  std::string note;
+  auto backend = Must(Open(choice, &note));
+  return {std::move(backend), note};
+}
+
+std::optional<BackendHandle> TryOpenBackend(const BusChoice& choice) {
+  std::string note;
+  auto backend = Open(choice, &note);
+  if (!backend.ok()) return std::nullopt;
+  return BackendHandle(std::move(backend).value(), note);
 }
 
 }  // namespace daxstore::cli

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "daxstore/emulated_bus.h"
@@ -32,6 +33,8 @@ class BackendHandle {
   BackendHandle(BackendHandle&&) = default;
   NamespaceBackend* operator->() const { return backend_.get(); }
   NamespaceBackend& operator*() const { return *backend_; }
+  // Says nothing on stderr after all (the verb did not use the bus).
+  void DropNote() { note_.clear(); }
 
  private:
   std::unique_ptr<NamespaceBackend> backend_;
@@ -40,6 +43,8 @@ class BackendHandle {
 
 // Opens the chosen backend or throws Failure.
 BackendHandle OpenBackend(const BusChoice& choice);
+// Opens the chosen backend, or nothing when there is none to open.
+std::optional<BackendHandle> TryOpenBackend(const BusChoice& choice);
 
 EmulatedOptions EmulatedOptionsFor(const BusChoice& choice);
 

@@ -2,8 +2,7 @@
 // against pwrite + fdatasync on a page-cache file beside it. The full,
 // side-by-side suite is bench/ (Google Benchmark); this is the one-minute
 // answer an admin wants from the CLI.
-#include <fcntl.h>
-#include <unistd.h>
+#include <fcntl.h>  // O_* flags for Platform::Open
 
 #include <chrono>
 #include <cstring>
@@ -47,8 +46,8 @@ void Persist(const BenchArgs& a) {
   Mapping m = Must(Mapping::Open(a.path, o));
   std::string cmp =
       a.compare_file.empty() ? a.path + ".pagecache" : a.compare_file;
-  int fd = ::open(cmp.c_str(), O_RDWR | O_CREAT, 0644);
-  if (fd < 0) throw Failure{FromErrno(errno, "cannot open " + cmp)};
+  Platform& os = *DefaultPlatform();
+  OpenFile file(os, Must(os.Open(cmp, O_RDWR | O_CREAT, 0644)));
   std::vector<char> buf(1 << 20, 'x');
   nlohmann::json rows = nlohmann::json::array();
   for (size_t sz : {64ul, 256ul, 4096ul, 65536ul, 1ul << 20}) {
@@ -57,11 +56,12 @@ void Persist(const BenchArgs& a) {
     double map_rate = Rate(a.seconds, [&](uint64_t i) {
       m.MemcpyPersist(m.bytes() + (i % slots) * sz, buf.data(), sz);
     });
+    // The page-cache baseline: pwrite, then fdatasync, per write.
     double sync_rate = Rate(a.seconds, [&](uint64_t i) {
-      if (::pwrite(fd, buf.data(), sz, static_cast<off_t>((i % 64) * sz)) < 0 ||
-          ::fdatasync(fd) != 0) {
-        throw Failure{FromErrno(errno, "pwrite/fdatasync " + cmp)};
-      }
+      auto wrote = os.PWrite(file.fd(), buf.data(), sz, (i % 64) * sz);
+      if (!wrote.ok()) throw Failure{wrote.status().WithContext(cmp)};
+      Status synced = os.SyncData(file.fd());
+      if (!synced.ok()) throw Failure{synced.WithContext(cmp)};
     });
     rows.push_back(
         {{"size", sz},
@@ -69,8 +69,7 @@ void Persist(const BenchArgs& a) {
          {"pwrite_fdatasync_ops_per_sec", static_cast<uint64_t>(sync_rate)},
          {"speedup", map_rate / sync_rate}});
   }
-  ::close(fd);
-  ::unlink(cmp.c_str());
+  Must(os.Remove(cmp));
   PrintJson({{"mapping", MappingJson(m.info())},
              {"durable_writes", rows},
              {"note",

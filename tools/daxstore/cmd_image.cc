@@ -1,7 +1,5 @@
 // daxstore image create|info|check: make, describe and verify VM disk images.
 // import/export live in cmd_image_copy.cc.
-#include <sys/stat.h>
-
 #include <memory>
 
 #include "commands.h"
@@ -49,9 +47,9 @@ void Create(const CLI::App* cmd, const ImageArgs& a) {
     o.block_size = static_cast<uint32_t>(Must(ParseSize(a.block_size)));
   }
   ImageTarget t = ResolveImageTarget(cmd, a.target, a.emulate);
-  struct stat st;
-  if (!a.force && ::stat(t.path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-      st.st_size > 0 && !Image::Open(t.path, t.options).ok()) {
+  auto at = DefaultPlatform()->StatPath(t.path);
+  if (!a.force && at.ok() && at->type == FileInfo::Type::kRegular &&
+      at->size > 0 && !Image::Open(t.path, t.options).ok()) {
     throw Failure{Busy(t.path +
                        " exists and is not empty; pick a new path or pass "
                        "--force to format it (its data is lost)")};

@@ -1,9 +1,8 @@
 // daxstore image import|export: raw disk files in and out of an image.
 // Import skips zero blocks (holes stay holes); export writes a sparse file.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <fcntl.h>  // O_* flags for Platform::Open
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 #include <vector>
@@ -23,14 +22,6 @@ struct CopyArgs {
   bool force = false;
 };
 
-// Closes a file descriptor on scope exit.
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 bool Zero(const uint8_t* p, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     if (p[i] != 0) return false;
@@ -38,26 +29,35 @@ bool Zero(const uint8_t* p, size_t n) {
   return true;
 }
 
-void ReadFull(int fd, uint8_t* buf, size_t n, uint64_t off,
+void ReadFull(Platform& os, int fd, uint8_t* buf, size_t n, uint64_t off,
               const std::string& path) {
   size_t done = 0;
   while (done < n) {
-    ssize_t r = ::pread(fd, buf + done, n - done, off + done);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) throw Failure{FromErrno(errno, "reading " + path)};
-    if (r == 0) {
+    auto r = os.PRead(fd, buf + done, n - done, off + done);
+    if (!r.ok()) throw Failure{r.status().WithContext("reading " + path)};
+    if (*r == 0) {
       std::fill(buf + done, buf + n, 0);  // past the end reads as zeros
       return;
     }
-    done += r;
+    done += *r;
+  }
+}
+
+void WriteFull(Platform& os, int fd, const uint8_t* buf, size_t n, uint64_t off,
+               const std::string& path) {
+  size_t done = 0;
+  while (done < n) {
+    auto w = os.PWrite(fd, buf + done, n - done, off + done);
+    if (!w.ok()) throw Failure{w.status().WithContext("writing " + path)};
+    done += *w;
   }
 }
 
 Image OpenOrCreate(const CLI::App* cmd, const CopyArgs& a, uint64_t src_size) {
   ImageTarget t = ResolveImageTarget(cmd, a.dst, a.emulate);
-  struct stat st;
-  const bool exists = ::stat(t.path.c_str(), &st) == 0 &&
-                      (!S_ISREG(st.st_mode) || st.st_size > 0);
+  auto at = DefaultPlatform()->StatPath(t.path);
+  const bool exists =
+      at.ok() && (at->type != FileInfo::Type::kRegular || at->size > 0);
   if (!exists) {
     ImageOptions o;
     o.virtual_size = a.size.empty() ? src_size : Must(ParseSize(a.size));
@@ -74,11 +74,11 @@ Image OpenOrCreate(const CLI::App* cmd, const CopyArgs& a, uint64_t src_size) {
 }
 
 void Import(const CLI::App* cmd, const CopyArgs& a) {
-  Fd in{::open(a.src.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (in.fd < 0) throw Failure{FromErrno(errno, "opening " + a.src)};
-  struct stat st;
-  if (::fstat(in.fd, &st) != 0) throw Failure{FromErrno(errno, a.src)};
-  const uint64_t src_size = static_cast<uint64_t>(st.st_size);
+  Platform& os = *DefaultPlatform();
+  OpenFile in(os, Must(os.Open(a.src, O_RDONLY)));
+  auto src = os.Stat(in.fd());
+  if (!src.ok()) throw Failure{src.status().WithContext(a.src)};
+  const uint64_t src_size = src->size;
   Image img = OpenOrCreate(cmd, a, src_size);
   if (src_size > img.virtual_size()) {
     throw Failure{NoSpace(a.src + " (" + std::to_string(src_size) +
@@ -93,7 +93,7 @@ void Import(const CLI::App* cmd, const CopyArgs& a) {
   for (uint64_t off = 0; off < src_size; off += kChunk) {
     const size_t n =
         static_cast<size_t>(std::min<uint64_t>(kChunk, src_size - off));
-    ReadFull(in.fd, buf.data(), n, off, a.src);
+    ReadFull(os, in.fd(), buf.data(), n, off, a.src);
     // Write each run of non-zero blocks with one call; zero runs become
     // holes (an existing image under --force gets them discarded).
     size_t i = 0;
@@ -128,17 +128,19 @@ void Export(const CLI::App* cmd, const CopyArgs& a) {
   MapOptions ro = t.options;
   ro.access = Access::kReadOnly;
   Image img = Must(Image::Open(t.path, ro));
-  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (a.force ? 0 : O_EXCL);
-  Fd out{::open(a.dst.c_str(), flags, 0644)};
-  if (out.fd < 0 && errno == EEXIST) {
+  Platform& os = *DefaultPlatform();
+  const int flags = O_WRONLY | O_CREAT | (a.force ? 0 : O_EXCL);
+  auto opened = os.Open(a.dst, flags, 0644);
+  if (!opened.ok() && opened.status().sys_errno() == EEXIST) {
     throw Failure{Busy(a.dst + " exists; pick a new path or pass --force")};
   }
-  if (out.fd < 0) throw Failure{FromErrno(errno, "creating " + a.dst)};
+  if (!opened.ok()) throw Failure{opened.status()};
+  OpenFile out(os, *opened);
   const uint64_t size = img.virtual_size();
   // Truncating to 0 first turns every old byte into a hole.
-  if (::ftruncate(out.fd, 0) != 0 || ::ftruncate(out.fd, size) != 0) {
-    throw Failure{FromErrno(errno, "sizing " + a.dst)};
-  }
+  Status sized = os.Truncate(out.fd(), 0);
+  if (sized.ok()) sized = os.Truncate(out.fd(), size);
+  if (!sized.ok()) throw Failure{sized.WithContext("sizing " + a.dst)};
   auto extents = Must(img.Extents(0, size));
   std::vector<uint8_t> buf(kChunk);
   Progress bar("export", size);
@@ -149,18 +151,13 @@ void Export(const CLI::App* cmd, const CopyArgs& a) {
       const size_t n = static_cast<size_t>(
           std::min<uint64_t>(kChunk, e.offset + e.length - off));
       Must(img.Read(off, buf.data(), n));
-      size_t done = 0;
-      while (done < n) {
-        ssize_t w = ::pwrite(out.fd, buf.data() + done, n - done, off + done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) throw Failure{FromErrno(errno, "writing " + a.dst)};
-        done += w;
-      }
+      WriteFull(os, out.fd(), buf.data(), n, off, a.dst);
       copied += n;
       bar.Update(off + n);
     }
   }
-  if (::fsync(out.fd) != 0) throw Failure{FromErrno(errno, "syncing " + a.dst)};
+  Status synced = os.SyncFile(out.fd());
+  if (!synced.ok()) throw Failure{synced.WithContext("syncing " + a.dst)};
   bar.Update(size);
   PrintJson({{"image", a.src},
              {"destination", a.dst},

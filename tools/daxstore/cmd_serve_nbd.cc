@@ -1,14 +1,14 @@
-// daxstore serve nbd IMAGE: exports an image over NBD by running nbdkit with
-// the daxstore plugin in the foreground (exec: signals reach nbdkit).
+// daxstore serve nbd TARGET: exports an image (a file or a namespace) over
+// NBD by running nbdkit with the daxstore plugin in the foreground (exec:
+// signals reach nbdkit).
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "commands.h"
 #include "daxstore/image.h"
 #include "daxstore/platform.h"
+#include "image_target.h"
 
 namespace daxstore::cli {
 namespace {
@@ -28,7 +28,7 @@ Failure Fail(std::string message) {
 // DAXSTORE_NBDKIT_PLUGIN, else the build tree's plugin, else the installed
 // one, else the plugin's name (nbdkit then looks in its own plugin dir).
 std::string PluginPath(Platform& os) {
-  if (const char* env = std::getenv("DAXSTORE_NBDKIT_PLUGIN")) return env;
+  if (auto env = os.Environment("DAXSTORE_NBDKIT_PLUGIN")) return *env;
   for (const char* p : {DAXSTORE_BUILD_PLUGIN, DAXSTORE_INSTALLED_PLUGIN}) {
     if (*p != '\0' && os.Exists(p)) return p;
   }
@@ -37,9 +37,9 @@ std::string PluginPath(Platform& os) {
 
 // $XDG_RUNTIME_DIR/daxstore or /tmp/daxstore-UID, created 0700 and ours.
 std::string DefaultSocketDir(Platform& os) {
-  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
-  std::string dir = (xdg && *xdg)
-                        ? std::string(xdg) + "/daxstore"
+  std::string xdg = os.Environment("XDG_RUNTIME_DIR").value_or(std::string());
+  std::string dir = !xdg.empty()
+                        ? xdg + "/daxstore"
                         : "/tmp/daxstore-" + std::to_string(Must(os.UserId()));
   Status st = os.MakePrivateDir(dir);
   if (!st.ok()) {
@@ -64,7 +64,7 @@ void ClaimSocket(Platform& os, const std::string& path) {
   if (what == SocketPath::kStale) Must(os.Remove(path));
 }
 
-void ServeNbd(const ServeNbdArgs& a) {
+void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
   if (!a.threads.empty() && a.threads != "serial" && a.threads != "parallel") {
     throw Fail("--threads " + a.threads +
                ": use --threads serial or --threads parallel");
@@ -75,17 +75,12 @@ void ServeNbd(const ServeNbdArgs& a) {
     throw Fail("nbdkit is not installed: apt-get install nbdkit");
   }
   const std::string& nbdkit = *nbdkit_path;
-  // Open (and close) the image first, so a missing or corrupt one gets our
-  // own one-line error instead of nbdkit's at the first connection.
-  MapOptions map_options;
-  map_options.access = a.read_only ? Access::kReadOnly : Access::kReadWrite;
-  auto image = Image::Open(a.image, map_options);
-  if (!image.ok()) {
-    throw Failure{Status::Error(
-        image.status().kind(),
-        "cannot serve " + a.image + ": " + image.status().message())};
-  }
-  std::string abs = std::filesystem::absolute(a.image).string();
+  // Open (and close) the image first, so a missing or corrupt one, or a
+  // namespace without one, gets our own one-line error instead of nbdkit's
+  // at the first connection.
+  ImageTarget t = ResolveImageTarget(cmd, a.image, "");
+  OpenImageToServe(t, a.image, a.read_only);
+  std::string abs = Must(os->AbsolutePath(t.path));
 
   // exec: nbdkit replaces us, so signals and the exit status are its own.
   std::vector<std::string> args = {nbdkit, "--foreground"};
@@ -103,11 +98,9 @@ void ServeNbd(const ServeNbdArgs& a) {
     args.insert(args.end(), {"--ipaddr", host, "--port", port});
     uri = "nbd://" + a.tcp + "/";
   } else {
-    std::string sock =
-        a.socket.empty()
-            ? DefaultSocketDir(*os) + "/" +
-                  std::filesystem::path(abs).filename().string() + ".nbd"
-            : a.socket;
+    std::string sock = a.socket.empty() ? DefaultSocketDir(*os) + "/" +
+                                              TargetBaseName(t) + ".nbd"
+                                        : a.socket;
     ClaimSocket(*os, sock);
     args.insert(args.end(), {"--unix", sock});
     uri = "nbd+unix:///?socket=" + sock;
@@ -115,9 +108,14 @@ void ServeNbd(const ServeNbdArgs& a) {
   if (a.read_only) args.push_back("--readonly");
   args.push_back(PluginPath(*os));
   args.push_back("image=" + abs);
+  if (t.options.emulate) {  // an emulated-bus namespace
+    args.push_back("emulate=" +
+                   std::string(PersistenceDomainName(*t.options.emulate)));
+  }
   if (!a.threads.empty()) args.push_back("threads=" + a.threads);
 
-  std::fprintf(stderr, "daxstore: serving %s at %s%s\n", abs.c_str(),
+  std::string what = t.ns.empty() ? abs : t.ns + " (" + abs + ")";
+  std::fprintf(stderr, "daxstore: serving %s at %s%s\n", what.c_str(),
                uri.c_str(), a.read_only ? " (read-only)" : "");
   ExecOptions exec;
   if (a.tcp.empty()) exec.umask = 077;  // nbdkit creates the socket 0600
@@ -130,11 +128,15 @@ void AddServeNbd(CLI::App* serve) {
   static ServeNbdArgs a;
   auto* c = serve->add_subcommand(
       "nbd", "export an image over NBD (runs nbdkit with the daxstore plugin)");
-  c->add_option("image", a.image, "the daxstore image")->required();
+  c->add_option("target", a.image,
+                "the daxstore image: a file, or a namespace by device "
+                "(namespace0.0, dax0.0, pmem0) or -n name")
+      ->required();
   auto* sock = c->add_option(
       "--socket", a.socket,
-      "Unix socket (default $XDG_RUNTIME_DIR/daxstore/IMAGE.nbd or "
-      "/tmp/daxstore-UID/IMAGE.nbd, in a 0700 directory)");
+      "Unix socket (default $XDG_RUNTIME_DIR/daxstore/NAME.nbd or "
+      "/tmp/daxstore-UID/NAME.nbd, in a 0700 directory; NAME: the image's "
+      "file name or the namespace's device)");
   c->add_option("--tcp", a.tcp, "listen on TCP ADDR:PORT instead")
       ->excludes(sock);
   c->add_flag("--read-only", a.read_only, "export read-only");
@@ -142,7 +144,7 @@ void AddServeNbd(CLI::App* serve) {
                 "serial (the default): each connection's requests one at a "
                 "time on its own thread; parallel: on nbdkit's worker "
                 "threads (faster with several busy connections)");
-  c->callback([] { ServeNbd(a); });
+  c->callback([c] { ServeNbd(c, a); });
 }
 
 void AddServeCommands(CLI::App& app) {

@@ -1,10 +1,12 @@
-// daxstore serve vhost-user-blk: serves an image to a VMM over vhost-user.
+// daxstore serve vhost-user-blk: serves an image (a file or a namespace) to
+// a VMM over vhost-user.
 #include <cstdio>
 
 #include "commands.h"
 #include "daxstore/image.h"
 #include "daxstore/platform.h"
 #include "daxstore/vhost_blk.h"
+#include "image_target.h"
 
 namespace daxstore::cli {
 namespace {
@@ -20,20 +22,20 @@ void OnSignal(int) {
   if (g_server != nullptr) g_server->Stop();
 }
 
-void Serve(const VhostArgs& a) {
+void Serve(const CLI::App* cmd, const VhostArgs& a) {
   // Option errors first, before the image is opened (and locked).
   if (a.options.queues < 1 || a.options.queues > 64) {
     Must(InvalidArgument("--queues must be 1 to 64, not " +
                          std::to_string(a.options.queues)));
   }
-  MapOptions mo;
-  if (a.options.read_only) mo.access = Access::kReadOnly;
-  Image image = Must(Image::Open(a.image, mo));
+  ImageTarget t = ResolveImageTarget(cmd, a.image, "");
+  Image image = OpenImageToServe(t, a.image, a.options.read_only);
   auto server = Must(VhostBlkServer::Create(&image, a.options));
   g_server = server.get();
   Must(DefaultPlatform()->OnStopSignals(OnSignal));
+  std::string what = t.ns.empty() ? t.path : t.ns + " (" + t.path + ")";
   std::fprintf(stderr, "daxstore: serving %s on %s (%u queue(s)%s)\n",
-               a.image.c_str(), a.options.socket_path.c_str(), a.options.queues,
+               what.c_str(), a.options.socket_path.c_str(), a.options.queues,
                a.options.read_only ? ", read-only" : "");
   Status st = server->Run();
   g_server = nullptr;
@@ -51,8 +53,12 @@ void AddServeVhostCommands(CLI::App& app) {
   serve->require_subcommand(1);
   auto a = std::make_shared<VhostArgs>();
   auto* c = serve->add_subcommand(
-      "vhost-user-blk", "serve IMAGE as a vhost-user-blk device on a socket");
-  c->add_option("image", a->image, "daxstore image")->required();
+      "vhost-user-blk",
+      "serve an image as a vhost-user-blk device on a socket");
+  c->add_option("target", a->image,
+                "the daxstore image: a file, or a namespace by device "
+                "(namespace0.0, dax0.0, pmem0) or -n name")
+      ->required();
   c->add_option("--socket", a->options.socket_path,
                 "unix socket to create (mode 0600)")
       ->required();
@@ -65,7 +71,7 @@ void AddServeVhostCommands(CLI::App& app) {
                 "restart tests: take request N and no more, as a crashed "
                 "backend would (then kill -9 this process)")
       ->group("Testing");
-  c->callback([a] { Serve(*a); });
+  c->callback([c, a] { Serve(c, *a); });
 }
 
 }  // namespace daxstore::cli

@@ -1,18 +1,15 @@
 // daxstore vm-args TARGET: prints the QEMU arguments or libvirt XML that
 // attach an image (as a disk, over NBD or vhost-user-blk) or a namespace or
 // DAX file (as a virtual NVDIMM or virtio-pmem device) to a VM.
-#include <unistd.h>
-
 #include <cctype>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
+#include <cstdlib>
 #include <string>
 
-#include "bus_select.h"
 #include "commands.h"
 #include "daxstore/image.h"
 #include "daxstore/size.h"
+#include "image_target.h"
 
 namespace daxstore::cli {
 namespace {
@@ -30,17 +27,25 @@ Failure Fail(const std::string& message) {
   return Failure{Status::Error(ErrorKind::kInvalidArgument, message)};
 }
 
-std::string DefaultSocket(const std::string& image, const char* suffix) {
-  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
-  std::string dir = (xdg && *xdg) ? std::string(xdg) + "/daxstore"
-                                  : "/tmp/daxstore-" + std::to_string(getuid());
-  return dir + "/" + std::filesystem::path(image).filename().string() + suffix;
+std::string LastComponent(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// Where `daxstore serve` puts its socket when given no --socket.
+std::string DefaultSocket(const std::string& name, const char* suffix) {
+  Platform& os = *DefaultPlatform();
+  std::string xdg = os.Environment("XDG_RUNTIME_DIR").value_or(std::string());
+  std::string dir = !xdg.empty()
+                        ? xdg + "/daxstore"
+                        : "/tmp/daxstore-" + std::to_string(Must(os.UserId()));
+  return dir + "/" + name + suffix;
 }
 
 // A QEMU id for the target: "daxstore-" and its file name, with what QEMU
 // refuses in ids turned into '_', short enough for a block node name (< 32).
 std::string QemuId(const std::string& target) {
-  std::string name = std::filesystem::path(target).filename().string();
+  std::string name = LastComponent(target);
   std::string id = "daxstore-";
   for (char c : name.substr(0, 20)) {
     bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
@@ -78,14 +83,18 @@ GuestRam ReadGuestRam(const VmArgs& a) {
   return g;
 }
 
-void Disk(const VmArgs& a, const std::string& image) {
-  std::string abs = std::filesystem::absolute(image).string();
-  std::string id = QemuId(abs);
+// `what` is what `daxstore serve` is told: the absolute path of an image
+// file, or the namespace as the user named it.
+void Disk(const VmArgs& a, const ImageTarget& t) {
+  std::string what =
+      t.ns.empty() ? Must(DefaultPlatform()->AbsolutePath(t.path)) : a.target;
+  std::string base = TargetBaseName(t);
+  std::string id = QemuId(base);
   if (a.vhost_user) {
     std::string sock =
-        a.socket.empty() ? DefaultSocket(abs, ".vhost") : a.socket;
+        a.socket.empty() ? DefaultSocket(base, ".vhost") : a.socket;
     std::printf("# first: daxstore serve vhost-user-blk %s --socket %s\n",
-                abs.c_str(), sock.c_str());
+                what.c_str(), sock.c_str());
     // The server maps guest RAM to reach the virtqueues: it must be shared.
     if (a.libvirt) {
       std::printf(
@@ -115,8 +124,8 @@ void Disk(const VmArgs& a, const std::string& image) {
     }
     return;
   }
-  std::string sock = a.socket.empty() ? DefaultSocket(abs, ".nbd") : a.socket;
-  std::printf("# first: daxstore serve nbd %s --socket %s\n", abs.c_str(),
+  std::string sock = a.socket.empty() ? DefaultSocket(base, ".nbd") : a.socket;
+  std::printf("# first: daxstore serve nbd %s --socket %s\n", what.c_str(),
               sock.c_str());
   if (a.libvirt) {
     std::printf(
@@ -137,14 +146,16 @@ void Disk(const VmArgs& a, const std::string& image) {
 
 // The devdax alignment from sysfs (2M or 1G), or 2M.
 uint64_t DaxAlign(const std::string& path) {
-  std::string name = std::filesystem::path(path).filename().string();
-  std::ifstream f("/sys/bus/dax/devices/" + name + "/align");
-  uint64_t align = 0;
-  if (f >> align && align != 0) return align;
+  auto text = DefaultPlatform()->ReadSysfs("bus/dax/devices/" +
+                                           LastComponent(path) + "/align");
+  if (text.ok()) {
+    uint64_t align = std::strtoull(text->c_str(), nullptr, 10);
+    if (align != 0) return align;
+  }
   return 2ull << 20;
 }
 
-void Memory(const VmArgs& a, const MapTarget& t) {
+void Memory(const VmArgs& a, const ImageTarget& t) {
   MapOptions options = t.options;
   options.access = Access::kReadOnly;
   Mapping m = Must(Mapping::Open(t.path, options));
@@ -161,7 +172,7 @@ void Memory(const VmArgs& a, const MapTarget& t) {
     throw Fail(t.path + " holds less than one " + std::to_string(align >> 20) +
                " MiB alignment unit; grow it or pick a larger namespace");
   }
-  std::string abs = std::filesystem::absolute(t.path).string();
+  std::string abs = Must(DefaultPlatform()->AbsolutePath(t.path));
   std::string id = QemuId(abs);
   GuestRam g = ReadGuestRam(a);
   std::printf("# backing %s (%s): pmem=%s\n", abs.c_str(),
@@ -241,25 +252,36 @@ void Run(const VmArgs& a, const CLI::App* cmd) {
   if (disk + mem > 1)
     throw Fail("pick one of --nbd, --vhost-user, --nvdimm, --virtio-pmem");
   if (a.qemu && a.libvirt) throw Fail("pick one of --qemu and --libvirt");
-  bool exists = std::filesystem::exists(a.target);
-  if (exists && mem == 0) {
-    MapOptions read_only;
+  ImageTarget t = ResolveImageTarget(cmd, a.target, "");
+  if (t.ns.empty() && !DefaultPlatform()->StatPath(t.path).ok()) {
+    throw Failure{NotFound("no file or namespace " + a.target +
+                           ": give an image, a DAX file, /dev/daxX.Y or a "
+                           "namespace ('daxstore list -N' shows them)")};
+  }
+  if (mem == 0) {
+    MapOptions read_only = t.options;
     read_only.access = Access::kReadOnly;
-    auto image = Image::Open(a.target, read_only);
+    auto image = Image::Open(t.path, read_only);
     // Busy: a server (or another tool) has the image open, which is the
     // usual order: serve, then print what attaches to the server.
     if (image.ok() || image.status().kind() == ErrorKind::kBusy) {
-      return Disk(a, a.target);
+      return Disk(a, t);
+    }
+    if (disk && !t.ns.empty()) {
+      throw Failure{
+          NotFound("namespace " + a.target +
+                   " holds no daxstore image: create one with 'daxstore image "
+                   "create " +
+                   a.target +
+                   " -s SIZE --force' (what it holds is lost), or attach it as "
+                   "memory with --nvdimm")};
     }
     if (disk) {
       throw Fail(a.target + " is not a daxstore image (" +
                  image.status().message() + ")");
     }
   }
-  if (disk) throw Fail(a.target + " is not an image file");
-  if (exists) return Memory(a, MapTarget{a.target, {}});
-  BackendHandle backend = OpenBackend(ReadBusChoice(cmd));
-  Memory(a, Must(backend->MapTargetOf(a.target)));
+  Memory(a, t);
 }
 
 }  // namespace
@@ -269,8 +291,8 @@ void AddVmArgsCommands(CLI::App& app) {
   auto* c = app.add_subcommand(
       "vm-args", "print QEMU arguments or libvirt XML that attach a target");
   c->add_option("target", a.target,
-                "an image, a namespace, a DAX file or "
-                "/dev/daxX.Y")
+                "an image, a DAX file, /dev/daxX.Y, or a namespace by "
+                "device (namespace0.0, dax0.0, pmem0) or -n name")
       ->required();
   c->add_flag("--qemu", a.qemu, "QEMU arguments (default)");
   c->add_flag("--libvirt", a.libvirt, "libvirt domain XML");

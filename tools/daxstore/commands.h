@@ -6,6 +6,7 @@
 #include <string>
 
 #include "daxstore/mapping.h"
+#include "daxstore/platform.h"
 #include "daxstore/status.h"
 
 namespace daxstore::cli {
@@ -24,6 +25,21 @@ T Must(Result<T> r) {
 inline void Must(Status s) {
   if (!s.ok()) throw Failure{std::move(s)};
 }
+
+// A descriptor from Platform::Open, closed through the same platform on
+// scope exit.
+class OpenFile {
+ public:
+  OpenFile(Platform& os, int fd) : os_(os), fd_(fd) {}
+  ~OpenFile() { os_.Close(fd_); }
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  Platform& os_;
+  int fd_;
+};
 
 // Prints JSON the way ndctl does (two-space indent).
 void PrintJson(const nlohmann::json& j);

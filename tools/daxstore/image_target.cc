@@ -1,47 +1,150 @@
-// TARGET resolution and the progress bar for `daxstore image`.
+// TARGET resolution, opening an image to serve, and the progress bar.
 #include "image_target.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstdio>
+#include <optional>
 #include <regex>
+#include <vector>
 
 #include "bus_select.h"
 #include "commands.h"
 
 namespace daxstore::cli {
+namespace {
+
+// Names that can only mean a namespace: its device, its dax or block device.
+bool NamespaceShaped(const std::string& s) {
+  static const std::regex kNs(
+      "^((dax|namespace)[0-9]+\\.[0-9]+|pmem[0-9]+(\\.[0-9]+)?s?)$");
+  return std::regex_match(s, kNs);
+}
+
+bool NamesDevice(const Namespace& n, const std::string& want) {
+  if (want == n.dev || want == n.blockdev) {
+    return true;
+  }
+  if (n.dax_region) {
+    for (const DaxDevice& d : n.dax_region->devices) {
+      if (want == d.chardev) return true;
+    }
+  }
+  return false;
+}
+
+// The namespaces TARGET names: by device if any, else by -n name.
+std::vector<Namespace> Matching(NamespaceBackend& backend,
+                                const std::string& target) {
+  ListFilter all;
+  all.include_idle = true;
+  std::vector<Bus> buses = Must(backend.List(all));
+  std::vector<Namespace> by_dev, by_name;
+  for (const Bus& b : buses) {
+    for (const Region& r : b.regions) {
+      for (const Namespace& n : r.namespaces) {
+        if (NamesDevice(n, target)) by_dev.push_back(n);
+        if (!n.name.empty() && n.name == target) by_name.push_back(n);
+      }
+    }
+  }
+  return by_dev.empty() ? by_name : by_dev;
+}
+
+}  // namespace
 
 ImageTarget ResolveImageTarget(const CLI::App* cmd, const std::string& target,
                                const std::string& emulate) {
   ImageTarget t;
   if (!emulate.empty())
     t.options.emulate = Must(ParsePersistenceDomain(emulate));
-  struct stat st;
-  static const std::regex kNs("^(dax|namespace)[0-9]+\\.[0-9]+$");
-  const bool exists = ::stat(target.c_str(), &st) == 0;
-  if (target.find('/') != std::string::npos || exists ||
-      !std::regex_match(target, kNs)) {
+  Platform& os = *DefaultPlatform();
+  // Anything at the path (or a lookup failing for another reason than
+  // "nothing there") makes it a path; the verb then reports on it.
+  auto at = os.StatPath(target);
+  const bool shaped = NamespaceShaped(target);
+  if (target.find('/') != std::string::npos ||
+      at.status().kind() != ErrorKind::kNotFound) {
     t.path = target;
     return t;
   }
   // A kernel devdax device by its character-device name.
-  const std::string dev = "/dev/" + target;
-  if (target.rfind("dax", 0) == 0 && ::stat(dev.c_str(), &st) == 0) {
-    t.path = dev;
+  if (target.rfind("dax", 0) == 0 && shaped &&
+      os.StatPath("/dev/" + target).ok()) {
+    t.path = "/dev/" + target;
     return t;
   }
-  auto backend = OpenBackend(ReadBusChoice(cmd));
-  MapTarget m = Must(backend->MapTargetOf(target));
+  const BusChoice choice = ReadBusChoice(cmd);
+  std::optional<BackendHandle> backend =
+      shaped ? std::optional<BackendHandle>(OpenBackend(choice))
+             : TryOpenBackend(choice);
+  if (!backend) {
+    t.path = target;  // no bus: a new file
+    return t;
+  }
+  std::vector<Namespace> found = Matching(**backend, target);
+  if (found.empty()) {
+    if (!shaped) {
+      backend->DropNote();
+      t.path = target;
+      return t;
+    }
+    throw Failure{NotFound("no namespace " + target + " on the " +
+                           std::string((*backend)->name()) +
+                           " bus and no file of that name; 'daxstore list "
+                           "-N -i' shows the namespaces")};
+  }
+  if (found.size() > 1) {
+    std::string devs;
+    for (const Namespace& n : found) devs += (devs.empty() ? "" : ", ") + n.dev;
+    throw Failure{InvalidArgument(std::to_string(found.size()) +
+                                  " namespaces are named " + target + " (" +
+                                  devs + "): pick one by its device name")};
+  }
+  MapTarget m = Must((*backend)->MapTargetOf(found.front().dev));
   t.path = m.path;
+  t.ns = found.front().dev;
   MapOptions o = m.options;
   if (t.options.emulate) o.emulate = t.options.emulate;
   t.options = o;
   return t;
 }
 
+Image OpenImageToServe(const ImageTarget& t, const std::string& target,
+                       bool read_only) {
+  MapOptions o = t.options;
+  o.access = read_only ? Access::kReadOnly : Access::kReadWrite;
+  auto image = Image::Open(t.path, o);
+  if (image.ok()) return std::move(image).value();
+  const Status& st = image.status();
+  std::string what = t.ns.empty()     ? target
+                     : target == t.ns ? t.ns
+                                      : target + " (" + t.ns + ")";
+  if (!t.ns.empty() && st.kind() == ErrorKind::kBusy) {
+    throw Failure{Busy("namespace " + what +
+                       " is busy: another server or tool has its image "
+                       "open; stop it first (" +
+                       st.message() + ")")};
+  }
+  if (!t.ns.empty() && st.kind() == ErrorKind::kNotFound) {
+    throw Failure{NotFound("namespace " + what +
+                           " holds no daxstore image: create one with "
+                           "'daxstore image create " +
+                           target +
+                           " -s SIZE --force' (what it holds is lost)")};
+  }
+  throw Failure{
+      Status::Error(st.kind(), "cannot serve " + what + ": " + st.message())};
+}
+
+std::string TargetBaseName(const ImageTarget& t) {
+  if (!t.ns.empty()) return t.ns;
+  size_t slash = t.path.find_last_of('/');
+  return slash == std::string::npos ? t.path : t.path.substr(slash + 1);
+}
+
 Progress::Progress(std::string verb, uint64_t total)
-    : verb_(std::move(verb)), total_(total), tty_(::isatty(2) == 1) {}
+    : verb_(std::move(verb)),
+      total_(total),
+      tty_(DefaultPlatform()->IsTerminal(2)) {}
 
 Progress::~Progress() {
   if (tty_ && last_ >= 0) std::fputs("\n", stderr);

@@ -1,26 +1,45 @@
-// Shared pieces of the `daxstore image` verbs: turning a TARGET (a path or a
-// namespace name) into what Mapping::Open needs, and a stderr progress bar.
+// Shared pieces of the `daxstore image`, `serve` and `vm-args` verbs:
+// turning a TARGET (a path or a namespace) into what Mapping::Open needs,
+// opening the image a server is to serve, and a stderr progress bar.
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
 
+#include "daxstore/image.h"
 #include "daxstore/mapping.h"
+#include "daxstore/platform.h"
 
 namespace daxstore::cli {
 
 struct ImageTarget {
   std::string path;
   MapOptions options;
+  std::string ns;  // the namespace's device ("namespace0.0"); "" for a path
 };
 
-// A TARGET with a '/' or naming an existing file is a path; "daxX.Y" or
-// "namespaceX.Y" is a namespace on the bus --bus picks (its device or
-// backing file). `emulate` ("" or a persistence domain) declares a plain
-// file pmem. Throws Failure with an actionable line.
+// TARGET, in this order:
+//  - a path: it has a '/' or something exists there;
+//  - "daxX.Y" with a /dev/daxX.Y: that device;
+//  - a namespace on the bus --bus picks, by device ("namespace0.0", "0.0"),
+//    by its dax or block device ("dax0.0", "pmem0") or by its -n name;
+//    names of that shape that match nothing fail;
+//  - anything else is a path to create.
+// `emulate` ("" or a persistence domain) declares a plain file pmem.
+// Throws Failure with an actionable line.
 ImageTarget ResolveImageTarget(const CLI::App* cmd, const std::string& target,
                                const std::string& emulate);
+
+// Opens the image at t for a server. A namespace that holds no image, or
+// whose image something else has open, fails with a line that names the
+// namespace and says what to do. Throws Failure.
+Image OpenImageToServe(const ImageTarget& t, const std::string& target,
+                       bool read_only);
+
+// The file name servers and vm-args derive default socket names from: the
+// namespace's device name, else the path's last component.
+std::string TargetBaseName(const ImageTarget& t);
 
 // Draws "\rVERB  42% [#####.....]" on stderr while stderr is a terminal;
 // does nothing otherwise.
