@@ -85,6 +85,7 @@ echo "== fio nbd engine, verify=crc32c"
 if fio --enghelp 2>/dev/null | grep -qw nbd; then
   fio --name=verify --ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k \
     --size=8M --iodepth=8 --numjobs=1 --verify=crc32c --do_verify=1 \
+    --verify_state_save=0 \
     --output="$work/fio.log" || { cat "$work/fio.log"; fail "fio verify"; }
   grep -q "err= 0" "$work/fio.log" || fail "fio reported errors"
   echo "== multi-conn: 4 connections write at once, then verify on new ones"
@@ -93,7 +94,7 @@ if fio --enghelp 2>/dev/null | grep -qw nbd; then
   # (so the verify headers of one job are not overwritten by another).
   mc=(--ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k --size=2M
     --offset=16M --offset_increment=2M --numjobs=4 --iodepth=4
-    --verify=crc32c --randseed=7 --group_reporting)
+    --verify=crc32c --randseed=7 --group_reporting --verify_state_save=0)
   fio --name=mc "${mc[@]}" --do_verify=1 --output="$work/mc.log" ||
     { cat "$work/mc.log"; fail "multi-conn fio"; }
   grep -q "err= 0" "$work/mc.log" || fail "multi-conn fio reported errors"
