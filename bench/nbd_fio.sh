@@ -11,7 +11,10 @@
 # DIR: where the files live (default /dev/shm). SECONDS: fio seconds per
 # export per round (default 2). Env: ROUNDS (20), EXPORTS ("daxstore file";
 # add "memory" for nbdkit's memory plugin, the transport alone, or
-# "daxstore_pmem" for the image declared pmem), SERVERS (fresh: a new
+# "daxstore_pmem" for the image declared pmem; "daxstore_serial" and
+# "daxstore_parallel" for the plugin's two thread models, each on its own
+# image), JOB (the timed fio options, see nbd_fio_guest_measure.sh),
+# SERVERS (fresh: a new
 # nbdkit per export per round, the default; long: one nbdkit per export
 # for the whole run), OUT (output prefix, default
 # bench/results/nbd_fio_host_FSTYPE[-long]).

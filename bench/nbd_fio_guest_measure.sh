@@ -12,17 +12,23 @@
 # Env: SIZE_MIB (64), SECS (fio seconds per figure, 3), EXPORTS (the
 # exports to rotate, default "daxstore file"; also "memory": nbdkit's
 # memory plugin, no file and no flush, the transport alone; and
-# "daxstore_pmem": the same image declared pmem, emulate=memory_controller),
-# SERVERS (fresh: a new nbdkit per run, the default; long: one nbdkit per
-# export for the whole run; see fio_nbd).
+# "daxstore_pmem": the same image declared pmem, emulate=memory_controller;
+# "daxstore_serial" and "daxstore_parallel": the plugin with threads=serial
+# or threads=parallel, each on an image of its own), SERVERS (fresh: a new
+# nbdkit per run, the default; long: one nbdkit per export for the whole
+# run; see fio_nbd), JOB (the timed fio options, default the 4 KiB
+# randwrite, fsync=1, iodepth 1 job below; e.g. add --iodepth=16, or
+# --numjobs=4 --group_reporting: each fio job is a connection of its own).
 set -eu
 dir=$1 out=$2 rounds=$3 cli=$4 plugin=$5 file_plugin=$6
 size=${SIZE_MIB:-64} secs=${SECS:-3} exports=${EXPORTS:-daxstore file}
 servers=${SERVERS:-fresh}
+job=${JOB:---rw=randwrite --bs=4k --fsync=1 --iodepth=1}
 mkdir -p "$out"
 grep -c ^processor /proc/cpuinfo >"$out/cpus"
 echo "$exports" >"$out/exports"
 echo "$servers" >"$out/servers"
+echo "$job" >"$out/job"
 
 # What the mapping layer makes of this storage (MAP_SYNC, msync, memory
 # only, emulated).
@@ -30,12 +36,20 @@ echo "$servers" >"$out/servers"
 rm -f "$dir/probe"
 "$cli" image create "$dir/image.img" --size "${size}M" >/dev/null
 truncate -s "${size}M" "$dir/file.raw"
+for e in $exports; do
+  case $e in
+    daxstore_serial | daxstore_parallel)
+      "$cli" image create "$dir/$e.img" --size "${size}M" >/dev/null ;;
+  esac
+done
 
 # export_args EXPORT: the nbdkit plugin and parameters that serve EXPORT.
 export_args() {
   case $1 in
     daxstore) echo "$plugin image=$dir/image.img" ;;
     daxstore_pmem) echo "$plugin image=$dir/image.img emulate=memory_controller" ;;
+    daxstore_serial) echo "$plugin image=$dir/$1.img threads=serial" ;;
+    daxstore_parallel) echo "$plugin image=$dir/$1.img threads=parallel" ;;
     file) echo "$file_plugin file=$dir/file.raw" ;;
     memory) echo "memory size=${size}M" ;;
     *) echo "nbd_fio_guest_measure: unknown export $1" >&2; exit 2 ;;
@@ -87,9 +101,10 @@ if [ "$servers" = long ]; then
 fi
 
 # Write every block once, so the timed writes overwrite allocated space in
-# both (the image's blocks and the raw file's pages or extents).
-for e in daxstore file; do
-  fio_nbd "$e" "$out/fill-$e.json" "--rw=write --bs=1M --end_fsync=1"
+# each (the images' blocks and the raw file's pages or extents).
+for e in $exports; do
+  [ "$e" = memory ] || [ "$e" = daxstore_pmem ] ||
+    fio_nbd "$e" "$out/fill-$e.json" "--rw=write --bs=1M --end_fsync=1"
 done
 
 r=1
@@ -99,8 +114,7 @@ while [ "$r" -le "$rounds" ]; do
   mkdir -p "$rd"
   echo "nbd_fio_guest: round $r of $rounds ($order) in $dir"
   for e in $order; do
-    fio_nbd "$e" "$rd/$e.json" "--rw=randwrite --bs=4k --fsync=1 --iodepth=1 \
-      --time_based --runtime=$secs"
+    fio_nbd "$e" "$rd/$e.json" "$job --time_based --runtime=$secs"
   done
   # Rotate: the first export goes last next round.
   case $order in *" "*) order="${order#* } ${order%% *}" ;; esac

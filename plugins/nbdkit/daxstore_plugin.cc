@@ -4,11 +4,12 @@
 //   nbdkit -r daxstore image=PATH       (read-only)
 //   nbdkit daxstore image=PATH emulate=memory_controller  (a plain file
 //                                       declared pmem: no msync per write)
+//   nbdkit daxstore image=PATH threads=serial|parallel  (default serial)
 //
 // One Image per nbdkit process, shared by every connection: it is opened by
 // the first connection (read-only if that connection is) and closed when
-// nbdkit unloads the plugin. The engine is thread-safe, so the thread model
-// is parallel.
+// nbdkit unloads the plugin. The engine is thread-safe, so any thread model
+// is correct; `threads=` picks one (see ThreadModel below).
 //
 // Every Write, Discard and WriteZeroes of the engine is durable when it
 // returns, so:
@@ -42,6 +43,15 @@ std::optional<daxstore::PersistenceDomain> g_emulate;
 std::mutex g_mu;                 // guards opening g_image
 std::unique_ptr<Image> g_image;  // set once, then read-only until unload
 bool g_image_readonly = false;
+// nbdkit's thread model for this plugin (threads=): parallel lets nbdkit
+// run several requests of one connection at once on its worker threads;
+// serial (SERIALIZE_REQUESTS) has it run each connection's requests one at
+// a time on the connection's own thread, connections still in parallel.
+// Serial is the default: an engine write (~1 us on tmpfs) costs less than
+// handing the request to a worker, so one connection (a VM's) goes faster
+// on its own thread; parallel gains only with several busy connections
+// (README, "NBD thread model").
+int g_thread_model = NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS;
 
 int ErrnoOf(const Status& s) {
   switch (s.kind()) {
@@ -93,8 +103,23 @@ int Config(const char* key, const char* value) {
     }
     return 0;
   }
+  if (std::strcmp(key, "threads") == 0) {
+    if (std::strcmp(value, "parallel") == 0) {
+      g_thread_model = NBDKIT_THREAD_MODEL_PARALLEL;
+    } else if (std::strcmp(value, "serial") == 0) {
+      g_thread_model = NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS;
+    } else {
+      nbdkit_error(
+          "daxstore: threads=%s: use threads=parallel or "
+          "threads=serial",
+          value);
+      return -1;
+    }
+    return 0;
+  }
   nbdkit_error(
-      "daxstore: unknown parameter '%s' (use image=PATH [emulate=DOMAIN])",
+      "daxstore: unknown parameter '%s' (use image=PATH [emulate=DOMAIN] "
+      "[threads=serial|parallel])",
       key);
   return -1;
 }
@@ -128,6 +153,10 @@ void* Open(int readonly) {
   }
   return g_image.get();
 }
+
+// nbdkit calls this after config_complete and uses the lower of it and
+// THREAD_MODEL (below).
+int ThreadModel() { return g_thread_model; }
 
 Image& ImageOf(void* handle) { return *static_cast<Image*>(handle); }
 
@@ -208,8 +237,12 @@ struct nbdkit_plugin MakePlugin() {
   p.config_complete = ConfigComplete;
   p.config_help =
       "image=PATH    (required) the daxstore image to export\n"
-      "emulate=memory_controller|cpu_cache  treat a plain file as pmem";
+      "emulate=memory_controller|cpu_cache  treat a plain file as pmem\n"
+      "threads=serial|parallel  requests of one connection one at a time\n"
+      "              on the connection's thread (default), or in parallel\n"
+      "              on nbdkit's worker threads";
   p.magic_config_key = "image";
+  p.thread_model = ThreadModel;
   p.open = Open;
   p.get_size = GetSize;
   p.block_size = BlockSize;

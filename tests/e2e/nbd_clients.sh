@@ -2,7 +2,9 @@
 # Real NBD clients against `daxstore serve nbd`: qemu-img convert/compare,
 # qemu-io patterns, fio's nbd engine with verification, nbdinfo --map (holes
 # after writes and trim), nbdcopy round trip, read-only export, and the
-# serve verb's errors. Env: DAXSTORE, PLUGIN (set by ctest).
+# serve verb's errors; several connections at once (multi-conn) write and
+# verify. Env: DAXSTORE, PLUGIN (set by ctest); NBD_THREADS (serial or
+# parallel: serve with --threads NBD_THREADS; unset: the plugin's default).
 set -euo pipefail
 # tmpfs: memory only, so the image makes no msync (on a disk it would pay
 # several per block written); this keeps the test fast without changing
@@ -18,8 +20,11 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 sock=$work/sock
 uri="nbd+unix:///?socket=$sock"
 
+threads=()
+[[ -n ${NBD_THREADS:-} ]] && threads=(--threads "$NBD_THREADS")
 serve() {  # serve IMAGE [args...]: starts the server, waits for the socket
-  "$DAXSTORE" serve nbd "$@" --socket "$sock" 2>"$work/serve.log" &
+  "$DAXSTORE" serve nbd "$@" "${threads[@]}" --socket "$sock" \
+    2>"$work/serve.log" &
   server=$!
   for _ in $(seq 100); do [[ -S $sock ]] && return 0; sleep 0.05; done
   cat "$work/serve.log" >&2
@@ -29,6 +34,11 @@ stop() { kill "$server"; wait "$server" || true; server=; rm -f "$sock"; }
 
 "$DAXSTORE" image create "$work/img" --size 64M >/dev/null
 serve "$work/img"
+# serve execs nbdkit: its command line carries the thread model asked for.
+if [[ -n ${NBD_THREADS:-} ]]; then
+  tr '\0' ' ' <"/proc/$server/cmdline" | grep -q "threads=$NBD_THREADS" ||
+    fail "serve --threads $NBD_THREADS: not passed to nbdkit"
+fi
 
 echo "== qemu-img convert + compare (raw and qcow2 sources)"
 head -c 8M /dev/urandom >"$work/src.raw"
@@ -75,8 +85,22 @@ echo "== fio nbd engine, verify=crc32c"
 if fio --enghelp 2>/dev/null | grep -qw nbd; then
   fio --name=verify --ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k \
     --size=8M --iodepth=8 --numjobs=1 --verify=crc32c --do_verify=1 \
+    --verify_state_save=0 \
     --output="$work/fio.log" || { cat "$work/fio.log"; fail "fio verify"; }
   grep -q "err= 0" "$work/fio.log" || fail "fio reported errors"
+  echo "== multi-conn: 4 connections write at once, then verify on new ones"
+  nbdinfo --can multi-conn "$uri" || fail "multi-conn not advertised"
+  # Each fio job is a connection of its own, with a 2 MiB region of its own
+  # (so the verify headers of one job are not overwritten by another).
+  mc=(--ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k --size=2M
+    --offset=16M --offset_increment=2M --numjobs=4 --iodepth=4
+    --verify=crc32c --randseed=7 --group_reporting --verify_state_save=0)
+  fio --name=mc "${mc[@]}" --do_verify=1 --output="$work/mc.log" ||
+    { cat "$work/mc.log"; fail "multi-conn fio"; }
+  grep -q "err= 0" "$work/mc.log" || fail "multi-conn fio reported errors"
+  fio --name=mc "${mc[@]}" --verify_only --output="$work/mc2.log" ||
+    { cat "$work/mc2.log"; fail "multi-conn verify on new connections"; }
+  grep -q "err= 0" "$work/mc2.log" || fail "multi-conn verify errors"
 else
   fail "this fio has no nbd engine"
 fi
@@ -102,6 +126,22 @@ grep -q "read 65536/65536" "$work/emu.log" || fail "emulated export read back: $
 out=$(nbdkit -U - "$PLUGIN" image="$work/img2" emulate=bogus --run true 2>&1) &&
   fail "emulate=bogus accepted"
 grep -q "use emulate=memory_controller" <<<"$out" || fail "no emulate error: $out"
+# threads=: nbdkit runs a connection's requests on its own thread (serial)
+# or on worker threads (parallel); its debug log says which.
+for t in serial parallel; do
+  nbdkit -v -U - "$PLUGIN" image="$work/img2" threads=$t \
+    --run 'qemu-io -f raw -c "write -P 0x5d 0 4k" -c "read -P 0x5d 0 4k" "$uri"' \
+    >"$work/threads.log" 2>&1 || fail "threads=$t export: $(cat "$work/threads.log")"
+  grep -q "read 4096/4096" "$work/threads.log" || fail "threads=$t read back"
+  case $t in
+    serial) want="processing requests serially" ;;
+    parallel) want="processing requests with [0-9]* threads" ;;
+  esac
+  grep -q "$want" "$work/threads.log" || fail "threads=$t: no '$want' in nbdkit's log"
+done
+out=$(nbdkit -U - "$PLUGIN" image="$work/img2" threads=bogus --run true 2>&1) &&
+  fail "threads=bogus accepted"
+grep -q "use threads=parallel or threads=serial" <<<"$out" || fail "no threads error: $out"
 
 echo "== serve errors"
 # The image itself is locked by the running server...
@@ -118,6 +158,10 @@ head -c 1M /dev/urandom >"$work/junk"
 out=$("$DAXSTORE" serve nbd "$work/junk" --socket "$sock" 2>&1) &&
   fail "served garbage"
 grep -q "cannot serve" <<<"$out" || fail "unclear error: $out"
+out=$("$DAXSTORE" serve nbd "$work/img" --threads 3 --socket "$sock" 2>&1) &&
+  fail "served with --threads 3"
+grep -q "use --threads serial or --threads parallel" <<<"$out" ||
+  fail "unclear error: $out"
 out=$(PATH=/nonexistent "$DAXSTORE" serve nbd "$work/img" 2>&1) &&
   fail "served without nbdkit"
 grep -q "apt-get install nbdkit" <<<"$out" || fail "unclear error: $out"

@@ -17,6 +17,7 @@ struct ServeNbdArgs {
   std::string image;
   std::string socket;
   std::string tcp;
+  std::string threads;  // empty: the plugin's default
   bool read_only = false;
 };
 
@@ -64,6 +65,10 @@ void ClaimSocket(Platform& os, const std::string& path) {
 }
 
 void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
+  if (!a.threads.empty() && a.threads != "serial" && a.threads != "parallel") {
+    throw Fail("--threads " + a.threads +
+               ": use --threads serial or --threads parallel");
+  }
   std::shared_ptr<Platform> os = DefaultPlatform();
   auto nbdkit_path = os->FindProgram("nbdkit");
   if (!nbdkit_path.ok()) {
@@ -107,6 +112,7 @@ void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
     args.push_back("emulate=" +
                    std::string(PersistenceDomainName(*t.options.emulate)));
   }
+  if (!a.threads.empty()) args.push_back("threads=" + a.threads);
 
   std::string what = t.ns.empty() ? abs : t.ns + " (" + abs + ")";
   std::fprintf(stderr, "daxstore: serving %s at %s%s\n", what.c_str(),
@@ -134,6 +140,10 @@ void AddServeNbd(CLI::App* serve) {
   c->add_option("--tcp", a.tcp, "listen on TCP ADDR:PORT instead")
       ->excludes(sock);
   c->add_flag("--read-only", a.read_only, "export read-only");
+  c->add_option("--threads", a.threads,
+                "serial (the default): each connection's requests one at a "
+                "time on its own thread; parallel: on nbdkit's worker "
+                "threads (faster with several busy connections)");
   c->callback([c] { ServeNbd(c, a); });
 }
 
