@@ -15,7 +15,7 @@ sock=$work/sock
 "$DAXSTORE" image create "$work/img" --size 128M >/dev/null
 "$DAXSTORE" serve nbd "$work/img" --socket "$sock" 2>"$work/serve.log" &
 server=$!
-for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
+for _ in $(seq 600); do [[ -S $sock ]] && break; sleep 0.05; done
 [[ -S $sock ]] || { cat "$work/serve.log"; exit 1; }
 
 # Boot 1 attaches the disk with -drive; boot 2 with what `daxstore vm-args`

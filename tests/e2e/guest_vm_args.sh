@@ -33,7 +33,7 @@ truncate -s 32M "$work/vpmem.raw"
 sock=$work/vub.sock
 "$DAXSTORE" serve vhost-user-blk "$work/disk.img" --socket "$sock" &
 server=$!
-for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
+for _ in $(seq 600); do [[ -S $sock ]] && break; sleep 0.05; done
 [[ -S $sock ]] || fail "the vhost-user-blk server made no socket"
 
 "$DAXSTORE" --bus emulated vm-args "$name" --nvdimm >"$work/nvdimm.args"

@@ -87,7 +87,7 @@ pids+=($!)
   2>"$work/nbd.log" &
 pids+=($!)
 for s in vhost nbd; do
-  for _ in $(seq 100); do [[ -S $work/$s.sock ]] && break; sleep 0.05; done
+  for _ in $(seq 600); do [[ -S $work/$s.sock ]] && break; sleep 0.05; done
   [[ -S $work/$s.sock ]] || { cat "$work/$s.log"; fail "no $s server socket"; }
   chmod 666 "$work/$s.sock"
 done

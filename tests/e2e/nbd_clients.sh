@@ -26,7 +26,7 @@ serve() {  # serve IMAGE [args...]: starts the server, waits for the socket
   "$DAXSTORE" serve nbd "$@" "${threads[@]}" --socket "$sock" \
     2>"$work/serve.log" &
   server=$!
-  for _ in $(seq 100); do [[ -S $sock ]] && return 0; sleep 0.05; done
+  for _ in $(seq 600); do [[ -S $sock ]] && return 0; sleep 0.05; done
   cat "$work/serve.log" >&2
   fail "server did not start"
 }

@@ -68,7 +68,7 @@ out=$(XDG_RUNTIME_DIR=$work/run d vm-args vm1)  # an image: NBD by default
 "$cli" --bus emulated serve vhost-user-blk vm1 --socket "$work/s" \
   2>"$work/serve.log" &
 server=$!
-for _ in $(seq 100); do [[ -S $work/s ]] && break; sleep 0.05; done
+for _ in $(seq 600); do [[ -S $work/s ]] && break; sleep 0.05; done
 [[ -S $work/s ]] || { cat "$work/serve.log" >&2; fail "no socket"; }
 grep -q "serving namespace0.0 ($work/bus/" "$work/serve.log" ||
   fail "serve log: $(cat "$work/serve.log")"
@@ -96,7 +96,7 @@ fi
 DAXSTORE_NBDKIT_PLUGIN=$plugin "$cli" --bus emulated serve nbd vm1 \
   --socket "$work/n" 2>"$work/nbd.log" &
 server=$!
-for _ in $(seq 100); do [[ -S $work/n ]] && break; sleep 0.05; done
+for _ in $(seq 600); do [[ -S $work/n ]] && break; sleep 0.05; done
 [[ -S $work/n ]] || { cat "$work/nbd.log" >&2; fail "no NBD socket"; }
 qemu-io -f raw -c 'write -P 0x6b 1M 64k' "nbd+unix:///?socket=$work/n" >/dev/null
 kill "$server"

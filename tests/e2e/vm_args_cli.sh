@@ -50,7 +50,7 @@ ids=$({ "$cli" vm-args a.raw; "$cli" vm-args b.raw; } | grep -o 'memory-backend-
 "$cli" image create disk.img --size 16M >/dev/null
 "$cli" serve vhost-user-blk disk.img --socket "$work/s" 2>/dev/null &
 server=$!
-for _ in $(seq 100); do [[ -S $work/s ]] && break; sleep 0.05; done
+for _ in $(seq 600); do [[ -S $work/s ]] && break; sleep 0.05; done
 [[ -S $work/s ]] || fail "the server made no socket"
 out=$("$cli" vm-args disk.img --vhost-user --socket "$work/s" --guest-ram 512M)
 [[ $out == *"memory-backend-memfd,id=daxstore-ram,size=512M,share=on -machine memory-backend=daxstore-ram -m 512M "* &&

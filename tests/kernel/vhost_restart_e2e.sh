@@ -52,7 +52,7 @@ start_server() {  # LOG [ARGS...]
   "$cli" serve vhost-user-blk "$img" --socket "$work/vub.sock" \
     "$@" 2>"$log" &
   server=$!
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do
     grep -q "serving" "$log" 2>/dev/null && return 0
     sleep 0.05
   done
