@@ -66,37 +66,49 @@ Pmem2Fns LoadPmem2Fns(Granularity g) {
   return f;
 }
 
-const Pmem2Fns& FnsFor(Granularity g) {
+// The functions a mapping described by `info` persists with.
+const Pmem2Fns& FnsFor(const MappingInfo& info) {
+  // tmpfs/ramfs: msync would only cost a system call (page_persist.h).
+  static const Pmem2Fns memory{
+      .persist = memory_only::Persist,
+      .flush = memory_only::Persist,
+      .drain = memory_only::Drain,
+      .memcpy = memory_only::Memcpy,
+      .memmove = memory_only::Memmove,
+      .memset = memory_only::Memset,
+      .error = {},
+      .src = nullptr,
+      .map = nullptr,
+  };
+  // See page_persist.h for why libpmem2's page functions are not used.
+  static const Pmem2Fns page{
+      .persist = page_persist::Persist,
+      .flush = page_persist::Persist,
+      .drain = page_persist::Drain,
+      .memcpy = page_persist::Memcpy,
+      .memmove = page_persist::Memmove,
+      .memset = page_persist::Memset,
+      .error = {},
+      .src = nullptr,
+      .map = nullptr,
+  };
+  // libpmem2 picks its flush instruction and copy routines (SSE2/AVX/
+  // AVX-512, non-temporal above its threshold) for the granularity.
   static const Pmem2Fns byte = LoadPmem2Fns(Granularity::kByte);
   static const Pmem2Fns line = LoadPmem2Fns(Granularity::kCacheLine);
-  return g == Granularity::kByte ? byte : line;
+  switch (info.granularity) {
+    case Granularity::kPage:
+      return info.memory_only ? memory : page;
+    case Granularity::kByte:
+      return byte;
+    default:
+      return line;
+  }
 }
 }  // namespace
 
 Status Mapping::Impl::BindPmem2(Mapping& m) {
-  if (info.granularity == Granularity::kPage && info.memory_only) {
-    // tmpfs/ramfs: msync would only cost a system call (page_persist.h).
-    m.persist_ = memory_only::Persist;
-    m.flush_ = memory_only::Persist;
-    m.drain_ = memory_only::Drain;
-    m.memcpy_ = memory_only::Memcpy;
-    m.memmove_ = memory_only::Memmove;
-    m.memset_ = memory_only::Memset;
-    return Status::Ok();
-  }
-  if (info.granularity == Granularity::kPage) {
-    // See page_persist.h for why libpmem2's page functions are not used.
-    m.persist_ = page_persist::Persist;
-    m.flush_ = page_persist::Persist;
-    m.drain_ = page_persist::Drain;
-    m.memcpy_ = page_persist::Memcpy;
-    m.memmove_ = page_persist::Memmove;
-    m.memset_ = page_persist::Memset;
-    return Status::Ok();
-  }
-  // libpmem2 picks its flush instruction and copy routines (SSE2/AVX/
-  // AVX-512, non-temporal above its threshold) for the granularity.
-  const Pmem2Fns& f = FnsFor(info.granularity);
+  const Pmem2Fns& f = FnsFor(info);
   if (!f.error.empty()) {
     return Internal("libpmem2 cannot provide persist functions: " + f.error);
   }
