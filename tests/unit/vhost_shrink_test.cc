@@ -34,6 +34,20 @@ class VhostShrinkTest : public VhostTest {
     EXPECT_TRUE(st.ok() && *st == VIRTIO_BLK_S_OK);
     return data;
   }
+  // Publishes r on queue 0, cuts guest memory down to `keep` bytes, kicks,
+  // and expects the connection dropped; returns what the server logged.
+  std::string ShrinkAndKick(VhostFrontend& f, VhostFrontend::Req& r,
+                            uint64_t keep) {
+    EXPECT_TRUE(f.Publish(0, {&r, 1}).ok());
+    EXPECT_EQ(ftruncate(f.mem_fd(), static_cast<off_t>(keep)), 0);
+    ::testing::internal::CaptureStderr();
+    EXPECT_TRUE(f.Kick(0).ok());
+    const bool closed = f.Closed(5000);
+    std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_TRUE(closed);
+    EXPECT_NE(log.find("shrank under us"), std::string::npos) << log;
+    return log;
+  }
   // A fresh front end sees blocks 0, 2, 3 as filled, and block 1 either
   // as filled or as zeros (the failed write), never the write's data.
   void CheckOthersUntouched() {
@@ -62,15 +76,9 @@ TEST_F(VhostShrinkTest, DataPagesGoneFailsTheRequestAndDropsTheConnection) {
   r.type = VIRTIO_BLK_T_OUT;
   r.sector = 1 * kSectorsPerBlock;
   r.out = data;
-  ASSERT_TRUE(f->Publish(0, {&r, 1}).ok());
   // Rings, header and status stay; the data buffer and all after it go.
-  const uint64_t keep = f->DataGpa(0, 0) - VhostFrontend::kGpaBase;
-  ASSERT_EQ(ftruncate(f->mem_fd(), static_cast<off_t>(keep)), 0);
-  ::testing::internal::CaptureStderr();
-  ASSERT_TRUE(f->Kick(0).ok());
-  const bool closed = f->Closed(5000);
-  const std::string log = ::testing::internal::GetCapturedStderr();
-  EXPECT_TRUE(closed);
+  const std::string log =
+      ShrinkAndKick(*f, r, f->DataGpa(0, 0) - VhostFrontend::kGpaBase);
   EXPECT_NE(log.find("guest memory region 0 shrank under us"),
             std::string::npos)
       << log;
@@ -92,15 +100,7 @@ TEST_F(VhostShrinkTest, ReadIntoLostPagesFailsTheRequest) {
   r.type = VIRTIO_BLK_T_IN;
   r.sector = 2 * kSectorsPerBlock;
   r.in = data;
-  ASSERT_TRUE(f->Publish(0, {&r, 1}).ok());
-  const uint64_t keep = f->DataGpa(0, 0) - VhostFrontend::kGpaBase;
-  ASSERT_EQ(ftruncate(f->mem_fd(), static_cast<off_t>(keep)), 0);
-  ::testing::internal::CaptureStderr();
-  ASSERT_TRUE(f->Kick(0).ok());
-  const bool closed = f->Closed(5000);
-  const std::string log = ::testing::internal::GetCapturedStderr();
-  EXPECT_TRUE(closed);
-  EXPECT_NE(log.find("shrank under us"), std::string::npos) << log;
+  ShrinkAndKick(*f, r, f->DataGpa(0, 0) - VhostFrontend::kGpaBase);
   // Complete would copy the data back from the lost page: read the status
   // from the used ring's side only.
   EXPECT_EQ(f->UsedIndex(0), 5);  // 4 fills + this one, returned
@@ -120,15 +120,8 @@ TEST_F(VhostShrinkTest, RingsGoneDropsTheConnectionWithoutCompletion) {
   r.type = VIRTIO_BLK_T_OUT;
   r.sector = 1 * kSectorsPerBlock;
   r.out = data;
-  ASSERT_TRUE(f->Publish(0, {&r, 1}).ok());
   // Everything goes; this front end must not touch its memory again.
-  ASSERT_EQ(ftruncate(f->mem_fd(), 0), 0);
-  ::testing::internal::CaptureStderr();
-  ASSERT_TRUE(f->Kick(0).ok());
-  const bool closed = f->Closed(5000);
-  const std::string log = ::testing::internal::GetCapturedStderr();
-  EXPECT_TRUE(closed);
-  EXPECT_NE(log.find("shrank under us"), std::string::npos) << log;
+  ShrinkAndKick(*f, r, 0);
   f.reset();
   CheckOthersUntouched();
 }
