@@ -225,7 +225,10 @@ TEST_F(Cli, RegionVerbsAndDimms) {
   ExpectOneErrorLine(cmd({"destroy-namespace", "namespace0.0"}), "-f");
 }
 
-TEST_F(Cli, ConcurrentCreatesLoseNoLabels) {
+// Processes, not threads: the bus lock serializes them, and TSan (which
+// runs the tests named *Concurrent*, threads in one process) cannot see
+// across processes, so this test is not one of those.
+TEST_F(Cli, ParallelProcessesCreatingLoseNoLabels) {
   ASSERT_EQ(Cmd({"emulate", "create", "--size", "1G"}).rc, 0);
   constexpr int kProcs = 8;
   std::vector<pid_t> pids;
