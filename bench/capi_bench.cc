@@ -25,11 +25,12 @@
 
 #include "daxstore/daxstore.h"
 #include "daxstore/mapping.h"
+#include "paired.h"
 
 namespace {
 
 constexpr uint64_t kVirtual = 256ull << 20;
-constexpr size_t kBlock = 4096;
+using daxstore::bench::kBlock;
 std::string g_dir = "/dev/shm";
 
 struct Shared {
@@ -116,82 +117,18 @@ void BM_RawRead4K(benchmark::State& state) {
   });
 }
 
-// One engine's share of a thread's slice: random 4 KiB blocks in it.
-class Blocks {
- public:
-  explicit Blocks(const benchmark::State& state)
-      : rng_(static_cast<uint64_t>(state.thread_index()) + 7) {
-    uint64_t slice = kVirtual / static_cast<uint64_t>(state.threads());
-    base_ = slice * static_cast<uint64_t>(state.thread_index());
-    n_ = slice / kBlock;
-  }
-  uint64_t Next() { return base_ + (rng_() % n_) * kBlock; }
-
- private:
-  std::mt19937_64 rng_;
-  uint64_t base_ = 0, n_ = 1;
-};
-
-// Runs `image` and `raw` (each: one 4 KiB operation at an offset) in
-// alternating rounds of 16 operations and sets ratio = median of raw time /
-// image time, plus the mean ns per operation of each.
-template <typename ImageOp, typename RawOp>
-void Paired(benchmark::State& state, ImageOp image, RawOp raw) {
-  using Clock = std::chrono::steady_clock;
-  constexpr int kOps = 16;  // 64 KiB per engine per round
-  Blocks img_off(state), raw_off(state);
-  std::vector<uint8_t> buf(kBlock,
-                           static_cast<uint8_t>(1 + state.thread_index()));
-  auto round = [&](auto& op, Blocks& off) {
-    auto a = Clock::now();
-    for (int i = 0; i < kOps; i++) {
-      buf[0] = static_cast<uint8_t>((buf[0] + 1) | 1);  // never all zeros
-      op(off.Next(), buf.data());
-    }
-    return std::chrono::duration<double>(Clock::now() - a).count();
-  };
-  std::vector<double> ratios;
-  double img_total = 0, raw_total = 0;
-  bool image_first = true;
-  for (auto _ : state) {
-    double i, r;
-    if (image_first) {
-      i = round(image, img_off);
-      r = round(raw, raw_off);
-    } else {
-      r = round(raw, raw_off);
-      i = round(image, img_off);
-    }
-    image_first = !image_first;
-    img_total += i;
-    raw_total += r;
-    if (i > 0) ratios.push_back(r / i);
-  }
-  const double n = static_cast<double>(state.iterations() * kOps);
-  if (!ratios.empty()) {
-    auto mid = ratios.begin() + static_cast<ptrdiff_t>(ratios.size() / 2);
-    std::nth_element(ratios.begin(), mid, ratios.end());
-    state.counters["ratio"] = {*mid, benchmark::Counter::kAvgThreads};
-  }
-  state.counters["image_ns"] = {img_total * 1e9 / n,
-                                benchmark::Counter::kAvgThreads};
-  state.counters["raw_ns"] = {raw_total * 1e9 / n,
-                              benchmark::Counter::kAvgThreads};
-  state.SetBytesProcessed(
-      static_cast<int64_t>(2 * state.iterations() * kOps * kBlock));
-}
-
 // Durable 4 KiB random writes: pwrite + flush vs MemcpyPersist.
 void BM_PairedWrite(benchmark::State& state) {
   Shared& s = Shared::Get();
-  Paired(
-      state,
+  daxstore::bench::Paired(
+      state, kVirtual, "image",
       [&](uint64_t off, uint8_t* b) {
         if (daxstore_image_pwrite(s.image, b, kBlock, off) != kBlock ||
             daxstore_image_flush(s.image) != 0) {
           std::abort();
         }
       },
+      "raw",
       [&](uint64_t off, uint8_t* b) {
         s.raw->MemcpyPersist(s.raw->bytes() + off, b, kBlock,
                              daxstore::kCopyNonTemporal);
@@ -201,13 +138,14 @@ void BM_PairedWrite(benchmark::State& state) {
 // 4 KiB random reads: pread vs memcpy out of the mapping.
 void BM_PairedRead(benchmark::State& state) {
   Shared& s = Shared::Get();
-  Paired(
-      state,
+  daxstore::bench::Paired(
+      state, kVirtual, "image",
       [&](uint64_t off, uint8_t* b) {
         if (daxstore_image_pread(s.image, b, kBlock, off) != kBlock) {
           std::abort();
         }
       },
+      "raw",
       [&](uint64_t off, uint8_t* b) {
         std::memcpy(b, s.raw->bytes() + off, kBlock);
         benchmark::DoNotOptimize(b);
