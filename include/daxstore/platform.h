@@ -143,6 +143,11 @@ class Platform {
   // --- paths and file durability (the defaults fail with kUnsupported) ---
   // What is at path, following symlinks; kNotFound when nothing is there.
   virtual Result<FileInfo> StatPath(const std::string& path);
+  // The first extent of a regular file at or after `from` that stores data
+  // (SEEK_DATA to SEEK_HOLE); nullopt when only holes follow. A file only
+  // ever truncated to its size is all hole. Where the file system cannot
+  // tell, everything from `from` to the end counts as data.
+  virtual Result<std::optional<ByteRange>> NextData(int fd, uint64_t from);
   // Makes the file's data and metadata durable (fsync).
   virtual Status SyncFile(int fd);
   // Makes the file's data durable, and only the metadata needed to read it

@@ -13,6 +13,9 @@ namespace daxstore {
 Result<FileInfo> Platform::StatPath(const std::string& path) {
   return Unsupported("this platform cannot look up " + path);
 }
+Result<std::optional<ByteRange>> Platform::NextData(int, uint64_t) {
+  return Unsupported("this platform cannot find a file's data extents");
+}
 Status Platform::SyncFile(int) {
   return Unsupported("this platform cannot sync files");
 }
@@ -32,6 +35,23 @@ Result<FileInfo> OsPlatform::StatPath(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return FromErrno(errno, path);
   return FileInfoOf(st);
+}
+
+Result<std::optional<ByteRange>> OsPlatform::NextData(int fd, uint64_t from) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return FromErrno(errno, "fstat");
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (from >= size) return std::optional<ByteRange>{};
+  off_t start = ::lseek(fd, static_cast<off_t>(from), SEEK_DATA);
+  if (start < 0 && errno == ENXIO) return std::optional<ByteRange>{};
+  if (start < 0 && errno == EINVAL) {  // no SEEK_DATA here: all data
+    return std::optional<ByteRange>(ByteRange{from, size - from});
+  }
+  if (start < 0) return FromErrno(errno, "lseek SEEK_DATA");
+  off_t end = ::lseek(fd, start, SEEK_HOLE);
+  if (end < 0) return FromErrno(errno, "lseek SEEK_HOLE");
+  return std::optional<ByteRange>(ByteRange{
+      static_cast<uint64_t>(start), static_cast<uint64_t>(end - start)});
 }
 
 Status OsPlatform::SyncFile(int fd) {

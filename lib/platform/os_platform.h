@@ -36,6 +36,7 @@ class OsPlatform : public Platform {
   Result<FileInfo> StatPath(const std::string& path) override;
   Status SyncFile(int fd) override;
   Status SyncData(int fd) override;
+  Result<std::optional<ByteRange>> NextData(int fd, uint64_t from) override;
   Result<std::string> AbsolutePath(const std::string& path) override;
 
   Result<void*> Map(void* addr, size_t len, int prot, int flags, int fd,

@@ -43,7 +43,7 @@ out=$(d vm-args vm1 --guest-ram 1G)
 [[ $out == *"mem-path=$work/bus/"*"size=65011712,"* && $out == *"-device nvdimm,"* ]] ||
   fail "vm-args of an empty namespace: $out"
 sum=$(md5sum bus/region0/*)
-bad "namespace vm1 holds no daxstore image: create one with 'daxstore image create vm1 -s SIZE --force'" \
+bad "namespace vm1 holds no daxstore image: create one with 'daxstore image create vm1 -s SIZE'" \
   vm-args vm1 --nbd
 bad "namespace vm1 (namespace0.0) holds no daxstore image" \
   serve vhost-user-blk vm1 --socket "$work/s"
@@ -52,8 +52,9 @@ bad "no namespace namespace0.9 on the emulated bus" \
 bad "2 namespaces are named twin (namespace0.2, namespace0.3)" vm-args twin
 [[ $(md5sum bus/region0/*) == "$sum" ]] || fail "an error changed a namespace"
 
-# An image on the namespace by its -n name; every name finds it.
-d image create vm1 -s 16M --force >/dev/null
+# An image on the namespace by its -n name (a new namespace is all hole, so
+# no --force); every name finds it.
+d image create vm1 -s 16M >/dev/null
 for name in vm1 namespace0.0 pmem0; do
   out=$(d vm-args "$name" --vhost-user --socket "$work/s" --guest-ram 512M)
   [[ $out == *"# first: daxstore serve vhost-user-blk $name --socket $work/s"* &&

@@ -34,9 +34,19 @@ expect_error "existing image" "already holds a daxstore image" \
 expect_error "bad size" "invalid size" $cli image create b.img --size 12Q
 [ -e b.img ] && fail "bad size created a file"
 echo precious >t.txt
-expect_error "non-image file" "exists and is not empty" \
+expect_error "non-image file" "holds data that is not a daxstore image" \
   $cli image create t.txt --size 1M
 grep -qx precious t.txt || fail "t.txt was overwritten"
+# A file that is all hole (a new emulated namespace is one) holds nothing to
+# lose; one with data anywhere in it does.
+truncate -s 8M hole.img
+$cli image create hole.img --size 4M $em >/dev/null || fail "create on a hole"
+truncate -s 8M mid.img
+printf precious | dd of=mid.img bs=1 seek=5000000 conv=notrunc 2>/dev/null
+expect_error "data past the start" "holds data that is not a daxstore image" \
+  $cli image create mid.img --size 1M
+[ "$(dd if=mid.img bs=1 skip=5000000 count=8 2>/dev/null)" = precious ] ||
+  fail "mid.img was overwritten"
 expect_error "info of non-image" "daxstore image" $cli image info t.txt
 expect_error "missing image" "" $cli image info nope.img
 

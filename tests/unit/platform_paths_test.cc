@@ -1,6 +1,6 @@
 // The OS seam for paths, file durability and the environment: StatPath,
-// SyncFile/SyncData, AbsolutePath, Environment and IsTerminal on the real
-// OS, and what a platform without them answers.
+// SyncFile/SyncData, NextData, AbsolutePath, Environment and IsTerminal on the
+// real OS, and what a platform without them answers.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -54,6 +54,26 @@ TEST(OsPaths, SyncFileAndSyncDataSyncOpenFilesAndFailOnBadOnes) {
   EXPECT_FALSE(closed.ok());
   EXPECT_EQ(closed.sys_errno(), EBADF);
   EXPECT_EQ(os->SyncData(-1).sys_errno(), EBADF);
+}
+
+TEST(OsPaths, NextDataSkipsHolesAndEndsAtTheLastExtent) {
+  TempDir dir;
+  auto os = MakeOsPlatform();
+  auto fd = os->Open(dir / "f", O_RDWR | O_CREAT, 0644);
+  ASSERT_TRUE(fd.ok());
+  EXPECT_EQ(*os->NextData(*fd, 0), std::nullopt);  // empty
+  ASSERT_TRUE(os->Truncate(*fd, 8 << 20).ok());
+  EXPECT_EQ(*os->NextData(*fd, 0), std::nullopt);  // never written: all hole
+  ASSERT_TRUE(os->PWrite(*fd, "x", 1, 5 << 20).ok());
+  auto ext = os->NextData(*fd, 0);
+  ASSERT_TRUE(ext.ok() && ext->has_value()) << ext.status().message();
+  // File systems store whole blocks (or pages): the extent holds the byte.
+  EXPECT_LE((*ext)->offset, uint64_t{5} << 20);
+  EXPECT_GT((*ext)->offset + (*ext)->length, uint64_t{5} << 20);
+  EXPECT_EQ(*os->NextData(*fd, (*ext)->offset + (*ext)->length), std::nullopt);
+  EXPECT_EQ(*os->NextData(*fd, 9 << 20), std::nullopt);  // past the end
+  os->Close(*fd);
+  EXPECT_EQ(os->NextData(*fd, 0).status().sys_errno(), EBADF);
 }
 
 TEST(OsPaths, AbsolutePathJoinsTheWorkingDirectory) {
@@ -137,6 +157,7 @@ TEST(PlatformDefaults, PathsSyncAndEnvironmentRefuseOrSayNothing) {
   EXPECT_EQ(p.StatPath("/x").status().kind(), ErrorKind::kUnsupported);
   EXPECT_EQ(p.SyncFile(3).kind(), ErrorKind::kUnsupported);
   EXPECT_EQ(p.SyncData(3).kind(), ErrorKind::kUnsupported);
+  EXPECT_EQ(p.NextData(3, 0).status().kind(), ErrorKind::kUnsupported);
   EXPECT_EQ(*p.AbsolutePath("/abs"), "/abs");
   EXPECT_EQ(p.AbsolutePath("rel").status().kind(), ErrorKind::kUnsupported);
   EXPECT_EQ(p.Environment("HOME"), std::nullopt);

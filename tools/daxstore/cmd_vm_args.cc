@@ -273,7 +273,7 @@ void Run(const VmArgs& a, const CLI::App* cmd) {
                    " holds no daxstore image: create one with 'daxstore image "
                    "create " +
                    a.target +
-                   " -s SIZE --force' (what it holds is lost), or attach it as "
+                   " -s SIZE', or attach it as "
                    "memory with --nvdimm")};
     }
     if (disk) {

@@ -128,8 +128,7 @@ Image OpenImageToServe(const ImageTarget& t, const std::string& target,
     throw Failure{NotFound("namespace " + what +
                            " holds no daxstore image: create one with "
                            "'daxstore image create " +
-                           target +
-                           " -s SIZE --force' (what it holds is lost)")};
+                           target + " -s SIZE'")};
   }
   throw Failure{
       Status::Error(st.kind(), "cannot serve " + what + ": " + st.message())};
