@@ -61,6 +61,15 @@ grep -q '"allocated_bytes": 2097152' imp.json ||
   fail "import allocated: $(cat imp.json)"
 expect_error "import into used image" "already holds data" \
   $cli image import r.raw c.img
+# Into a file holding other data: refused, the file kept; into one that is
+# all hole (as a new namespace is): an image sized to the source.
+expect_error "import into non-image" "cannot import into t.txt" \
+  $cli image import r.raw t.txt
+grep -qx precious t.txt || fail "import overwrote t.txt"
+truncate -s 16M hole2.img
+$cli image import r.raw hole2.img $em >imp2.json || fail "import into a hole"
+grep -q '"allocated_bytes": 2097152' imp2.json ||
+  fail "import into a hole: $(cat imp2.json)"
 head -c 16M /dev/zero >big.raw
 $cli image create small.img --size 4M >/dev/null || fail "create small"
 expect_error "source too big" "does not fit" \

@@ -1,10 +1,6 @@
 // daxstore image create|info|check: make, describe and verify VM disk images.
 // import/export live in cmd_image_copy.cc.
-#include <fcntl.h>
-
-#include <algorithm>
 #include <memory>
-#include <vector>
 
 #include "commands.h"
 #include "daxstore/image.h"
@@ -43,51 +39,6 @@ nlohmann::json InfoJson(const Image& img, const ImageTarget& t) {
   return j;
 }
 
-// Whether the file stores a non-zero byte. Only its data extents are read
-// (a new emulated namespace is all hole; tmpfs fills the holes an earlier
-// open read through a shared mapping with zero pages), at most 64 MiB of
-// them: past that, or when the extents cannot be told, it is assumed to.
-bool StoresNonZero(Platform& os, int fd) {
-  constexpr uint64_t kScanLimit = 64ull << 20;
-  std::vector<uint8_t> buf(1 << 20);
-  uint64_t at = 0, scanned = 0;
-  for (;;) {
-    auto ext = os.NextData(fd, at);
-    if (!ext.ok()) return true;
-    if (!ext->has_value()) return false;
-    const uint64_t end = (*ext)->offset + (*ext)->length;
-    for (uint64_t off = (*ext)->offset; off < end;) {
-      if (scanned >= kScanLimit) return true;
-      auto n = os.PRead(fd, buf.data(),
-                        std::min<uint64_t>(buf.size(), end - off), off);
-      if (!n.ok() || *n == 0) return true;
-      if (std::any_of(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(*n),
-                      [](uint8_t b) { return b != 0; })) {
-        return true;
-      }
-      off += *n;
-      scanned += *n;
-    }
-    at = end;
-  }
-}
-
-// A regular file (an emulated namespace is one) that stores something and
-// is not an image. Devices are formatted as asked, as before.
-bool HoldsForeignData(const ImageTarget& t) {
-  Platform& os = *DefaultPlatform();
-  auto at = os.StatPath(t.path);
-  if (!at.ok() || at->type != FileInfo::Type::kRegular || at->size == 0) {
-    return false;
-  }
-  auto fd = os.Open(t.path, O_RDONLY);
-  if (fd.ok()) {
-    OpenFile file(os, *fd);
-    if (!StoresNonZero(os, file.fd())) return false;
-  }
-  return !Image::Open(t.path, t.options).ok();
-}
-
 void Create(const CLI::App* cmd, const ImageArgs& a) {
   ImageOptions o;
   o.virtual_size = Must(ParseSize(a.size));
@@ -96,7 +47,10 @@ void Create(const CLI::App* cmd, const ImageArgs& a) {
     o.block_size = static_cast<uint32_t>(Must(ParseSize(a.block_size)));
   }
   ImageTarget t = ResolveImageTarget(cmd, a.target, a.emulate);
-  if (!a.force && HoldsForeignData(t)) {
+  // (Devices are formatted as asked; an existing image is refused below.)
+  auto at = DefaultPlatform()->StatPath(t.path);
+  if (!a.force && at.ok() && at->type == FileInfo::Type::kRegular &&
+      !FormatLosesNothing(t) && !Image::Open(t.path, t.options).ok()) {
     throw Failure{Busy(t.path +
                        " exists and holds data that is not a daxstore "
                        "image; pick a new path or pass --force to format it "

@@ -53,18 +53,28 @@ void WriteFull(Platform& os, int fd, const uint8_t* buf, size_t n, uint64_t off,
   }
 }
 
+// The image to import into: the one at the destination, or a new one
+// sized to the source (or -s) where formatting loses nothing (no file, an
+// empty one, or one storing only zeros, as a new namespace is). Anything
+// else fails with the reason the open gave.
 Image OpenOrCreate(const CLI::App* cmd, const CopyArgs& a, uint64_t src_size) {
   ImageTarget t = ResolveImageTarget(cmd, a.dst, a.emulate);
-  auto at = DefaultPlatform()->StatPath(t.path);
-  const bool exists =
-      at.ok() && (at->type != FileInfo::Type::kRegular || at->size > 0);
-  if (!exists) {
+  auto opened = Image::Open(t.path, t.options);
+  if (!opened.ok()) {
+    if (!FormatLosesNothing(t)) {
+      const Status& why = opened.status();
+      throw Failure{Status::Error(
+          why.kind(), "cannot import into " + a.dst + ": " + why.message() +
+                          "; pick a new path, or make an image there with "
+                          "'daxstore image create " +
+                          a.dst + " -s SIZE --force' (what it holds is lost)")};
+    }
     ImageOptions o;
     o.virtual_size = a.size.empty() ? src_size : Must(ParseSize(a.size));
     o.virtual_size = (o.virtual_size + 511) / 512 * 512;
     return Must(Image::Create(t.path, o, t.options));
   }
-  Image img = Must(Image::Open(t.path, t.options));
+  Image img = std::move(opened).value();
   if (!a.force && Must(img.Info()).allocated_blocks > 0) {
     throw Failure{Busy(a.dst +
                        " already holds data; pass --force to overwrite it "

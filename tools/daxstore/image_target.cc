@@ -1,6 +1,9 @@
 // TARGET resolution, opening an image to serve, and the progress bar.
 #include "image_target.h"
 
+#include <fcntl.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <regex>
@@ -47,6 +50,33 @@ std::vector<Namespace> Matching(NamespaceBackend& backend,
     }
   }
   return by_dev.empty() ? by_name : by_dev;
+}
+
+// Whether the file stores a non-zero byte: its data extents only, at most
+// 64 MiB of them; past that, or when the extents cannot be told, yes.
+bool StoresNonZero(Platform& os, int fd) {
+  constexpr uint64_t kScanLimit = 64ull << 20;
+  std::vector<uint8_t> buf(1 << 20);
+  uint64_t at = 0, scanned = 0;
+  for (;;) {
+    auto ext = os.NextData(fd, at);
+    if (!ext.ok()) return true;
+    if (!ext->has_value()) return false;
+    const uint64_t end = (*ext)->offset + (*ext)->length;
+    for (uint64_t off = (*ext)->offset; off < end;) {
+      if (scanned >= kScanLimit) return true;
+      auto n = os.PRead(fd, buf.data(),
+                        std::min<uint64_t>(buf.size(), end - off), off);
+      if (!n.ok() || *n == 0) return true;
+      if (std::any_of(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(*n),
+                      [](uint8_t b) { return b != 0; })) {
+        return true;
+      }
+      off += *n;
+      scanned += *n;
+    }
+    at = end;
+  }
 }
 
 }  // namespace
@@ -132,6 +162,18 @@ Image OpenImageToServe(const ImageTarget& t, const std::string& target,
   }
   throw Failure{
       Status::Error(st.kind(), "cannot serve " + what + ": " + st.message())};
+}
+
+bool FormatLosesNothing(const ImageTarget& t) {
+  Platform& os = *DefaultPlatform();
+  auto at = os.StatPath(t.path);
+  if (!at.ok()) return at.status().kind() == ErrorKind::kNotFound;
+  if (at->type != FileInfo::Type::kRegular) return false;
+  if (at->size == 0) return true;
+  auto fd = os.Open(t.path, O_RDONLY);
+  if (!fd.ok()) return false;
+  OpenFile file(os, *fd);
+  return !StoresNonZero(os, file.fd());
 }
 
 std::string TargetBaseName(const ImageTarget& t) {

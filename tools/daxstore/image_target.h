@@ -37,6 +37,13 @@ ImageTarget ResolveImageTarget(const CLI::App* cmd, const std::string& target,
 Image OpenImageToServe(const ImageTarget& t, const std::string& target,
                        bool read_only);
 
+// Whether formatting t as an image loses nothing: t is a regular file that
+// is missing, empty, or stores no non-zero byte (only its data extents are
+// read: a new emulated namespace is all hole, and tmpfs fills the holes an
+// earlier open read through a shared mapping with zero pages; at most
+// 64 MiB of extents, past that it is assumed to hold data). Devices: false.
+bool FormatLosesNothing(const ImageTarget& t);
+
 // The file name servers and vm-args derive default socket names from: the
 // namespace's device name, else the path's last component.
 std::string TargetBaseName(const ImageTarget& t);
