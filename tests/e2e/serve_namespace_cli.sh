@@ -53,8 +53,14 @@ bad "2 namespaces are named twin (namespace0.2, namespace0.3)" vm-args twin
 [[ $(md5sum bus/region0/*) == "$sum" ]] || fail "an error changed a namespace"
 
 # An image on the namespace by its -n name (a new namespace is all hole, so
-# no --force); every name finds it.
-d image create vm1 -s 16M >/dev/null
+# no --force), its virtual size 4x the namespace: thin, the namespace keeps
+# its size. Every name finds it.
+size=$(stat -c %s bus/region0/pmem0)
+d image create vm1 -s 256M >/dev/null
+[[ $(stat -c %s bus/region0/pmem0) == "$size" ]] ||
+  fail "image create grew the namespace's backing file"
+bad "namespace namespace0.0 ($work/bus/region0/pmem0) already holds a daxstore image" \
+  image create pmem0 -s 16M
 for name in vm1 namespace0.0 pmem0; do
   out=$(d vm-args "$name" --vhost-user --socket "$work/s" --guest-ram 512M)
   [[ $out == *"# first: daxstore serve vhost-user-blk $name --socket $work/s"* &&

@@ -56,7 +56,7 @@ void Create(const CLI::App* cmd, const ImageArgs& a) {
                        "image; pick a new path or pass --force to format it "
                        "(its data is lost)")};
   }
-  Image img = Must(Image::Create(t.path, o, t.options));
+  Image img = CreateImage(t, o);
   PrintJson(InfoJson(img, t));
 }
 

@@ -72,7 +72,7 @@ Image OpenOrCreate(const CLI::App* cmd, const CopyArgs& a, uint64_t src_size) {
     ImageOptions o;
     o.virtual_size = a.size.empty() ? src_size : Must(ParseSize(a.size));
     o.virtual_size = (o.virtual_size + 511) / 512 * 512;
-    return Must(Image::Create(t.path, o, t.options));
+    return CreateImage(t, o);
   }
   Image img = std::move(opened).value();
   if (!a.force && Must(img.Info()).allocated_blocks > 0) {

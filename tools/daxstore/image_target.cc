@@ -176,6 +176,26 @@ bool FormatLosesNothing(const ImageTarget& t) {
   return !StoresNonZero(os, file.fd());
 }
 
+Image CreateImage(const ImageTarget& t, const ImageOptions& o) {
+  if (t.ns.empty()) return Must(Image::Create(t.path, o, t.options));
+  if (Image::Open(t.path, t.options).ok()) {
+    throw Failure{
+        Busy("namespace " + t.ns + " (" + t.path +
+             ") already holds a daxstore image (destroy and recreate the "
+             "namespace to start over)")};
+  }
+  MapOptions mo = t.options;
+  mo.access = Access::kReadWrite;
+  mo.lock = true;
+  mo.create_size = 0;  // the namespace's size, whatever the layout asks
+  Mapping m = Must(Mapping::Open(t.path, mo));
+  auto img = Image::Format(std::move(m), o);
+  if (!img.ok()) {
+    throw Failure{img.status().WithContext("image on namespace " + t.ns)};
+  }
+  return std::move(img).value();
+}
+
 std::string TargetBaseName(const ImageTarget& t) {
   if (!t.ns.empty()) return t.ns;
   size_t slash = t.path.find_last_of('/');

@@ -44,6 +44,12 @@ Image OpenImageToServe(const ImageTarget& t, const std::string& target,
 // 64 MiB of extents, past that it is assumed to hold data). Devices: false.
 bool FormatLosesNothing(const ImageTarget& t);
 
+// Creates an image at t. A namespace keeps its size (an emulated one's
+// backing file is not grown: the image's data blocks are what fits, thin
+// provisioned like a device's); a path is created or grown to what the
+// layout needs. Throws Failure (kBusy when t already holds an image).
+Image CreateImage(const ImageTarget& t, const ImageOptions& o);
+
 // The file name servers and vm-args derive default socket names from: the
 // namespace's device name, else the path's last component.
 std::string TargetBaseName(const ImageTarget& t);
