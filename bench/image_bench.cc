@@ -24,6 +24,7 @@
 
 #include "daxstore/image.h"
 #include "daxstore/mapping.h"
+#include "paired.h"
 
 namespace {
 
@@ -177,32 +178,10 @@ void BM_PairedZeroDetect(benchmark::State& state) {
     }
     return std::chrono::duration<double>(Clock::now() - a).count();
   };
-  std::vector<double> ratios;
-  double on_total = 0, off_total = 0;
-  bool on_first = true;
-  for (auto _ : state) {
-    double on, off;
-    if (on_first) {
-      on = round(true);
-      off = round(false);
-    } else {
-      off = round(false);
-      on = round(true);
-    }
-    on_first = !on_first;
-    on_total += on;
-    off_total += off;
-    if (on > 0) ratios.push_back(off / on);
-  }
+  daxstore::bench::PairedRounds(
+      state, kOps, "detect_on", [&] { return round(true); }, "detect_off",
+      [&] { return round(false); });
   img.set_detect_zeroes(true);
-  const double n = static_cast<double>(state.iterations() * kOps);
-  if (!ratios.empty()) {
-    auto mid = ratios.begin() + static_cast<ptrdiff_t>(ratios.size() / 2);
-    std::nth_element(ratios.begin(), mid, ratios.end());
-    state.counters["ratio"] = mid[0];
-  }
-  state.counters["detect_on_ns"] = on_total * 1e9 / n;
-  state.counters["detect_off_ns"] = off_total * 1e9 / n;
 }
 
 BENCHMARK(BM_PairedZeroDetect)

@@ -33,12 +33,47 @@ class Blocks {
   uint64_t base_ = 0, n_ = 1;
 };
 
-// Runs `test` and `base` (each: one 4 KiB operation at an offset, given a
-// buffer whose first byte changes every call and is never zero) in
-// alternating rounds of 16 operations over random blocks of `bytes`, and
-// sets counters: ratio = median over rounds of base time / test time (1.0:
-// as fast as the base, 0.7: 70% of its throughput), plus NAME_ns for each
-// (test_name, base_name), the mean time per operation.
+// Runs rounds of `test` and `base` in turns, the order alternating; each
+// round runs `ops` operations and returns the seconds it took. Sets
+// counters: ratio = median over rounds of base time / test time (1.0: as
+// fast as the base, 0.7: 70% of its throughput), plus NAME_ns for each of
+// test_name and base_name, the mean time per operation.
+template <typename TestRound, typename BaseRound>
+void PairedRounds(benchmark::State& state, size_t ops, const char* test_name,
+                  TestRound test, const char* base_name, BaseRound base) {
+  std::vector<double> ratios;
+  double test_total = 0, base_total = 0;
+  bool test_first = true;
+  for (auto _ : state) {
+    double t, b;
+    if (test_first) {
+      t = test();
+      b = base();
+    } else {
+      b = base();
+      t = test();
+    }
+    test_first = !test_first;
+    test_total += t;
+    base_total += b;
+    if (t > 0) ratios.push_back(b / t);
+  }
+  const double n =
+      static_cast<double>(state.iterations()) * static_cast<double>(ops);
+  if (!ratios.empty()) {
+    auto mid = ratios.begin() + static_cast<ptrdiff_t>(ratios.size() / 2);
+    std::nth_element(ratios.begin(), mid, ratios.end());
+    state.counters["ratio"] = {*mid, benchmark::Counter::kAvgThreads};
+  }
+  state.counters[std::string(test_name) + "_ns"] = {
+      test_total * 1e9 / n, benchmark::Counter::kAvgThreads};
+  state.counters[std::string(base_name) + "_ns"] = {
+      base_total * 1e9 / n, benchmark::Counter::kAvgThreads};
+}
+
+// PairedRounds of 16 operations each over random 4 KiB blocks of `bytes`:
+// `test` and `base` each run one operation at an offset, given a buffer
+// whose first byte changes every call and is never zero.
 template <typename TestOp, typename BaseOp>
 void Paired(benchmark::State& state, uint64_t bytes, const char* test_name,
             TestOp test, const char* base_name, BaseOp base) {
@@ -55,33 +90,9 @@ void Paired(benchmark::State& state, uint64_t bytes, const char* test_name,
     }
     return std::chrono::duration<double>(Clock::now() - a).count();
   };
-  std::vector<double> ratios;
-  double test_total = 0, base_total = 0;
-  bool test_first = true;
-  for (auto _ : state) {
-    double t, b;
-    if (test_first) {
-      t = round(test, test_off);
-      b = round(base, base_off);
-    } else {
-      b = round(base, base_off);
-      t = round(test, test_off);
-    }
-    test_first = !test_first;
-    test_total += t;
-    base_total += b;
-    if (t > 0) ratios.push_back(b / t);
-  }
-  const double n = static_cast<double>(state.iterations() * kOps);
-  if (!ratios.empty()) {
-    auto mid = ratios.begin() + static_cast<ptrdiff_t>(ratios.size() / 2);
-    std::nth_element(ratios.begin(), mid, ratios.end());
-    state.counters["ratio"] = {*mid, benchmark::Counter::kAvgThreads};
-  }
-  state.counters[std::string(test_name) + "_ns"] = {
-      test_total * 1e9 / n, benchmark::Counter::kAvgThreads};
-  state.counters[std::string(base_name) + "_ns"] = {
-      base_total * 1e9 / n, benchmark::Counter::kAvgThreads};
+  PairedRounds(
+      state, kOps, test_name, [&] { return round(test, test_off); }, base_name,
+      [&] { return round(base, base_off); });
   state.SetBytesProcessed(
       static_cast<int64_t>(2 * state.iterations() * kOps * kBlock));
 }

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "daxstore/mapping.h"
+#include "paired.h"
 
 namespace {
 
@@ -211,33 +212,8 @@ void BM_Paired(benchmark::State& state, Pattern pattern) {
     }
     return std::chrono::duration<double>(Clock::now() - a).count();
   };
-  std::vector<double> ratios;
-  double dax_total = 0, pmem_total = 0;
-  bool dax_first = true;
-  for (auto _ : state) {
-    double d, p;
-    if (dax_first) {
-      d = run_dax();
-      p = run_pmem();
-    } else {
-      p = run_pmem();
-      d = run_dax();
-    }
-    dax_first = !dax_first;
-    dax_total += d;
-    pmem_total += p;
-    if (d > 0) ratios.push_back(p / d);
-  }
-  const double n = static_cast<double>(state.iterations() * ops);
-  if (!ratios.empty()) {
-    auto mid = ratios.begin() + static_cast<ptrdiff_t>(ratios.size() / 2);
-    std::nth_element(ratios.begin(), mid, ratios.end());
-    state.counters["ratio"] = {*mid, benchmark::Counter::kAvgThreads};
-  }
-  state.counters["daxstore_ns"] = {dax_total * 1e9 / n,
-                                   benchmark::Counter::kAvgThreads};
-  state.counters["libpmem_ns"] = {pmem_total * 1e9 / n,
-                                  benchmark::Counter::kAvgThreads};
+  daxstore::bench::PairedRounds(state, ops, "daxstore", run_dax, "libpmem",
+                                run_pmem);
   state.SetBytesProcessed(
       static_cast<int64_t>(2 * state.iterations() * ops * size));
 }
