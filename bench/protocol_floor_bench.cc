@@ -8,6 +8,8 @@
 //     stripped to its stores: the data into a spare block with non-temporal
 //     stores and a 64-byte record, one fence; then the new block's refcount,
 //     the map entry and the old block's refcount, flushed, a second fence.
+//   floor/two_fence_locked/vs_raw: the same under a mutex and a
+//     shared_mutex, as the engine's lane and stripe locks.
 //   floor/one_fence/vs_raw: a self-committing record: the data, the record
 //     and the previous write's three metadata lines under ONE fence, the
 //     metadata stores left to the next write's fence. (A real engine would
@@ -25,6 +27,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -149,43 +153,69 @@ void RawWrite(const Layout& l, uint64_t off, const uint8_t* b) {
   l.m->MemcpyPersist(l.raw + off, b, kBlock, daxstore::kCopyNonTemporal);
 }
 
+// Moves block `lba` to the writer's spare with the engine's protocol.
+void TwoFenceWrite(const Layout& l, Writer& w, uint64_t lba, const uint8_t* b) {
+  const uint64_t old = w.Stage(l, lba, b);
+  // The data and the record are durable before the map changes.
+  l.m->Drain();
+  w.Apply(l, lba, old);
+  w.FlushPending(l);
+  // The move is durable before the write returns.
+  l.m->Drain();
+}
+
+// One operation per block offset, paired against RawWrite.
+template <typename Op>
+void AgainstRaw(benchmark::State& state, const Layout& l, Op op) {
+  daxstore::bench::Paired(
+      state, kData, "floor",
+      [&](uint64_t off, uint8_t* b) { op(off / kBlock, b); }, "raw",
+      [&](uint64_t off, uint8_t* b) { RawWrite(l, off, b); });
+}
+
 void BM_TwoFence(benchmark::State& state) {
   Layout& l = Layout::Get();
   Writer w(state);
-  daxstore::bench::Paired(
-      state, kData, "floor",
-      [&](uint64_t off, uint8_t* b) {
-        const uint64_t lba = off / kBlock;
-        const uint64_t old = w.Stage(l, lba, b);
-        // The data and the record are durable before the map changes.
-        l.m->Drain();
-        w.Apply(l, lba, old);
-        w.FlushPending(l);
-        // The move is durable before the write returns.
-        l.m->Drain();
-      },
-      "raw", [&](uint64_t off, uint8_t* b) { RawWrite(l, off, b); });
+  AgainstRaw(state, l,
+             [&](uint64_t lba, uint8_t* b) { TwoFenceWrite(l, w, lba, b); });
+}
+
+// The same under the locks the engine takes for a write: the thread's lane
+// mutex and the block's stripe lock, exclusive (lib/image/engine.h).
+void BM_TwoFenceLocked(benchmark::State& state) {
+  static std::mutex lanes[kSpares];
+  static std::shared_mutex stripes[1024];
+  Layout& l = Layout::Get();
+  Writer w(state);
+  std::mutex& lane = lanes[state.thread_index()];
+  AgainstRaw(state, l, [&](uint64_t lba, uint8_t* b) {
+    std::lock_guard lane_lock(lane);
+    std::lock_guard stripe_lock(
+        stripes[(lba * 0x9e3779b97f4a7c15ull >> 32) % 1024]);
+    TwoFenceWrite(l, w, lba, b);
+  });
 }
 
 void BM_OneFence(benchmark::State& state) {
   Layout& l = Layout::Get();
   Writer w(state);
-  daxstore::bench::Paired(
-      state, kData, "floor",
-      [&](uint64_t off, uint8_t* b) {
-        const uint64_t lba = off / kBlock;
-        const uint64_t old = w.Stage(l, lba, b);
-        w.FlushPending(l);
-        // The data, the record and the last write's map update are
-        // durable before this write returns (and before its own update).
-        l.m->Drain();
-        w.Apply(l, lba, old);
-      },
-      "raw", [&](uint64_t off, uint8_t* b) { RawWrite(l, off, b); });
+  AgainstRaw(state, l, [&](uint64_t lba, uint8_t* b) {
+    const uint64_t old = w.Stage(l, lba, b);
+    w.FlushPending(l);
+    // The data, the record and the last write's map update are durable
+    // before this write returns (and before its own update).
+    l.m->Drain();
+    w.Apply(l, lba, old);
+  });
 }
 
 BENCHMARK(BM_TwoFence)
     ->Name("floor/two_fence/vs_raw")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+BENCHMARK(BM_TwoFenceLocked)
+    ->Name("floor/two_fence_locked/vs_raw")
     ->Threads(1)
     ->Threads(2)
     ->UseRealTime();
