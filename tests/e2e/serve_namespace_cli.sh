@@ -90,6 +90,20 @@ kill "$server"
 wait "$server" || true
 server=
 
+# Import onto a new namespace (no image yet, all hole): the image is made
+# at the namespace's size (thin under a bigger virtual size), sized to the
+# source, and holds its bytes.
+head -c 1M /dev/urandom >src.raw
+truncate -s 256M src.raw  # 4x the namespace: thin
+size=$(stat -c %s bus/region0/dax0.1)
+d image import src.raw dax0.1 >/dev/null
+[[ $(stat -c %s bus/region0/dax0.1) == "$size" ]] ||
+  fail "image import grew the namespace's backing file"
+d image export dax0.1 back.raw >/dev/null
+cmp src.raw back.raw || fail "import onto a namespace: data differs"
+bad "namespace namespace0.1 ($work/bus/region0/dax0.1) already holds a daxstore image" \
+  image create dax0.1 -s 16M
+
 # A plain word that names no namespace is still a new file.
 d image create fresh.img -s 1M >/dev/null 2>"$work/err"
 [[ -f fresh.img && ! -s $work/err ]] || fail "image create fresh.img: $(cat "$work/err")"
