@@ -104,9 +104,19 @@ cmp src.raw back.raw || fail "import onto a namespace: data differs"
 bad "namespace namespace0.1 ($work/bus/region0/dax0.1) already holds a daxstore image" \
   image create dax0.1 -s 16M
 
-# A plain word that names no namespace is still a new file.
-d image create fresh.img -s 1M >/dev/null 2>"$work/err"
-[[ -f fresh.img && ! -s $work/err ]] || fail "image create fresh.img: $(cat "$work/err")"
+# A bare word that names no namespace is a new file in the working
+# directory, but one shaped like a namespace name (no '.') not without a
+# word: a namespace whose create failed would otherwise quietly become a
+# (thin, huge) file here.
+err=$(cd "$work" && d image create vm9 -s 16M 2>&1 >/dev/null) ||
+  fail "image create vm9: $err"
+[[ -f $work/vm9 && $err == *"no namespace on the emulated bus is named 'vm9'; taking it as a file"*"./vm9"* ]] ||
+  fail "image create of an unknown bare name: '$err'"
+for f in ./vm8 fresh.img; do  # said to be a file, or shaped like one
+  err=$(cd "$work" && d image create "$f" -s 1M 2>&1 >/dev/null) ||
+    fail "image create $f: $err"
+  [[ -f $work/$f && -z $err ]] || fail "image create $f said: '$err'"
+done
 
 if [[ -z $plugin ]] || ! command -v nbdkit >/dev/null ||
   ! command -v qemu-io >/dev/null; then

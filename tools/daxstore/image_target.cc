@@ -114,6 +114,19 @@ ImageTarget ResolveImageTarget(const CLI::App* cmd, const std::string& target,
   if (found.empty()) {
     if (!shaped) {
       backend->DropNote();
+      // A word shaped like a namespace's name rather than a file's (no
+      // '.': "vm1", not "vm1.img") that matched nothing, say because its
+      // create-namespace failed, would otherwise quietly become a file in
+      // the working directory.
+      if (target.find('.') == std::string::npos) {
+        std::fprintf(stderr,
+                     "daxstore: no namespace on the %s bus is named '%s'; "
+                     "taking it as a file in the working directory (write "
+                     "./%s to mean a file; 'daxstore list -N' shows the "
+                     "namespaces)\n",
+                     std::string((*backend)->name()).c_str(), target.c_str(),
+                     target.c_str());
+      }
       t.path = target;
       return t;
     }

@@ -25,7 +25,10 @@ struct ImageTarget {
 //  - a namespace on the bus --bus picks, by device ("namespace0.0", "0.0"),
 //    by its dax or block device ("dax0.0", "pmem0") or by its -n name;
 //    names of that shape that match nothing fail;
-//  - anything else is a path to create.
+//  - anything else is a path to create; when a bus was there to look on
+//    and the word has no '.', with a note on stderr (a mistyped or missing
+//    namespace name would otherwise quietly become a file in the working
+//    directory; "disk.img" says file on its own).
 // `emulate` ("" or a persistence domain) declares a plain file pmem.
 // Throws Failure with an actionable line.
 ImageTarget ResolveImageTarget(const CLI::App* cmd, const std::string& target,
