@@ -1,8 +1,9 @@
 #!/bin/sh
 # Guest side of kernel.image_durability (busybox sh, run through
 # `guest.sh run`, working directory the build folder):
-#   image_guest.sh write    images on /dev/dax1.0 and on a file on ext4 -o
-#                           dax; import a random pattern (acknowledged),
+#   image_guest.sh write    images on /dev/dax1.0 (after a benchmark wrote
+#                           on it: refused without --force) and on a file
+#                           on ext4 -o dax; import a random pattern (acknowledged),
 #                           record its checksum, then start re-importing it
 #                           and return while that stream is still writing
 #                           (the host cuts the power)
@@ -20,8 +21,17 @@ case $mode in
   write)
     dd if=/dev/urandom of=/tmp/p.raw bs=1M count=4 2>/dev/null
     md5sum </tmp/p.raw | cut -d' ' -f1 >"$res/image.md5"
+    # A device that holds data (a benchmark's bytes) is not formatted
+    # without --force; with it, it is.
+    $cli bench persist /dev/dax1.0 --seconds 0.01 --compare-file /tmp/cmp \
+      >/dev/null || fail "bench persist on /dev/dax1.0"
+    if $cli image create /dev/dax1.0 --size 16M >/dev/null 2>/tmp/err; then
+      fail "image create over data on /dev/dax1.0 succeeded"
+    fi
+    grep -q "holds data that is not a daxstore image" /tmp/err ||
+      fail "image create over data on /dev/dax1.0: $(cat /tmp/err)"
     for t in $targets; do
-      $cli image create "$t" --size 16M >/dev/null || fail "create $t"
+      $cli image create --force "$t" --size 16M >/dev/null || fail "create $t"
       $cli image import /tmp/p.raw "$t" >/dev/null || fail "import $t"
     done
     sync "$res/image.md5"

@@ -47,10 +47,17 @@ void Create(const CLI::App* cmd, const ImageArgs& a) {
     o.block_size = static_cast<uint32_t>(Must(ParseSize(a.block_size)));
   }
   ImageTarget t = ResolveImageTarget(cmd, a.target, a.emulate);
-  // (Devices are formatted as asked; an existing image is refused below.)
+  // (An existing image is refused below, --force or not.)
   auto at = DefaultPlatform()->StatPath(t.path);
-  if (!a.force && at.ok() && at->type == FileInfo::Type::kRegular &&
-      !FormatLosesNothing(t) && !Image::Open(t.path, t.options).ok()) {
+  if (!a.force && at.ok() && !FormatLosesNothing(t) &&
+      !Image::Open(t.path, t.options).ok()) {
+    if (at->type != FileInfo::Type::kRegular) {
+      throw Failure{Busy(
+          t.path +
+          " holds data that is not a daxstore image (non-zero bytes in its "
+          "first 4 MiB or last 1 MiB, where partition tables, file systems "
+          "and pools start); pass --force to format it (its data is lost)")};
+    }
     throw Failure{Busy(t.path +
                        " exists and holds data that is not a daxstore "
                        "image; pick a new path or pass --force to format it "

@@ -79,6 +79,27 @@ bool StoresNonZero(Platform& os, int fd) {
   }
 }
 
+// Whether a device stores a non-zero byte where partition tables (and
+// their backups), file system, pool and image headers live: its first
+// 4 MiB and its last 1 MiB, read through a read-only mapping (a devdax
+// device has no read()). One that cannot be mapped cannot be formatted
+// either, so no: the format then reports why.
+bool DeviceHeadOrTailStoresNonZero(const ImageTarget& t) {
+  constexpr uint64_t kHead = 4ull << 20, kTail = 1ull << 20;
+  MapOptions ro = t.options;
+  ro.access = Access::kReadOnly;
+  ro.create_size = 0;
+  auto m = Mapping::Open(t.path, ro);
+  if (!m.ok()) return false;
+  const uint8_t* p = m->bytes();
+  const uint64_t size = m->size();
+  auto nonzero = [p](uint64_t from, uint64_t to) {
+    return std::any_of(p + from, p + to, [](uint8_t b) { return b != 0; });
+  };
+  return nonzero(0, std::min(size, kHead)) ||
+         nonzero(size > kTail ? size - kTail : 0, size);
+}
+
 }  // namespace
 
 ImageTarget ResolveImageTarget(const CLI::App* cmd, const std::string& target,
@@ -181,7 +202,9 @@ bool FormatLosesNothing(const ImageTarget& t) {
   Platform& os = *DefaultPlatform();
   auto at = os.StatPath(t.path);
   if (!at.ok()) return at.status().kind() == ErrorKind::kNotFound;
-  if (at->type != FileInfo::Type::kRegular) return false;
+  if (at->type != FileInfo::Type::kRegular) {
+    return !DeviceHeadOrTailStoresNonZero(t);
+  }
   if (at->size == 0) return true;
   auto fd = os.Open(t.path, O_RDONLY);
   if (!fd.ok()) return false;

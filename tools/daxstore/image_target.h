@@ -44,7 +44,9 @@ Image OpenImageToServe(const ImageTarget& t, const std::string& target,
 // is missing, empty, or stores no non-zero byte (only its data extents are
 // read: a new emulated namespace is all hole, and tmpfs fills the holes an
 // earlier open read through a shared mapping with zero pages; at most
-// 64 MiB of extents, past that it is assumed to hold data). Devices: false.
+// 64 MiB of extents, past that it is assumed to hold data), or a device
+// whose first 4 MiB and last 1 MiB are zeros (where partition tables, file
+// systems and pools keep their headers; a whole device is not read).
 bool FormatLosesNothing(const ImageTarget& t);
 
 // Creates an image at t. A namespace keeps its size (an emulated one's
