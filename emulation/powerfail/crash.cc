@@ -58,36 +58,24 @@ Status CheckImage(
   return check(std::move(m), c).WithContext(c.ToString());
 }
 
+// The seed given, or a random one; printed, so a run can be replayed.
+uint64_t PickSeed(uint64_t seed) {
+  if (seed == 0) {
+    seed = std::random_device{}() | uint64_t{std::random_device{}()} << 32;
+  }
+  std::fprintf(stderr, "powerfail: seed %llu\n",
+               static_cast<unsigned long long>(seed));
+  return seed;
+}
+
 }  // namespace
 
-ExploreReport Explore(
-    size_t size, const std::function<Status(Mapping)>& setup,
-    const std::function<Status(Mapping)>& op,
+ExploreReport CheckPoints(
+    const std::vector<CrashPoint>& points,
     const std::function<Status(Mapping, const CrashCase&)>& check,
     ExploreOptions opt) {
   ExploreReport rep;
-  rep.seed = opt.seed ? opt.seed
-                      : std::random_device{}() |
-                            uint64_t{std::random_device{}()} << 32;
-  std::fprintf(stderr, "powerfail: seed %llu\n",
-               static_cast<unsigned long long>(rep.seed));
-  auto sim = Simulator::Create(size);
-  if (!sim.ok()) return rep.status = sim.status(), rep;
-  std::vector<CrashPoint> points;
-  {
-    auto m = (*sim)->Map();
-    if (!m.ok()) return rep.status = m.status(), rep;
-    rep.status = setup(std::move(*m)).WithContext("setup");
-    if (!rep.status.ok()) return rep;
-    auto m2 = (*sim)->Map();
-    if (!m2.ok()) return rep.status = m2.status(), rep;
-    uint64_t start = (*sim)->fences();
-    Recorder rec(*sim, opt.max_points, rep.seed);
-    rep.status = op(std::move(*m2)).WithContext("operation");
-    if (!rep.status.ok()) return rep;
-    points = rec.Finish();
-    rep.fences = (*sim)->fences() - start;
-  }
+  rep.seed = opt.seed ? opt.seed : PickSeed(0);
   rep.points = points.size();
   for (const CrashPoint& pt : points) {
     const size_t d = pt.dirty.size();
@@ -121,6 +109,37 @@ ExploreReport Explore(
       if (!run(pick, "random mix")) return rep;
     }
   }
+  return rep;
+}
+
+ExploreReport Explore(
+    size_t size, const std::function<Status(Mapping)>& setup,
+    const std::function<Status(Mapping)>& op,
+    const std::function<Status(Mapping, const CrashCase&)>& check,
+    ExploreOptions opt) {
+  ExploreReport rep;
+  rep.seed = PickSeed(opt.seed);
+  auto sim = Simulator::Create(size);
+  if (!sim.ok()) return rep.status = sim.status(), rep;
+  std::vector<CrashPoint> points;
+  {
+    auto m = (*sim)->Map();
+    if (!m.ok()) return rep.status = m.status(), rep;
+    rep.status = setup(std::move(*m)).WithContext("setup");
+    if (!rep.status.ok()) return rep;
+    auto m2 = (*sim)->Map();
+    if (!m2.ok()) return rep.status = m2.status(), rep;
+    uint64_t start = (*sim)->fences();
+    Recorder rec(*sim, opt.max_points, rep.seed);
+    rep.status = op(std::move(*m2)).WithContext("operation");
+    if (!rep.status.ok()) return rep;
+    points = rec.Finish();
+    rep.fences = (*sim)->fences() - start;
+  }
+  opt.seed = rep.seed;
+  const uint64_t fences = rep.fences;
+  rep = CheckPoints(points, check, opt);
+  rep.fences = fences;
   return rep;
 }
 

@@ -78,6 +78,18 @@ struct ExploreReport {
   Status status;        // first failure, with its CrashCase; or Ok
 };
 
+// Checks the crash images of recorded points (see top: all lost, all kept,
+// each line kept alone, random mixes) with `check`, given a Mapping of a
+// fresh simulator holding each image, as Explore does after its operation;
+// for tests that record points themselves, say around several operations
+// that are acknowledged one by one. options.max_points is not used; a seed
+// of 0 is picked and printed. Fills seed, points, images and status (the
+// first failure, with its CrashCase); fences is left 0.
+ExploreReport CheckPoints(
+    const std::vector<CrashPoint>& points,
+    const std::function<Status(Mapping, const CrashCase&)>& check,
+    ExploreOptions options = {});
+
 // Runs `setup` then `op` on a fresh simulator of `size` bytes, each given its
 // own Mapping of it (crash points are recorded only during `op`; state the
 // two share, such as an open heap, lives in the callers' captures). Then

@@ -50,10 +50,7 @@ struct Trace {
 
 // Recovers the crash image and checks it against the trace, given the
 // number of fences completed before the crash.
-Status CheckCrashImage(std::vector<uint8_t> media, uint64_t fence,
-                       const Trace& t) {
-  DAXSTORE_ASSIGN_OR_RETURN(auto sim, Simulator::FromImage(media));
-  DAXSTORE_ASSIGN_OR_RETURN(Mapping m, sim->Map());
+Status CheckCrashImage(Mapping m, uint64_t fence, const Trace& t) {
   DAXSTORE_ASSIGN_OR_RETURN(Image img, Image::Open(std::move(m)));
   DAXSTORE_ASSIGN_OR_RETURN(CheckReport rep, img.Check());
   if (!rep.clean()) return Corruption("check: " + rep.findings.front());
@@ -93,34 +90,23 @@ Status CheckCrashImage(std::vector<uint8_t> media, uint64_t fence,
   return Status::Ok();
 }
 
-// Builds crash images of every point: all lost, all kept, each dirty line
-// kept alone (when few), and random mixes including torn lines.
+// Checks every crash image of the points (the power-failure library's
+// variants: all lost, all kept, each line kept alone, random mixes)
+// against the trace; returns how many images were checked.
 Status ExploreAll(const std::vector<CrashPoint>& points, const Trace& t,
                   uint64_t seed, size_t* images) {
-  for (const CrashPoint& pt : points) {
-    std::mt19937_64 rng(seed ^ (pt.fence * 0x9e3779b97f4a7c15ull));
-    std::vector<std::function<Fate(size_t)>> picks = {
-        [](size_t) { return Fate::kLost; }, [](size_t) { return Fate::kKept; }};
-    if (pt.dirty.size() <= 12) {
-      for (size_t k = 0; k < pt.dirty.size(); k++) {
-        picks.push_back(
-            [k](size_t i) { return i == k ? Fate::kKept : Fate::kLost; });
-      }
-    }
-    for (int v = 0; v < 4; v++) {
-      picks.push_back([&rng](size_t) { return static_cast<Fate>(rng() % 3); });
-    }
-    for (size_t v = 0; v < picks.size(); v++) {
-      (*images)++;
-      Status st = CheckCrashImage(Materialize(pt, picks[v], rng), pt.fence, t);
-      if (!st.ok()) {
-        return st.WithContext("crash after fence " + std::to_string(pt.fence) +
-                              ", image " + std::to_string(v) + ", seed " +
-                              std::to_string(seed));
-      }
-    }
-  }
-  return Status::Ok();
+  powerfail::ExploreOptions o;
+  o.seed = seed;
+  o.single_kept_limit = 12;
+  o.random_variants = 4;
+  auto rep = powerfail::CheckPoints(
+      points,
+      [&t](Mapping m, const powerfail::CrashCase& c) {
+        return CheckCrashImage(std::move(m), c.fence, t);
+      },
+      o);
+  *images = rep.images;
+  return rep.status;
 }
 
 // Each parameter is a different workload (and set of crash mixes); the
@@ -296,8 +282,7 @@ TEST(ImageCrash, CrashDuringRecoveryRecoversAgain) {
   Trace t;
   t.states = {after};
   auto check = [&](Mapping m, const powerfail::CrashCase&) -> Status {
-    std::vector<uint8_t> img(m.bytes(), m.bytes() + m.size());
-    return CheckCrashImage(std::move(img), 0, t);
+    return CheckCrashImage(std::move(m), 0, t);
   };
   powerfail::ExploreOptions o;
   o.seed = Seed();
