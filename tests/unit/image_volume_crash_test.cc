@@ -111,23 +111,16 @@ Status CheckCrashImage(Mapping m, uint64_t fence, const Trace& t) {
   return Status::Ok();
 }
 
-// Checks every crash image of the points (the power-failure library's
-// variants: all lost, all kept, each line kept alone, random mixes)
-// against the trace; returns how many images were checked.
-Status ExploreAll(const std::vector<CrashPoint>& points, const Trace& t,
-                  uint64_t seed, size_t* images) {
-  powerfail::ExploreOptions o;
-  o.seed = seed;
-  o.single_kept_limit = 8;
-  o.random_variants = 3;
-  auto rep = powerfail::CheckPoints(
-      points,
-      [&t](Mapping m, const powerfail::CrashCase& c) {
-        return CheckCrashImage(std::move(m), c.fence, t);
-      },
-      o);
-  *images = rep.images;
-  return rep.status;
+// powerfail::CheckPoints' check: recovers each crash image and checks it
+// against the trace.
+auto AgainstTrace(const Trace& t) {
+  return [&t](Mapping m, const powerfail::CrashCase& c) {
+    return CheckCrashImage(std::move(m), c.fence, t);
+  };
+}
+
+powerfail::ExploreOptions Variants(uint64_t seed) {
+  return {.random_variants = 3, .single_kept_limit = 8, .seed = seed};
 }
 
 // Picks a random name of `models` satisfying `want`, or "".
@@ -212,10 +205,9 @@ TEST_P(ImageVolumeCrash, EveryPersistPointOfVolumeOperationsRecovers) {
   ASSERT_GT(points.size(), 44u);
   std::fprintf(stderr, "image volume crash: %zu points, seed %llu\n",
                points.size(), static_cast<unsigned long long>(seed));
-  size_t images = 0;
-  Status st = ExploreAll(points, t, seed, &images);
-  ASSERT_TRUE(st.ok()) << st.ToString();
-  EXPECT_GT(images, points.size() * 3);
+  auto rep = powerfail::CheckPoints(points, AgainstTrace(t), Variants(seed));
+  ASSERT_TRUE(rep.status.ok()) << rep.status.ToString();
+  EXPECT_GT(rep.images, points.size() * 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Workloads, ImageVolumeCrash,
