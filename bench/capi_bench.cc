@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -29,6 +28,7 @@ namespace {
 
 constexpr uint64_t kVirtual = 256ull << 20;
 using daxstore::bench::kBlock;
+using daxstore::bench::RandomBlocks;
 std::string g_dir = "/dev/shm";
 
 struct Shared {
@@ -57,37 +57,20 @@ struct Shared {
     auto m = daxstore::Mapping::Open(raw, mo);
     if (!m.ok()) std::exit(1);
     s.raw = new daxstore::Mapping(std::move(m).value());
-    // Every block written once, so reads and overwrites find data.
-    std::vector<uint8_t> buf(1 << 20, 0x5a);
-    for (uint64_t off = 0; off < kVirtual; off += buf.size()) {
-      (void)daxstore_image_pwrite(s.image, buf.data(), buf.size(), off);
-      s.raw->MemcpyPersist(s.raw->bytes() + off, buf.data(), buf.size());
-    }
+    daxstore::bench::WriteOnce(
+        kVirtual, [&](uint64_t off, const uint8_t* d, uint64_t n) {
+          (void)daxstore_image_pwrite(s.image, d, n, off);
+          s.raw->MemcpyPersist(s.raw->bytes() + off, d, n);
+        });
     ::unlink(img.c_str());
     ::unlink(raw.c_str());
     return s;
   }
 };
 
-// Each thread owns a slice; offsets are random blocks inside it.
-template <typename Fn>
-void RandomBlocks(benchmark::State& state, Fn fn) {
-  uint64_t slice = kVirtual / state.threads();
-  uint64_t base = slice * state.thread_index();
-  std::mt19937_64 rng(state.thread_index() + 1);
-  std::vector<uint8_t> buf(kBlock,
-                           static_cast<uint8_t>(1 + state.thread_index()));
-  for (auto _ : state) {
-    uint64_t off = base + (rng() % (slice / kBlock)) * kBlock;
-    buf[0] = static_cast<uint8_t>((buf[0] + 1) | 1);  // never all zeros
-    fn(off, buf.data());
-  }
-  state.SetBytesProcessed(state.iterations() * kBlock);
-}
-
 void BM_CapiWrite4KFlush(benchmark::State& state) {
   daxstore_image* img = Shared::Get().image;
-  RandomBlocks(state, [&](uint64_t off, uint8_t* b) {
+  RandomBlocks(state, kVirtual, [&](uint64_t off, uint8_t* b) {
     if (daxstore_image_pwrite(img, b, kBlock, off) != kBlock) std::abort();
     if (daxstore_image_flush(img) != 0) std::abort();
   });
@@ -95,21 +78,21 @@ void BM_CapiWrite4KFlush(benchmark::State& state) {
 
 void BM_CapiRead4K(benchmark::State& state) {
   daxstore_image* img = Shared::Get().image;
-  RandomBlocks(state, [&](uint64_t off, uint8_t* b) {
+  RandomBlocks(state, kVirtual, [&](uint64_t off, uint8_t* b) {
     if (daxstore_image_pread(img, b, kBlock, off) != kBlock) std::abort();
   });
 }
 
 void BM_RawMemcpyPersist4K(benchmark::State& state) {
   daxstore::Mapping& m = *Shared::Get().raw;
-  RandomBlocks(state, [&](uint64_t off, uint8_t* b) {
+  RandomBlocks(state, kVirtual, [&](uint64_t off, uint8_t* b) {
     m.MemcpyPersist(m.bytes() + off, b, kBlock, daxstore::kCopyNonTemporal);
   });
 }
 
 void BM_RawRead4K(benchmark::State& state) {
   daxstore::Mapping& m = *Shared::Get().raw;
-  RandomBlocks(state, [&](uint64_t off, uint8_t* b) {
+  RandomBlocks(state, kVirtual, [&](uint64_t off, uint8_t* b) {
     std::memcpy(b, m.bytes() + off, kBlock);
     benchmark::DoNotOptimize(b);
   });

@@ -17,7 +17,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -32,8 +31,10 @@ using daxstore::ImageOptions;
 using daxstore::MapOptions;
 using daxstore::Mapping;
 
+using daxstore::bench::kBlock;
+using daxstore::bench::RandomBlocks;
+
 constexpr uint64_t kVirtual = 256ull << 20;
-constexpr size_t kBlock = 4096;
 std::string g_dir = "/dev/shm";
 
 MapOptions Emulated() {
@@ -69,38 +70,20 @@ struct Shared {
     MapOptions mo = Emulated();
     mo.create_size = kVirtual;
     s.raw = std::make_unique<Mapping>(Must(Mapping::Open(raw, mo)));
-    // Every block written once, so reads and overwrites find data.
-    std::vector<uint8_t> buf(1 << 20, 0x5a);
-    for (uint64_t off = 0; off < kVirtual; off += buf.size()) {
-      (void)s.image->Write(off, buf.data(), buf.size());
-      s.raw->MemcpyPersist(s.raw->bytes() + off, buf.data(), buf.size());
-    }
+    daxstore::bench::WriteOnce(
+        kVirtual, [&](uint64_t off, const uint8_t* d, uint64_t n) {
+          (void)s.image->Write(off, d, n);
+          s.raw->MemcpyPersist(s.raw->bytes() + off, d, n);
+        });
     ::unlink(img.c_str());
     ::unlink(raw.c_str());
     return s;
   }
 };
 
-// Each thread owns a slice; offsets are random blocks inside it.
-template <typename Fn>
-void RandomBlocks(benchmark::State& state, Fn fn) {
-  uint64_t slice = kVirtual / state.threads();
-  uint64_t base = slice * state.thread_index();
-  std::mt19937_64 rng(state.thread_index() + 1);
-  std::vector<uint8_t> buf(kBlock,
-                           static_cast<uint8_t>(1 + state.thread_index()));
-  for (auto _ : state) {
-    uint64_t off = base + (rng() % (slice / kBlock)) * kBlock;
-    buf[0]++;  // never all zeros: the write stores data
-    buf[0] |= 1;
-    fn(off, buf.data());
-  }
-  state.SetBytesProcessed(state.iterations() * kBlock);
-}
-
 void BM_ImageWrite4K(benchmark::State& state) {
   Image& img = *Shared::Get().image;
-  RandomBlocks(state, [&](uint64_t off, uint8_t* b) {
+  RandomBlocks(state, kVirtual, [&](uint64_t off, uint8_t* b) {
     if (!img.Write(off, b, kBlock).ok()) std::abort();
     (void)img.Flush();
   });
@@ -112,7 +95,7 @@ void BM_ImageWrite4K(benchmark::State& state) {
 void BM_ImageWrite4KLateNonZero(benchmark::State& state) {
   Image& img = *Shared::Get().image;
   std::vector<uint8_t> late(kBlock, 0);
-  RandomBlocks(state, [&](uint64_t off, uint8_t* b) {
+  RandomBlocks(state, kVirtual, [&](uint64_t off, uint8_t* b) {
     late[kBlock - 1] = b[0];
     if (!img.Write(off, late.data(), kBlock).ok()) std::abort();
   });
@@ -120,21 +103,21 @@ void BM_ImageWrite4KLateNonZero(benchmark::State& state) {
 
 void BM_RawMemcpyPersist4K(benchmark::State& state) {
   Mapping& m = *Shared::Get().raw;
-  RandomBlocks(state, [&](uint64_t off, uint8_t* b) {
+  RandomBlocks(state, kVirtual, [&](uint64_t off, uint8_t* b) {
     m.MemcpyPersist(m.bytes() + off, b, kBlock, daxstore::kCopyNonTemporal);
   });
 }
 
 void BM_ImageRead4K(benchmark::State& state) {
   Image& img = *Shared::Get().image;
-  RandomBlocks(state, [&](uint64_t off, uint8_t* b) {
+  RandomBlocks(state, kVirtual, [&](uint64_t off, uint8_t* b) {
     if (!img.Read(off, b, kBlock).ok()) std::abort();
   });
 }
 
 void BM_RawRead4K(benchmark::State& state) {
   Mapping& m = *Shared::Get().raw;
-  RandomBlocks(state, [&](uint64_t off, uint8_t* b) {
+  RandomBlocks(state, kVirtual, [&](uint64_t off, uint8_t* b) {
     std::memcpy(b, m.bytes() + off, kBlock);
     benchmark::DoNotOptimize(b);
   });
@@ -161,9 +144,7 @@ void BM_PairedZeroDetect(benchmark::State& state) {
   using Clock = std::chrono::steady_clock;
   constexpr int kOps = 16;
   Image& img = *Shared::Get().image;
-  uint64_t slice = kVirtual / state.threads();
-  uint64_t base = slice * state.thread_index();
-  std::mt19937_64 rng(state.thread_index() + 11);
+  daxstore::bench::Blocks blocks(state, kVirtual, 11);
   std::vector<uint8_t> late(kBlock, 0);
   auto round = [&](bool detect) {
     // Every thread sets the switch it is about to measure; with one thread
@@ -172,8 +153,7 @@ void BM_PairedZeroDetect(benchmark::State& state) {
     auto a = Clock::now();
     for (int i = 0; i < kOps; i++) {
       late[kBlock - 1] = static_cast<uint8_t>((late[kBlock - 1] + 1) | 1);
-      uint64_t off = base + (rng() % (slice / kBlock)) * kBlock;
-      if (!img.Write(off, late.data(), kBlock).ok()) std::abort();
+      if (!img.Write(blocks.Next(), late.data(), kBlock).ok()) std::abort();
     }
     return std::chrono::duration<double>(Clock::now() - a).count();
   };

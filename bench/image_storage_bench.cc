@@ -11,15 +11,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "daxstore/daxstore.h"
+#include "paired.h"
 
 namespace {
 
-constexpr size_t kBlock = 4096;
+using daxstore::bench::kBlock;
 std::string g_dir = "/dev/shm";
 uint64_t g_size = 64ull << 20;
 bool g_emulate = false;
@@ -42,40 +42,30 @@ daxstore_image* Image() {
     }
     // Every block written once: the writes below overwrite allocated blocks
     // and the reads find data, as qemu-img bench does after its fill pass.
-    std::vector<uint8_t> buf(1 << 20, 0x5a);
-    for (uint64_t off = 0; off < g_size; off += buf.size()) {
-      if (daxstore_image_pwrite(img, buf.data(), buf.size(), off) < 0) {
-        std::fprintf(stderr, "image_storage_bench: fill: %s\n",
-                     daxstore_last_error());
-        std::exit(1);
-      }
-    }
+    daxstore::bench::WriteOnce(
+        g_size, [&](uint64_t off, const uint8_t* d, uint64_t n) {
+          if (daxstore_image_pwrite(img, d, n, off) < 0) {
+            std::fprintf(stderr, "image_storage_bench: fill: %s\n",
+                         daxstore_last_error());
+            std::exit(1);
+          }
+        });
     ::unlink(path.c_str());  // the open mapping keeps the blocks
     return img;
   }();
   return image;
 }
 
-// Each thread owns a slice of the disk; offsets are random blocks in it.
+// RandomBlocks over the disk, fn also given the image.
 template <typename Fn>
-void RandomBlocks(benchmark::State& state, Fn fn) {
+void OnRandomBlocks(benchmark::State& state, Fn fn) {
   daxstore_image* img = Image();
-  uint64_t slice = g_size / state.threads();
-  uint64_t base = slice * state.thread_index();
-  std::mt19937_64 rng(state.thread_index() + 1);
-  std::vector<uint8_t> buf(kBlock,
-                           static_cast<uint8_t>(1 + state.thread_index()));
-  for (auto _ : state) {
-    uint64_t off = base + (rng() % (slice / kBlock)) * kBlock;
-    buf[0] = static_cast<uint8_t>((buf[0] + 1) | 1);  // never all zeros
-    fn(img, off, buf.data());
-  }
-  state.SetBytesProcessed(state.iterations() * kBlock);
-  state.SetItemsProcessed(state.iterations());
+  daxstore::bench::RandomBlocks(
+      state, g_size, [&](uint64_t off, uint8_t* b) { fn(img, off, b); });
 }
 
 void BM_Write4KFlush(benchmark::State& state) {
-  RandomBlocks(state, [&](daxstore_image* img, uint64_t off, uint8_t* b) {
+  OnRandomBlocks(state, [&](daxstore_image* img, uint64_t off, uint8_t* b) {
     if (daxstore_image_pwrite(img, b, kBlock, off) != kBlock ||
         daxstore_image_flush(img) != 0) {
       state.SkipWithError(daxstore_last_error());
@@ -84,7 +74,7 @@ void BM_Write4KFlush(benchmark::State& state) {
 }
 
 void BM_Read4K(benchmark::State& state) {
-  RandomBlocks(state, [&](daxstore_image* img, uint64_t off, uint8_t* b) {
+  OnRandomBlocks(state, [&](daxstore_image* img, uint64_t off, uint8_t* b) {
     if (daxstore_image_pread(img, b, kBlock, off) != kBlock) {
       state.SkipWithError(daxstore_last_error());
     }

@@ -1,4 +1,5 @@
-// Paired rounds: two engines take turns in short rounds inside ONE Google
+// Random 4 KiB blocks per thread, a plain loop over them, and paired
+// rounds: two engines take turns in short rounds inside ONE Google
 // Benchmark, so both see the same machine at the same moment. On a shared
 // VM whose separate runs drift by more than 10%, the per-round ratio is the
 // figure to trust.
@@ -32,6 +33,33 @@ class Blocks {
   std::mt19937_64 rng_;
   uint64_t base_ = 0, n_ = 1;
 };
+
+// One operation per iteration of `state` on random 4 KiB blocks of the
+// calling thread's slice of `bytes`: fn(offset, buf), buf a block whose
+// first byte changes every call and is never zero (a write stores data).
+template <typename Fn>
+void RandomBlocks(benchmark::State& state, uint64_t bytes, Fn fn) {
+  Blocks off(state, bytes, 1);
+  std::vector<uint8_t> buf(kBlock,
+                           static_cast<uint8_t>(1 + state.thread_index()));
+  for (auto _ : state) {
+    buf[0] = static_cast<uint8_t>((buf[0] + 1) | 1);
+    fn(off.Next(), buf.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBlock));
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+// Calls write(offset, data, n) over [0, bytes) in 1 MiB pieces of 0x5a:
+// every block written once before measuring, so reads and overwrites find
+// data and no measured loop takes a page fault.
+template <typename Write>
+void WriteOnce(uint64_t bytes, Write write) {
+  std::vector<uint8_t> buf(1 << 20, 0x5a);
+  for (uint64_t off = 0; off < bytes; off += buf.size()) {
+    write(off, buf.data(), std::min<uint64_t>(buf.size(), bytes - off));
+  }
+}
 
 // Runs rounds of `test` and `base` in turns, the order alternating; each
 // round runs `ops` operations and returns the seconds it took. Sets
