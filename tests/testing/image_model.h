@@ -4,7 +4,10 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
+
+#include "daxstore/image.h"
 
 namespace daxstore::testing {
 
@@ -40,6 +43,19 @@ inline std::vector<uint8_t> RandomBytes(std::mt19937_64& rng, size_t n) {
   std::vector<uint8_t> v(n);
   for (auto& b : v) b = static_cast<uint8_t>(rng() | 1);
   return v;
+}
+
+// After a crash and recovery: the image keeps working (a write across the
+// first two blocks of `bs` bytes succeeds and check stays clean).
+inline Status KeepsWorking(Image& img, uint64_t bs) {
+  std::vector<uint8_t> ones(bs + 100, 0x5a);
+  if (Status st = img.Write(bs - 50, ones.data(), ones.size()); !st.ok()) {
+    return st.WithContext("a write after recovery");
+  }
+  auto rep = img.Check();
+  if (!rep.ok()) return rep.status();
+  if (!rep->clean()) return Corruption("after recovery: " + rep->findings[0]);
+  return Status::Ok();
 }
 
 }  // namespace daxstore::testing
