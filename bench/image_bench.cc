@@ -8,7 +8,9 @@
 // whole block) with detection on, and the same writes with it off, take
 // turns in short rounds in one benchmark; counter `ratio` is the median
 // over rounds of time(off) / time(on), 0.95 meaning detection costs 5%.
-// The image-vs-raw ratios through the C ABI are in capi_bench.
+// paired/read/image_vs_raw: 4 KiB random reads through Image::Read (the
+// C++ API, no C ABI around it) against memcpy out of the raw mapping,
+// paired like capi_bench's rows, which go through the C ABI.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -163,6 +165,25 @@ void BM_PairedZeroDetect(benchmark::State& state) {
   img.set_detect_zeroes(true);
 }
 
+void BM_PairedRead(benchmark::State& state) {
+  Shared& s = Shared::Get();
+  daxstore::bench::Paired(
+      state, kVirtual, "image",
+      [&](uint64_t off, uint8_t* b) {
+        if (!s.image->Read(off, b, kBlock).ok()) std::abort();
+      },
+      "raw",
+      [&](uint64_t off, uint8_t* b) {
+        std::memcpy(b, s.raw->bytes() + off, kBlock);
+        benchmark::DoNotOptimize(b);
+      });
+}
+
+BENCHMARK(BM_PairedRead)
+    ->Name("paired/read/image_vs_raw")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
 BENCHMARK(BM_PairedZeroDetect)
     ->Name("paired/zero_detect/late_nonzero")
     ->Threads(1)

@@ -108,8 +108,7 @@ void Clear(const Image::State& s, RedoRecord& r) {
 
 }  // namespace
 
-Status Image::State::ValidateEntry(uint64_t lba, uint64_t e) const {
-  if (e == 0) return Status::Ok();
+Status Image::State::EntryError(uint64_t lba, uint64_t e) const {
   if (!EntryPresent(e) || (e & image::kEntryReserved)) {
     return Corruption("image " + m.info().path + ": map entry of block " +
                       std::to_string(lba) + " is malformed (" + Hex(e) +

@@ -106,6 +106,7 @@ class FillRef {
 struct Image::State {
   Mapping m;
   image::Superblock sb{};
+  uint32_t block_shift = 0;  // log2 of sb.block_size: reads shift, not divide
   bool writable = true;
   uint32_t recovered = 0;
   uint64_t* maps = nullptr;  // in pmem: slot i at maps + i * map_stride
@@ -212,8 +213,19 @@ struct Image::State {
   void WriteEntry(uint32_t slot, const image::Volume& v);
   // Recomputes writable_volumes from vols.
   void CountVolumes();
-  // Checks that an entry is well formed and in range.
-  Status ValidateEntry(uint64_t lba, uint64_t entry) const;
+  // Checks that an entry is well formed and in range (inline: every read
+  // and write asks).
+  bool EntryOk(uint64_t e) const {
+    return e == 0 ||
+           ((e & image::kEntryReserved) == 0 && image::EntryPresent(e) &&
+            image::EntryPba(e) < sb.data_blocks);
+  }
+  Status ValidateEntry(uint64_t lba, uint64_t entry) const {
+    if (EntryOk(entry)) return Status::Ok();
+    return EntryError(lba, entry);
+  }
+  // What is wrong with an entry that is not EntryOk.
+  Status EntryError(uint64_t lba, uint64_t entry) const;
 };
 
 }  // namespace daxstore

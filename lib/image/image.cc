@@ -1,5 +1,6 @@
 // Creating, formatting and opening images; Info.
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -50,6 +51,7 @@ void Image::State::Attach() {
   uint8_t* base = m.bytes();
   maps = reinterpret_cast<uint64_t*>(base + sb.map_offset);
   map_stride = sb.map_slot_bytes / sizeof(uint64_t);
+  block_shift = static_cast<uint32_t>(std::countr_zero(sb.block_size));
   table = reinterpret_cast<image::VolumeEntry*>(base + sb.volume_offset);
   intent = reinterpret_cast<image::VolumeIntent*>(
       base + sb.volume_offset + image::kMaxVolumes * image::kVolumeEntry);

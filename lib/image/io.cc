@@ -127,13 +127,32 @@ size_t Total(std::span<const iovec> iov) {
   return n;
 }
 
+bool InRange(const Image::State& s, uint64_t offset, uint64_t n) {
+  return offset <= s.sb.virtual_size && n <= s.sb.virtual_size - offset;
+}
+
+Status RangeError(const Image::State& s, uint64_t offset, uint64_t n) {
+  return InvalidArgument("I/O at " + std::to_string(offset) + "+" +
+                         std::to_string(n) + " is beyond the " +
+                         std::to_string(s.sb.virtual_size) +
+                         "-byte virtual size of " + s.m.info().path);
+}
+
 Status CheckRange(const Image::State& s, uint64_t offset, uint64_t n) {
-  if (offset > s.sb.virtual_size || n > s.sb.virtual_size - offset) {
-    return InvalidArgument("I/O at " + std::to_string(offset) + "+" +
-                           std::to_string(n) + " is beyond the " +
-                           std::to_string(s.sb.virtual_size) +
-                           "-byte virtual size of " + s.m.info().path);
-  }
+  if (!InRange(s, offset, n)) return RangeError(s, offset, n);
+  return Status::Ok();
+}
+
+// Hands [in, in+len) of virtual block lba of volume `vol` to
+// emit(src, len), src null for a hole, under the block's stripe lock
+// shared: the block cannot be replaced and reused while emit copies it.
+template <typename Emit>
+Status ReadBlock(const Image::State& s, uint32_t vol, uint64_t lba, size_t in,
+                 size_t len, Emit emit) {
+  std::shared_lock lock(s.StripeOf(vol, lba).mu);
+  const uint64_t e = s.LoadEntry(vol, lba);
+  if (!s.EntryOk(e)) return s.EntryError(lba, e);
+  emit(EntryPresent(e) ? s.Block(EntryPba(e)) + in : nullptr, len);
   return Status::Ok();
 }
 
@@ -237,24 +256,26 @@ Status WriteRange(Image::State& s, uint32_t slot, uint64_t offset, uint64_t n,
 Status Image::Readv(uint64_t offset, std::span<const iovec> iov) const {
   const State& s = *s_;
   uint64_t n = Total(iov);
-  DAXSTORE_RETURN_IF_ERROR(CheckRange(s, offset, n));
+  if (!InRange(s, offset, n)) return RangeError(s, offset, n);
+  if (n == 0) return Status::Ok();
+  const uint64_t mask = s.bs() - 1;
+  if (iov.size() == 1 && (offset & mask) + n <= s.bs()) {
+    // One buffer inside one block (most reads): no cursor, no loop.
+    auto* dst = static_cast<uint8_t*>(iov[0].iov_base);
+    return ReadBlock(s, vol_, offset >> s.block_shift, offset & mask, n,
+                     [dst](const uint8_t* src, size_t k) {
+                       src ? std::memcpy(dst, src, k) : std::memset(dst, 0, k);
+                     });
+  }
   Cursor dst(iov);
-  const uint64_t bs = s.bs();
+  auto emit = [&dst](const uint8_t* src, size_t k) {
+    src ? dst.In(src, k) : dst.Zero(k);
+  };
   while (n) {
-    uint64_t lba = offset / bs;
-    size_t in = offset % bs;
-    size_t len = std::min<uint64_t>(n, bs - in);
-    {
-      // Shared: the block cannot be replaced and reused while we copy.
-      std::shared_lock lock(s.StripeOf(vol_, lba).mu);
-      uint64_t e = s.LoadEntry(vol_, lba);
-      DAXSTORE_RETURN_IF_ERROR(s.ValidateEntry(lba, e));
-      if (EntryPresent(e)) {
-        dst.In(s.Block(EntryPba(e)) + in, len);
-      } else {
-        dst.Zero(len);
-      }
-    }
+    size_t in = offset & mask;
+    size_t len = std::min<uint64_t>(n, s.bs() - in);
+    DAXSTORE_RETURN_IF_ERROR(
+        ReadBlock(s, vol_, offset >> s.block_shift, in, len, emit));
     offset += len;
     n -= len;
   }
