@@ -13,9 +13,12 @@
 //   operations also hold every lane (LockAllLanes), so no write is in
 //   flight during one.
 // - A lane (thread slot) owns one redo record and a scratch block.
-// - A stripe lock guards map entries hashing to it: readers hold it shared
-//   while they copy a block, so the block cannot be freed and reused under
-//   them; writers hold it exclusive while they log, apply and clear.
+// - A stripe lock guards map entries hashing to it: writers hold it
+//   exclusive while they log, apply and clear, and make its sequence odd
+//   for that time (Stripe). Readers copy a block without it and keep the
+//   copy only if the sequence was even and unchanged across the copy, so
+//   the block was not freed and reused under them; else they copy again
+//   holding it shared.
 // - A ref lock (hashed on the data block) is held from reading the old
 //   block's refcount to applying the record (and clearing it when the old
 //   block stays shared), so two volumes replacing their entries for one
@@ -64,8 +67,55 @@ struct alignas(64) Lane {
   uint64_t spare = kNoBlock;
 };
 
+// A reader-writer lock with a sequence count (a seqlock beside it). A
+// shared lock costs two locked instructions, and the release after a 4 KiB
+// copy waits for the copy's stores to drain: ~10% of a read. A reader that
+// checks the sequence instead executes none.
 struct alignas(64) Stripe {
   std::shared_mutex mu;
+  std::atomic<uint64_t> seq{0};  // odd while a writer holds mu
+
+  // Exclusive: mu, with the sequence odd until the guard goes.
+  class Writer {
+   public:
+    explicit Writer(Stripe& s) : s_(s) {}
+    ~Writer() {
+      if (held_) unlock();
+    }
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+    void lock() {
+      s_.mu.lock();
+      s_.seq.store(s_.seq.load(std::memory_order_relaxed) + 1,
+                   std::memory_order_relaxed);
+      // The odd count is visible before any entry or block changes.
+      std::atomic_thread_fence(std::memory_order_release);
+      held_ = true;
+    }
+    void unlock() {
+      s_.seq.store(s_.seq.load(std::memory_order_relaxed) + 1,
+                   std::memory_order_release);
+      s_.mu.unlock();
+      held_ = false;
+    }
+
+   private:
+    Stripe& s_;
+    bool held_ = false;
+  };
+
+  // Optimistic read: Begin() gives a count, or kBusy while a writer holds
+  // mu; Valid(count) after the reads says no writer took mu since.
+  static constexpr uint64_t kBusy = ~uint64_t{0};
+  uint64_t Begin() const {
+    uint64_t v = seq.load(std::memory_order_acquire);
+    return v & 1 ? kBusy : v;
+  }
+  bool Valid(uint64_t v) const {
+    // The reads before this load are done before it.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return seq.load(std::memory_order_relaxed) == v;
+  }
 };
 
 struct alignas(64) RefLock {

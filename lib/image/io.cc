@@ -144,12 +144,23 @@ Status CheckRange(const Image::State& s, uint64_t offset, uint64_t n) {
 }
 
 // Hands [in, in+len) of virtual block lba of volume `vol` to
-// emit(src, len), src null for a hole, under the block's stripe lock
-// shared: the block cannot be replaced and reused while emit copies it.
+// emit(src, len), src null for a hole. First without the stripe lock,
+// keeping the copy only if no writer took the lock meanwhile (the block
+// may have been freed and reused under it); else again holding the lock
+// shared, so the block cannot be replaced. emit must tolerate a second
+// call that overwrites the first's output.
 template <typename Emit>
 Status ReadBlock(const Image::State& s, uint32_t vol, uint64_t lba, size_t in,
                  size_t len, Emit emit) {
-  std::shared_lock lock(s.StripeOf(vol, lba).mu);
+  image::Stripe& stripe = s.StripeOf(vol, lba);
+  if (const uint64_t seq = stripe.Begin(); seq != image::Stripe::kBusy) {
+    const uint64_t e = s.LoadEntry(vol, lba);
+    if (s.EntryOk(e)) {
+      emit(EntryPresent(e) ? s.Block(EntryPba(e)) + in : nullptr, len);
+      if (stripe.Valid(seq)) return Status::Ok();
+    }
+  }
+  std::shared_lock lock(stripe.mu);
   const uint64_t e = s.LoadEntry(vol, lba);
   if (!s.EntryOk(e)) return s.EntryError(lba, e);
   emit(EntryPresent(e) ? s.Block(EntryPba(e)) + in : nullptr, len);
@@ -163,10 +174,9 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
   const size_t bs = s.bs();
   if (lane.scratch.size() != bs) lane.scratch.resize(bs);
   uint8_t* buf = lane.scratch.data();
-  std::shared_mutex& mu = s.StripeOf(slot, lba).mu;
   const bool whole = in == 0 && len == bs;
   uint64_t pba = image::kNoBlock;
-  std::unique_lock<std::shared_mutex> lock(mu, std::defer_lock);
+  image::Stripe::Writer lock(s.StripeOf(slot, lba));
 
   const uint8_t* data = nullptr;
   bool check = false;  // the rest of a whole block may be zeros
@@ -268,14 +278,18 @@ Status Image::Readv(uint64_t offset, std::span<const iovec> iov) const {
                      });
   }
   Cursor dst(iov);
-  auto emit = [&dst](const uint8_t* src, size_t k) {
-    src ? dst.In(src, k) : dst.Zero(k);
+  Cursor next = dst;
+  // A second call restarts from where the first began.
+  auto emit = [&dst, &next](const uint8_t* src, size_t k) {
+    next = dst;
+    src ? next.In(src, k) : next.Zero(k);
   };
   while (n) {
     size_t in = offset & mask;
     size_t len = std::min<uint64_t>(n, s.bs() - in);
     DAXSTORE_RETURN_IF_ERROR(
         ReadBlock(s, vol_, offset >> s.block_shift, in, len, emit));
+    dst = next;
     offset += len;
     n -= len;
   }

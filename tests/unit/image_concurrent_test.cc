@@ -114,7 +114,7 @@ TEST_F(ImageConcurrentTest, ConcurrentReadersNeverSeeATornBlock) {
   for (int t = 0; t < 2; t++) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(t + 100);
-      for (int i = 0; i < 400; i++) {
+      for (int i = 0; i < 3000; i++) {
         uint64_t b = rng() % blocks;
         if (rng() % 5 == 0) {
           if (!img_->WriteZeroes(b * kBs, kBs).ok()) failures++;
@@ -125,15 +125,25 @@ TEST_F(ImageConcurrentTest, ConcurrentReadersNeverSeeATornBlock) {
       }
     });
   }
+  // Reader 0 reads one block into one buffer; reader 1 two blocks into
+  // three buffers whose edges fall inside the blocks, so a copy retried
+  // after a concurrent write must restart at the right buffer and byte.
   for (int t = 0; t < 2; t++) {
     threads.emplace_back([&, t] {
-      std::vector<uint8_t> got(kBs);
+      const uint64_t span = t == 0 ? 1 : 2;
+      std::vector<uint8_t> got(span * kBs);
+      const size_t cut1 = 1000, cut2 = cut1 + kBs;
+      std::vector<iovec> iov{{got.data(), cut1},
+                             {got.data() + cut1, cut2 - cut1},
+                             {got.data() + cut2, got.size() - cut2}};
+      if (span == 1) iov = {{got.data(), kBs}};
       uint64_t b = t;
       while (!stop.load()) {
-        b = (b + 1) % blocks;
-        if (!img_->Read(b * kBs, got.data(), kBs).ok()) failures++;
-        for (uint64_t i = 1; i < kBs; i++) {
-          if (got[i] != got[0]) {
+        b = (b + 1) % (blocks - span + 1);
+        if (!img_->Readv(b * kBs, iov).ok()) failures++;
+        for (uint64_t k = 0; k < span; k++) {
+          const uint8_t* blk = got.data() + k * kBs;
+          if (std::count(blk, blk + kBs, blk[0]) != kBs) {
             torn++;
             break;
           }
