@@ -21,10 +21,6 @@ struct ServeNbdArgs {
   bool read_only = false;
 };
 
-Failure Fail(std::string message) {
-  return Failure{Status::Error(ErrorKind::kInvalidArgument, message)};
-}
-
 // DAXSTORE_NBDKIT_PLUGIN, else the build tree's plugin, else the installed
 // one, else the plugin's name (nbdkit then looks in its own plugin dir).
 std::string PluginPath(Platform& os) {

@@ -23,10 +23,6 @@ struct VmArgs {
   bool nvdimm = false, virtio_pmem = false;
 };
 
-Failure Fail(const std::string& message) {
-  return Failure{Status::Error(ErrorKind::kInvalidArgument, message)};
-}
-
 std::string LastComponent(const std::string& path) {
   size_t slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);

@@ -25,6 +25,10 @@ T Must(Result<T> r) {
 inline void Must(Status s) {
   if (!s.ok()) throw Failure{std::move(s)};
 }
+// A Failure for a bad argument: `throw Fail("--tcp wants ADDR:PORT")`.
+inline Failure Fail(std::string message) {
+  return Failure{InvalidArgument(std::move(message))};
+}
 
 // A descriptor from Platform::Open, closed through the same platform on
 // scope exit.
