@@ -25,6 +25,7 @@ pmem2_granularity ToPmem2(Granularity g) {
 }  // namespace
 
 Mapping::Impl::~Impl() {
+  if (tracked) page_persist::Untrack(tracked);
   if (map_addr) (void)platform->Unmap(map_addr, map_len);
   if (fd >= 0) platform->Close(fd);
 }
@@ -83,7 +84,7 @@ const Pmem2Fns& FnsFor(const MappingInfo& info) {
   // See page_persist.h for why libpmem2's page functions are not used.
   static const Pmem2Fns page{
       .persist = page_persist::Persist,
-      .flush = page_persist::Persist,
+      .flush = page_persist::Flush,
       .drain = page_persist::Drain,
       .memcpy = page_persist::Memcpy,
       .memmove = page_persist::Memmove,
@@ -118,6 +119,11 @@ Status Mapping::Impl::BindPmem2(Mapping& m) {
   m.memcpy_ = f.memcpy;
   m.memmove_ = f.memmove;
   m.memset_ = f.memset;
+  if (f.flush == page_persist::Flush) {
+    // Drain syncs each mapping's noted pages with one msync.
+    page_persist::Track(m.data_, m.size_);
+    tracked = m.data_;
+  }
   return Status::Ok();
 }
 

@@ -20,6 +20,8 @@ struct Mapping::Impl {
   void* map_addr = nullptr;
   size_t map_len = 0;
   MappingInfo info;
+  // Page granularity: where page_persist tracks this mapping (page_persist.h).
+  const void* tracked = nullptr;
   // FromMemory mappings: whatever keeps the memory alive.
   std::shared_ptr<void> owner;
   // Emulated mappings: bad ranges from "<path>.badblocks".

@@ -7,11 +7,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 
 #include "daxstore/mapping.h"
 #include "platform/os_platform.h"
+#include "platform/page_persist.h"
 #include "testing/fake_sysfs.h"
 
 namespace daxstore {
@@ -165,6 +168,74 @@ TEST(MemoryOnlyOnTheRealOsDeathTest, DiskFileKeepsMsync) {
   EXPECT_EQ(m->info().flush_instruction, "msync");
   UnmapSecondPage(*m);
   EXPECT_DEATH(m->Persist(m->bytes() + 4096, 4096), "msync failed");
+}
+
+// A mapping of a file on disk-backed /var/tmp (page granularity, msync).
+class DiskFilePersistDeathTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::is_directory("/var/tmp") ||
+        FsTypeOf("/var/tmp") == "tmpfs" || FsTypeOf("/var/tmp") == "ramfs") {
+      GTEST_SKIP() << "no disk-backed /var/tmp here";
+    }
+    d_ = std::make_unique<TempDir>("/var/tmp");
+    auto m = OpenWith(*d_, nullptr);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    ASSERT_EQ(m->info().flush_instruction, "msync");
+    m_ = std::make_unique<Mapping>(std::move(m).value());
+  }
+  std::unique_ptr<TempDir> d_;
+  std::unique_ptr<Mapping> m_;
+};
+
+TEST_F(DiskFilePersistDeathTest, FlushWaitsForDrain) {
+  Mapping* m = m_.get();
+  UnmapSecondPage(*m);
+  // The Flush only notes the page; the Drain's msync finds it unmapped.
+  EXPECT_DEATH(
+      {
+        m->Flush(m->bytes() + 4096, 4096);
+        std::fprintf(stderr, "flushed\n");
+        m->Drain();
+      },
+      "flushed(.|\n)*msync failed");
+}
+
+TEST_F(DiskFilePersistDeathTest, DrainSyncsOncePerMapping) {
+  Mapping* m = m_.get();
+  auto m2 = Mapping::Open(*d_ / "g.img", [] {
+    MapOptions o;
+    o.create_size = 1 << 20;
+    return o;
+  }());
+  ASSERT_TRUE(m2.ok()) << m2.status().ToString();
+  uint8_t* b = m->bytes();
+  const uint64_t before = page_persist::SyncCount();
+  // Three pages far apart and a copy without a fence: nothing synced yet.
+  for (size_t off : {size_t{0}, size_t{64} << 10, size_t{900} << 10}) {
+    std::memset(b + off, 0x5a, 100);
+    m->Flush(b + off, 100);
+  }
+  m->MemcpyPersist(b + 8192, "abc", 3, kCopyNoDrain);
+  std::memset(m2->bytes() + 4096, 0x6b, 10);
+  m2->Flush(m2->bytes() + 4096, 10);
+  EXPECT_EQ(page_persist::SyncCount(), before);
+  // One msync per mapping.
+  m->Drain();
+  EXPECT_EQ(page_persist::SyncCount(), before + 2);
+  m->Drain();  // nothing left
+  EXPECT_EQ(page_persist::SyncCount(), before + 2);
+  m->Persist(b + 4096, 1);
+  EXPECT_EQ(page_persist::SyncCount(), before + 3);
+  m->MemcpyPersist(b + 12288, "def", 3);
+  EXPECT_EQ(page_persist::SyncCount(), before + 4);
+  // The stores are in the file (read through another descriptor).
+  int fd = ::open((*d_ / "f.img").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  char got[4] = {};
+  ASSERT_EQ(::pread(fd, got, 3, 12288), 3);
+  EXPECT_STREQ(got, "def");
+  ::close(fd);
 }
 
 }  // namespace
