@@ -101,7 +101,7 @@ void Drain() {
   // One range per tracked mapping: from its lowest noted page to the end of
   // its highest. msync writes back only the dirty pages in it (the page
   // cache tags them) and the file system flushes the device once. A range
-  // in no tracked mapping is synced on its own.
+  // in no tracked mapping belonged to one unmapped since: nothing to sync.
   Range hulls[kMaxPending];
   size_t nhulls = 0;
   {
@@ -110,19 +110,17 @@ void Drain() {
     for (size_t i = 0; i < npending; i++) {
       const Range& r = pending[i];
       auto it = reg.maps.upper_bound(r.lo);
-      bool tracked = false;
-      if (it != reg.maps.begin()) {
-        --it;
-        tracked = r.lo < it->second && r.hi <= it->second;
-      }
+      if (it == reg.maps.begin()) continue;
+      --it;
+      if (r.lo >= it->second) continue;
       Range* h = nullptr;
-      if (tracked) {
-        for (size_t j = 0; j < nhulls; j++) {
-          if (hulls[j].lo >= it->first && hulls[j].hi <= it->second) {
-            h = &hulls[j];
-          }
+      for (size_t j = 0; j < nhulls && r.hi <= it->second; j++) {
+        if (hulls[j].lo >= it->first && hulls[j].hi <= it->second) {
+          h = &hulls[j];
         }
       }
+      // (A range running past its mapping's end breaks Flush's contract;
+      // it is synced alone, and msync reports what lies beyond.)
       if (h) {
         h->lo = std::min(h->lo, r.lo);
         h->hi = std::max(h->hi, r.hi);
