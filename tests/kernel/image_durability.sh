@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# An image on device-DAX and on an ext4 -o dax file survives a hard power
-# cut in the middle of a write stream: two guest boots on kept backing files.
+# An image on device-DAX, on an ext4 -o dax file and on a file on ext4
+# without dax (page granularity: msync) survives a hard power cut in the
+# middle of a write stream: two guest boots on kept backing files.
 #   image_durability.sh RUN_IN_GUEST BUILD_DIR GUEST_SH IMAGE_GUEST_SH [CACHE]
 set -euo pipefail
 rig=$1 build=$2 guest=$3 image_guest=$4 cache=${5:-}
