@@ -152,18 +152,21 @@ Status CheckRange(const Image::State& s, uint64_t offset, uint64_t n) {
 template <typename Emit>
 Status ReadBlock(const Image::State& s, uint32_t vol, uint64_t lba, size_t in,
                  size_t len, Emit emit) {
+  auto copy = [&](uint64_t e) {
+    emit(EntryPresent(e) ? s.Block(EntryPba(e)) + in : nullptr, len);
+  };
   image::Stripe& stripe = s.StripeOf(vol, lba);
   if (const uint64_t seq = stripe.Begin(); seq != image::Stripe::kBusy) {
     const uint64_t e = s.LoadEntry(vol, lba);
     if (s.EntryOk(e)) {
-      emit(EntryPresent(e) ? s.Block(EntryPba(e)) + in : nullptr, len);
+      copy(e);
       if (stripe.Valid(seq)) return Status::Ok();
     }
   }
   std::shared_lock lock(stripe.mu);
   const uint64_t e = s.LoadEntry(vol, lba);
   if (!s.EntryOk(e)) return s.EntryError(lba, e);
-  emit(EntryPresent(e) ? s.Block(EntryPba(e)) + in : nullptr, len);
+  copy(e);
   return Status::Ok();
 }
 
