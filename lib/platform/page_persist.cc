@@ -113,14 +113,16 @@ void Drain() {
       if (it == reg.maps.begin()) continue;
       --it;
       if (r.lo >= it->second) continue;
+      // A range running past its mapping's end breaks Flush's contract: it
+      // is synced alone, and msync reports what lies beyond.
       Range* h = nullptr;
-      for (size_t j = 0; j < nhulls && r.hi <= it->second; j++) {
-        if (hulls[j].lo >= it->first && hulls[j].hi <= it->second) {
-          h = &hulls[j];
+      if (r.hi <= it->second) {
+        for (size_t j = 0; j < nhulls; j++) {
+          if (hulls[j].lo >= it->first && hulls[j].hi <= it->second) {
+            h = &hulls[j];
+          }
         }
       }
-      // (A range running past its mapping's end breaks Flush's contract;
-      // it is synced alone, and msync reports what lies beyond.)
       if (h) {
         h->lo = std::min(h->lo, r.lo);
         h->hi = std::max(h->hi, r.hi);
