@@ -66,6 +66,11 @@ Status Corruption(std::string message);
 Status Internal(std::string message);
 // Maps an errno to the closest kind, with strerror appended to message.
 Status FromErrno(int sys_errno, std::string message);
+// The errno every front end reports for a failed Status (positive; 0 for
+// success): the C ABI (negated), the nbdkit plugin and the control channel
+// share this one table. kIoError keeps the errno that caused it (else EIO),
+// kCorruption is EUCLEAN, kInternal EPROTO.
+int ErrnoOf(const Status& status);
 
 // A value or a failed Status.
 template <typename T>

@@ -1,5 +1,6 @@
 // The data path: reads, out-of-place writes, zeroing.
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <shared_mutex>
@@ -240,12 +241,15 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
 Status WriteRange(Image::State& s, uint32_t slot, uint64_t offset, uint64_t n,
                   Cursor* src) {
   if (!s.writable) {
-    return InvalidArgument(s.m.info().path + " is open read-only");
+    return Status::Error(ErrorKind::kInvalidArgument,
+                         s.m.info().path + " is open read-only", EROFS);
   }
   if (s.vols[slot].snapshot) {
-    return InvalidArgument("volume '" + s.vols[slot].name + "' of " +
-                           s.m.info().path +
-                           " is a read-only snapshot; clone it to write");
+    return Status::Error(ErrorKind::kInvalidArgument,
+                         "volume '" + s.vols[slot].name + "' of " +
+                             s.m.info().path +
+                             " is a read-only snapshot; clone it to write",
+                         EROFS);
   }
   DAXSTORE_RETURN_IF_ERROR(CheckRange(s, offset, n));
   // Held for the whole write: volume operations take every lane, so they

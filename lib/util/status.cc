@@ -90,4 +90,30 @@ Status FromErrno(int e, std::string m) {
   }
 }
 
+int ErrnoOf(const Status& s) {
+  // An errno the failure came with says most (EACCES, EROFS, EIO, ...).
+  if (s.sys_errno() > 0) return s.sys_errno();
+  switch (s.kind()) {
+    case ErrorKind::kOk:
+      return 0;
+    case ErrorKind::kInvalidArgument:
+      return EINVAL;
+    case ErrorKind::kNotFound:
+      return ENOENT;
+    case ErrorKind::kUnsupported:
+      return EOPNOTSUPP;
+    case ErrorKind::kBusy:
+      return EBUSY;
+    case ErrorKind::kNoSpace:
+      return ENOSPC;
+    case ErrorKind::kIoError:
+      return EIO;
+    case ErrorKind::kCorruption:
+      return EUCLEAN;
+    case ErrorKind::kInternal:
+      return EPROTO;
+  }
+  return EIO;
+}
+
 }  // namespace daxstore
