@@ -196,6 +196,10 @@ class Platform {
   // Waits for and accepts one connection (a connection the peer aborted
   // before it was accepted is skipped).
   virtual Result<int> Accept(int listen_fd);
+  // Connects to the socket at path. kNotFound when nothing listens there
+  // (no file, or a stale socket); a refusal for want of permission is an
+  // I/O error carrying EACCES.
+  virtual Result<int> ConnectUnix(const std::string& path);
   // Reads up to len bytes without waiting. If fds is not null, descriptors
   // that come with the bytes (SCM_RIGHTS, up to max_fds) are appended to
   // it, close-on-exec, and the caller owns them even when this fails.

@@ -58,6 +58,7 @@ class OsPlatform : public Platform {
   Result<SocketPath> ProbeUnixSocket(const std::string& path) override;
   Result<int> ListenUnix(const std::string& path, int backlog) override;
   Result<int> Accept(int listen_fd) override;
+  Result<int> ConnectUnix(const std::string& path) override;
   Result<Received> Receive(int fd, void* buf, size_t len, std::vector<int>* fds,
                            size_t max_fds) override;
   Result<size_t> Send(int fd, const void* buf, size_t len) override;

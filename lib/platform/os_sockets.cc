@@ -22,6 +22,9 @@ Result<int> Platform::ListenUnix(const std::string&, int) {
 Result<int> Platform::Accept(int) {
   return Unsupported("this platform has no unix sockets");
 }
+Result<int> Platform::ConnectUnix(const std::string&) {
+  return Unsupported("this platform has no unix sockets");
+}
 Result<Received> Platform::Receive(int, void*, size_t, std::vector<int>*,
                                    size_t) {
   return Unsupported("this platform has no unix sockets");
@@ -96,6 +99,22 @@ Result<int> OsPlatform::Accept(int listen_fd) {
     if (errno == EINTR || errno == ECONNABORTED) continue;
     return FromErrno(errno, "accepting a connection");
   }
+}
+
+Result<int> OsPlatform::ConnectUnix(const std::string& path) {
+  sockaddr_un sa;
+  DAXSTORE_RETURN_IF_ERROR(SocketAddress(path, &sa));
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return FromErrno(errno, "creating a unix socket");
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0) {
+    return fd;
+  }
+  int err = errno;
+  ::close(fd);
+  if (err == ENOENT || err == ECONNREFUSED) {
+    return NotFound("nothing listens on " + path, err);
+  }
+  return FromErrno(err, "connecting to " + path);
 }
 
 Result<Received> OsPlatform::Receive(int fd, void* buf, size_t len,
