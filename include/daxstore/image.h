@@ -67,9 +67,17 @@ struct ImageOptions {
   // block (0.2% of the virtual size at 4 KiB blocks) at create time; the
   // default 2 (base + one snapshot) keeps metadata at 0.5%.
   uint32_t max_volumes = 2;
-  // Physical data blocks. 0: the virtual blocks plus one spare per lane
-  // (Create on a path) or as many as fit (Format of a Mapping).
+  // Physical data blocks. 0: on a path (Create), the virtual blocks times
+  // max_volumes plus one spare per lane, so every volume can be rewritten
+  // whole (a sparse file only takes what is written); on a Mapping
+  // (Format), as many as fit.
   uint64_t data_blocks = 0;
+  // Whether the image may promise more than its data blocks hold (thin
+  // provisioning beyond the medium: writes that need a new block then
+  // fail with kNoSpace once the blocks run out). False: Format and Create
+  // fail with kNoSpace, before writing anything, when the data blocks
+  // cannot hold every virtual block.
+  bool allow_overcommit = true;
 };
 
 struct ImageInfo {
@@ -86,6 +94,9 @@ struct ImageInfo {
   uint32_t recovered_records = 0;  // redo records replayed by Open
   uint32_t max_volumes = 0;        // volume slots of the image
   uint32_t volumes = 0;            // live volumes (base, snapshots, clones)
+  uint64_t free_blocks() const { return data_blocks - allocated_blocks; }
+  // The virtual size exceeds what the data blocks can hold.
+  bool overcommitted() const { return data_blocks < virtual_blocks; }
 };
 
 struct VolumeInfo {

@@ -127,9 +127,12 @@ Result<Superblock> ComputeLayout(const ImageOptions& o, uint64_t available) {
                            std::to_string(o.max_volumes));
   }
   sb.max_volumes = o.max_volumes;
-  // One spare block per lane, so a fully written image can still be
+  // Room for every volume slot to diverge completely (a golden image's
+  // clones each rewrite what they need; the file stays sparse), plus one
+  // spare block per lane, so a fully written image can still be
   // overwritten (writes go out of place).
-  sb.data_blocks = o.data_blocks ? o.data_blocks : sb.virtual_blocks + o.lanes;
+  sb.data_blocks = o.data_blocks ? o.data_blocks
+                                 : sb.virtual_blocks * o.max_volumes + o.lanes;
   if (available && !o.data_blocks) {
     // As many data blocks as fit: estimate, then step down until it fits.
     sb.data_blocks = 0;

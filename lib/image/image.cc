@@ -6,6 +6,7 @@
 #include <mutex>
 #include <shared_mutex>
 
+#include "daxstore/size.h"
 #include "image/engine.h"
 
 namespace daxstore {
@@ -121,6 +122,15 @@ Result<Image> Image::Format(Mapping m, const ImageOptions& o) {
   auto laid = image::ComputeLayout(o, m.size());
   if (!laid.ok()) return laid.status().WithContext(m.info().path);
   Superblock sb = *laid;
+  if (!o.allow_overcommit && sb.data_blocks < sb.virtual_blocks) {
+    const uint64_t holds = sb.data_blocks * sb.block_size;
+    return NoSpace(m.info().path + " holds " + FormatSizeHuman(holds) +
+                   " of data blocks, less than the virtual size of " +
+                   FormatSizeHuman(o.virtual_size) +
+                   ": pick a size of at most " + FormatSizeHuman(holds) +
+                   ", or allow overcommit (writes then fail with ENOSPC "
+                   "once the data blocks run out)");
+  }
   uint8_t* base = m.bytes();
   // An old superblock is gone before the metadata it describes changes.
   m.MemsetPersist(base, 0, kPage);
