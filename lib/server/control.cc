@@ -1,0 +1,241 @@
+// The control channel's commands (include/daxstore/image_server.h): JSON
+// in, JSON out, modelled on QMP.
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "server/state.h"
+
+namespace daxstore {
+namespace {
+
+using nlohmann::json;
+
+// A command failed: its reply carries the Status.
+struct CommandError {
+  Status status;
+};
+
+json ErrorJson(const Status& st) {
+  return {{"class", std::string(ErrorKindName(st.kind()))},
+          {"desc", st.message()},
+          {"errno", ErrnoOf(st)}};
+}
+
+void Must(Status st) {
+  if (!st.ok()) throw CommandError{std::move(st)};
+}
+
+// A string argument; required unless a fallback is given.
+std::string Arg(const json& args, const char* key,
+                const std::string* fallback = nullptr) {
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) {
+    if (fallback != nullptr) return *fallback;
+    Must(InvalidArgument(std::string("missing argument '") + key + "'"));
+  }
+  if (!it->is_string()) {
+    Must(InvalidArgument(std::string("argument '") + key +
+                         "' must be a string"));
+  }
+  return it->get<std::string>();
+}
+
+json VolumeJson(const VolumeInfo& v, uint64_t block_size) {
+  return {{"name", v.name},
+          {"snapshot", v.snapshot},
+          {"parent", v.parent},
+          {"created_unix_ns", v.created_unix_ns},
+          {"mapped_blocks", v.mapped_blocks},
+          {"unique_blocks", v.unique_blocks},
+          {"mapped_bytes", v.mapped_blocks * block_size},
+          {"unique_bytes", v.unique_blocks * block_size}};
+}
+
+}  // namespace
+
+// One command; throws CommandError. Runs on the control thread.
+static json Execute(ImageServer& server, ImageServer::State& s,
+                    const std::string& cmd, const json& args) {
+  const std::string base = s.image.volume();
+  if (cmd == "query-image") {
+    auto info = s.image.Info();
+    Must(info.status());
+    const ImageInfo& i = *info;
+    return {{"path", s.abs_path},
+            {"namespace", s.location.ns},
+            {"virtual_size", i.virtual_size},
+            {"logical_block_size", i.logical_block_size},
+            {"block_size", i.block_size},
+            {"virtual_blocks", i.virtual_blocks},
+            {"data_blocks", i.data_blocks},
+            {"allocated_blocks", i.allocated_blocks},
+            {"allocated_bytes", i.allocated_bytes},
+            {"free_blocks", i.data_blocks - i.allocated_blocks},
+            {"metadata_bytes", i.metadata_bytes},
+            {"lanes", i.lanes},
+            {"recovered_records", i.recovered_records},
+            {"max_volumes", i.max_volumes},
+            {"volumes", i.volumes},
+            {"read_only", s.options.read_only}};
+  }
+  if (cmd == "query-volumes") {
+    auto vols = s.image.Volumes();
+    Must(vols.status());
+    std::vector<std::string> nbd = server.NbdExports();
+    json out = json::array();
+    std::lock_guard lock(s.mu);
+    for (const VolumeInfo& v : *vols) {
+      json j = VolumeJson(v, s.image.block_size());
+      j["nbd"] = std::find(nbd.begin(), nbd.end(), v.name) != nbd.end();
+      auto it = s.vhost.find(v.name);
+      j["vhost_user_blk"] =
+          it == s.vhost.end() ? json(nullptr) : json(it->second->spec.socket);
+      out.push_back(std::move(j));
+    }
+    return out;
+  }
+  if (cmd == "query-exports") {
+    json out = json::array();
+    for (const std::string& v : server.NbdExports()) {
+      out.push_back({{"type", "nbd"}, {"volume", v}});
+    }
+    std::lock_guard lock(s.mu);
+    for (const auto& [v, e] : s.vhost) {
+      out.push_back({{"type", "vhost-user-blk"},
+                     {"volume", v},
+                     {"socket", e->spec.socket},
+                     {"queues", e->spec.queues},
+                     {"connections", e->server->connections()}});
+    }
+    return out;
+  }
+  if (cmd == "snapshot") {
+    const std::string vol = Arg(args, "volume", &base);
+    const std::string name = Arg(args, "name");
+    auto h = s.image.OpenVolume(vol);
+    Must(h.status());
+    Must(h->Snapshot(name));
+    return {{"name", name}, {"volume", vol}};
+  }
+  if (cmd == "clone") {
+    const std::string snap = Arg(args, "snapshot");
+    const std::string name = Arg(args, "name");
+    Must(s.image.Clone(snap, name));
+    return {{"name", name}, {"snapshot", snap}};
+  }
+  if (cmd == "delete") {
+    const std::string name = Arg(args, "name");
+    {
+      std::lock_guard lock(s.mu);
+      if (auto it = s.vhost.find(name); it != s.vhost.end()) {
+        Must(Busy("volume '" + name + "' is served over vhost-user-blk on " +
+                  it->second->spec.socket +
+                  "; remove that export first (export-remove)"));
+      }
+    }
+    Status st = s.image.DeleteVolume(name);
+    if (st.kind() == ErrorKind::kBusy) {
+      Must(Busy("volume '" + name +
+                "' is in use by an NBD client of this server; disconnect it "
+                "first (" +
+                st.message() + ")"));
+    }
+    Must(st);
+    std::lock_guard lock(s.mu);
+    s.nbd_hidden.erase(name);
+    return {{"deleted", name}};
+  }
+  if (cmd == "export-add" || cmd == "export-remove") {
+    const std::string type = Arg(args, "type");
+    const std::string vol = Arg(args, "volume", &base);
+    if (type != "nbd" && type != "vhost-user-blk") {
+      Must(InvalidArgument("export type '" + type +
+                           "': use \"nbd\" or \"vhost-user-blk\""));
+    }
+    if (!s.VolumeExists(vol)) {
+      Must(NotFound("no volume '" + vol + "'; query-volumes lists them"));
+    }
+    std::lock_guard lock(s.mu);
+    if (type == "nbd") {
+      if (!s.options.nbd) {
+        Must(
+            Unsupported("this server does not speak NBD (start it with "
+                        "'daxstore serve nbd')"));
+      }
+      if (cmd == "export-add") {
+        s.nbd_hidden.erase(vol);
+      } else {
+        s.nbd_hidden.insert(vol);
+      }
+      return {{"type", type}, {"volume", vol}};
+    }
+    if (cmd == "export-remove") {
+      auto it = s.vhost.find(vol);
+      if (it == s.vhost.end()) {
+        Must(NotFound("volume '" + vol + "' has no vhost-user-blk export"));
+      }
+      s.StopVhost(*it->second);
+      s.vhost.erase(it);
+      return {{"type", type}, {"volume", vol}};
+    }
+    ServedExport e;
+    e.volume = vol;
+    e.socket = Arg(args, "socket");
+    if (auto q = args.find("queues"); q != args.end()) {
+      if (!q->is_number_unsigned() || q->get<uint64_t>() < 1 ||
+          q->get<uint64_t>() > 64) {
+        Must(InvalidArgument("queues must be a number from 1 to 64"));
+      }
+      e.queues = q->get<uint32_t>();
+    }
+    if (auto r = args.find("read-only"); r != args.end()) {
+      if (!r->is_boolean())
+        Must(InvalidArgument("read-only must be a boolean"));
+      e.read_only = r->get<bool>();
+    }
+    Must(s.StartVhost(e));
+    return {{"type", type}, {"volume", vol}, {"socket", e.socket}};
+  }
+  Must(Status::Error(ErrorKind::kInvalidArgument,
+                     "unknown command '" + cmd +
+                         "'; commands: query-image, query-volumes, "
+                         "query-exports, snapshot, clone, delete, export-add, "
+                         "export-remove"));
+  return nullptr;
+}
+
+std::string ImageServer::Handle(const std::string& request) {
+  json reply;
+  json id;
+  try {
+    json req = json::parse(request, nullptr, /*allow_exceptions=*/false);
+    if (req.is_discarded() || !req.is_object()) {
+      Must(InvalidArgument(
+          "a request is one JSON object: {\"execute\": COMMAND, "
+          "\"arguments\": {...}}"));
+    }
+    if (auto it = req.find("id"); it != req.end()) id = *it;
+    auto ex = req.find("execute");
+    if (ex == req.end() || !ex->is_string()) {
+      Must(InvalidArgument("the request has no \"execute\" string"));
+    }
+    json args = json::object();
+    if (auto a = req.find("arguments"); a != req.end()) {
+      if (!a->is_object())
+        Must(InvalidArgument("\"arguments\" is not an object"));
+      args = *a;
+    }
+    reply["return"] = Execute(*this, *s_, ex->get<std::string>(), args);
+  } catch (const CommandError& e) {
+    reply = json{{"error", ErrorJson(e.status)}};
+  } catch (const json::exception& e) {
+    reply =
+        json{{"error", ErrorJson(InvalidArgument(
+                           std::string("malformed request: ") + e.what()))}};
+  }
+  if (!id.is_null()) reply["id"] = id;
+  // Names from media or requests may hold bytes that are not UTF-8.
+  return reply.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace daxstore
