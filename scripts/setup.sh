@@ -16,14 +16,14 @@ jobs=$(nproc)
 # --- packages -----------------------------------------------------------
 base_pkgs=(build-essential cmake ninja-build pkg-config git python3
   libpmem2-dev libpmem-dev libpmemobj-dev libndctl-dev libdaxctl-dev
-  nlohmann-json3-dev libcli11-dev libfmt-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  ndctl daxctl pmdk-tools gnuplot-nox)
+  ndctl daxctl pmdk-tools gnuplot-nox
+  nbdkit nbdkit-plugin-dev libnbd-bin)  # the NBD server and its clients
 # The kernel tier boots Debian's kernel in QEMU with an initramfs built from
 # these (emulation/kernel/).
 test_pkgs=(clang-format qemu-system-x86 qemu-system-common busybox-static kmod
   e2fsprogs xfsprogs cpio xz-utils binutils rustc qemu-utils fio
-  nbdkit nbdkit-plugin-dev libnbd-bin
   libvirt-clients libxml2-utils  # virt-xml-validate checks vm-args --libvirt
   libvirt-daemon-driver-qemu     # virt-qemu-run boots it (no daemon)
   clang libclang-rt-14-dev)      # the libFuzzer targets

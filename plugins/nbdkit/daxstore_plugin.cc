@@ -1,15 +1,17 @@
-// nbdkit-daxstore-plugin: exports a daxstore VM image over NBD.
+// nbdkit-daxstore-plugin: serves every volume of a daxstore VM image over
+// NBD, and optionally the same image's vhost-user-blk sockets and control
+// socket, from the one nbdkit process that owns the image.
 //
-//   nbdkit daxstore image=PATH          (read-write)
-//   nbdkit -r daxstore image=PATH       (read-only)
-//   nbdkit daxstore image=PATH emulate=memory_controller  (a plain file
-//                                       declared pmem: no msync per write)
-//   nbdkit daxstore image=PATH threads=serial|parallel  (default serial)
+//   nbdkit daxstore image=TARGET [volume=NAME] [vhost=VOLUME:SOCKET[:QUEUES]]
+//          [control=SOCKET] [bus=auto|kernel|emulated] [emulated-dir=DIR]
+//          [emulate=memory_controller|cpu_cache] [threads=serial|parallel]
 //
-// One Image per nbdkit process, shared by every connection: it is opened by
-// the first connection (read-only if that connection is) and closed when
-// nbdkit unloads the plugin. The engine is thread-safe, so any thread model
-// is correct; `threads=` picks one (see ThreadModel below).
+// TARGET is a file, /dev/daxX.Y or a namespace by device or -n name
+// (include/daxstore/disk.h). Every live volume is an export named by the
+// volume (`nbdinfo --list`); snapshots are read-only; the default export
+// ("") is volume= or the image's own disk. The image is opened once, in
+// get_ready, and shared by every connection; each connection holds its own
+// handle on its volume, so a volume in use cannot be deleted under it.
 //
 // Every Write, Discard and WriteZeroes of the engine is durable when it
 // returns, so:
@@ -19,146 +21,127 @@
 //     connection completed before it (they were all durable already).
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
 
-#include "daxstore/image.h"
+#include "daxstore/image_server.h"
+#include "plugin_config.h"
 
 namespace {
 
-using daxstore::Access;
-using daxstore::ErrorKind;
 using daxstore::Image;
-using daxstore::MapOptions;
 using daxstore::Status;
+namespace cfg = daxstore::nbdkit_plugin;
 
-std::string g_path;
-std::optional<daxstore::PersistenceDomain> g_emulate;
-std::mutex g_mu;                 // guards opening g_image
-std::unique_ptr<Image> g_image;  // set once, then read-only until unload
-bool g_image_readonly = false;
-// nbdkit's thread model for this plugin (threads=): parallel lets nbdkit
-// run several requests of one connection at once on its worker threads;
-// serial (SERIALIZE_REQUESTS) has it run each connection's requests one at
-// a time on the connection's own thread, connections still in parallel.
-// Serial is the default: an engine write (~1 us on tmpfs) costs less than
-// handing the request to a worker, so one connection (a VM's) goes faster
-// on its own thread; parallel gains only with several busy connections
-// (README, "NBD thread model").
-int g_thread_model = NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS;
+cfg::Config g_config;
+std::unique_ptr<daxstore::ImageServer> g_server;
 
-int ErrnoOf(const Status& s) {
-  switch (s.kind()) {
-    case ErrorKind::kInvalidArgument:
-      return EINVAL;
-    case ErrorKind::kNotFound:
-      return ENOENT;
-    case ErrorKind::kUnsupported:
-      return EOPNOTSUPP;
-    case ErrorKind::kBusy:
-      return EBUSY;
-    case ErrorKind::kNoSpace:
-      return ENOSPC;
-    default:
-      return EIO;
-  }
-}
+// One NBD connection: its own handle on its volume.
+struct Handle {
+  std::unique_ptr<Image> image;
+  bool read_only;
+};
 
 // Reports a failed Status to nbdkit; returns -1 (nbdkit's error value).
 int Fail(const Status& s) {
   nbdkit_error("daxstore: %s", s.message().c_str());
-  nbdkit_set_error(ErrnoOf(s));
+  nbdkit_set_error(daxstore::ErrnoOf(s));
   return -1;
 }
 
-void Unload() { g_image.reset(); }
-
 int Config(const char* key, const char* value) {
-  if (std::strcmp(key, "image") == 0) {
+  Status st = cfg::Apply(&g_config, key, value);
+  if (!st.ok()) {
+    nbdkit_error("daxstore: %s", st.message().c_str());
+    return -1;
+  }
+  if (std::strcmp(key, "image") == 0 &&
+      (std::strchr(value, '/') != nullptr || access(value, F_OK) == 0)) {
+    // A path is taken from where nbdkit started (it may chdir later).
     char* abs = nbdkit_absolute_path(value);
     if (abs == nullptr) return -1;
-    g_path = abs;
+    g_config.server.disk.target = abs;
     free(abs);
-    return 0;
   }
-  if (std::strcmp(key, "emulate") == 0) {
-    // A plain file declared pmem, as the emulated bus declares its
-    // namespaces: for benchmarks and tests on machines without pmem.
-    if (std::strcmp(value, "memory_controller") == 0) {
-      g_emulate = daxstore::PersistenceDomain::kMemoryController;
-    } else if (std::strcmp(value, "cpu_cache") == 0) {
-      g_emulate = daxstore::PersistenceDomain::kCpuCache;
-    } else {
-      nbdkit_error(
-          "daxstore: emulate=%s: use emulate=memory_controller or "
-          "emulate=cpu_cache",
-          value);
-      return -1;
-    }
-    return 0;
-  }
-  if (std::strcmp(key, "threads") == 0) {
-    if (std::strcmp(value, "parallel") == 0) {
-      g_thread_model = NBDKIT_THREAD_MODEL_PARALLEL;
-    } else if (std::strcmp(value, "serial") == 0) {
-      g_thread_model = NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS;
-    } else {
-      nbdkit_error(
-          "daxstore: threads=%s: use threads=parallel or "
-          "threads=serial",
-          value);
-      return -1;
-    }
-    return 0;
-  }
-  nbdkit_error(
-      "daxstore: unknown parameter '%s' (use image=PATH [emulate=DOMAIN] "
-      "[threads=serial|parallel])",
-      key);
-  return -1;
+  return 0;
 }
 
 int ConfigComplete() {
-  if (g_path.empty()) {
-    nbdkit_error("daxstore: give the image to export: image=PATH");
+  Status st = cfg::Complete(&g_config);
+  if (!st.ok()) {
+    nbdkit_error("daxstore: %s", st.message().c_str());
     return -1;
   }
   return 0;
 }
 
+// Opens the image before nbdkit listens, so a missing, busy or corrupt one
+// stops nbdkit with our message instead of failing each connection.
+int GetReady() {
+  auto server = daxstore::ImageServer::Open(g_config.server);
+  if (!server.ok()) return Fail(server.status());
+  g_server = std::move(server).value();
+  return 0;
+}
+
+// nbdkit has bound its sockets by now (and forked, if it does): threads
+// start here, and the announcement is true once it is printed.
+int AfterFork() {
+  Status st = g_server->Start();
+  if (!st.ok()) return Fail(st);
+  if (!g_config.announce.empty()) {
+    std::fprintf(stderr, "%s\n", g_config.announce.c_str());
+    std::fflush(stderr);
+  }
+  cfg::NotifyReady();
+  return 0;
+}
+
+void Unload() { g_server.reset(); }
+
+int ListExports(int readonly, int is_tls, struct nbdkit_exports* exports) {
+  for (const std::string& name : g_server->NbdExports()) {
+    if (nbdkit_add_export(exports, name.c_str(), nullptr) == -1) return -1;
+  }
+  return 0;
+}
+
+const char* DefaultExport(int readonly, int is_tls) {
+  return nbdkit_strdup_intern(g_config.default_volume.empty()
+                                  ? g_server->default_volume().c_str()
+                                  : g_config.default_volume.c_str());
+}
+
 void* Open(int readonly) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  if (g_image == nullptr) {
-    MapOptions options;
-    options.access = readonly ? Access::kReadOnly : Access::kReadWrite;
-    options.emulate = g_emulate;
-    auto image = Image::Open(g_path, options);
-    if (!image.ok()) {
-      Fail(image.status());
-      return nullptr;
-    }
-    g_image = std::make_unique<Image>(std::move(image).value());
-    g_image_readonly = readonly != 0;
-  } else if (g_image_readonly && !readonly) {
-    nbdkit_error("daxstore: %s is open read-only in this nbdkit process",
-                 g_path.c_str());
-    nbdkit_set_error(EROFS);
+  const char* name = nbdkit_export_name();
+  std::string want = name != nullptr ? name : "";
+  if (want.empty()) want = g_config.default_volume;
+  auto image = g_server->OpenNbdExport(want, readonly != 0);
+  if (!image.ok()) {
+    Fail(image.status());
     return nullptr;
   }
-  return g_image.get();
+  auto* h = new Handle{std::move(image).value(), readonly != 0};
+  h->read_only = h->read_only || h->image->read_only();
+  return h;
 }
+
+void Close(void* handle) { delete static_cast<Handle*>(handle); }
 
 // nbdkit calls this after config_complete and uses the lower of it and
 // THREAD_MODEL (below).
-int ThreadModel() { return g_thread_model; }
+int ThreadModel() {
+  return g_config.parallel ? NBDKIT_THREAD_MODEL_PARALLEL
+                           : NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS;
+}
 
-Image& ImageOf(void* handle) { return *static_cast<Image*>(handle); }
+Image& ImageOf(void* handle) { return *static_cast<Handle*>(handle)->image; }
 
 int64_t GetSize(void* handle) {
   return static_cast<int64_t>(ImageOf(handle).virtual_size());
@@ -170,14 +153,14 @@ int64_t GetSize(void* handle) {
 // rest of the block. Maximum: no limit of ours.
 int BlockSize(void* handle, uint32_t* minimum, uint32_t* preferred,
               uint32_t* maximum) {
-  const Image& image = ImageOf(handle);
-  *minimum = 1;  // the engine handles any byte range
-  *preferred = image.block_size();
+  *minimum = 1;
+  *preferred = ImageOf(handle).block_size();
   *maximum = 0xffffffff;
   return 0;
 }
 
 int Yes(void*) { return 1; }
+int CanWrite(void* handle) { return !static_cast<Handle*>(handle)->read_only; }
 int CanFua(void*) { return NBDKIT_FUA_NATIVE; }
 int CanCache(void*) { return NBDKIT_CACHE_NONE; }
 
@@ -231,22 +214,22 @@ struct nbdkit_plugin MakePlugin() {
   p.name = "daxstore";
   p.longname = "daxstore pmem VM image";
   p.version = "0.1.0";
-  p.description = "Export a daxstore VM disk image";
+  p.description = "Export every volume of a daxstore VM disk image";
   p.unload = Unload;
   p.config = Config;
   p.config_complete = ConfigComplete;
-  p.config_help =
-      "image=PATH    (required) the daxstore image to export\n"
-      "emulate=memory_controller|cpu_cache  treat a plain file as pmem\n"
-      "threads=serial|parallel  requests of one connection one at a time\n"
-      "              on the connection's thread (default), or in parallel\n"
-      "              on nbdkit's worker threads";
+  p.config_help = cfg::kHelp;
   p.magic_config_key = "image";
   p.thread_model = ThreadModel;
+  p.get_ready = GetReady;
+  p.after_fork = AfterFork;
+  p.list_exports = ListExports;
+  p.default_export = DefaultExport;
   p.open = Open;
+  p.close = Close;
   p.get_size = GetSize;
   p.block_size = BlockSize;
-  p.can_write = Yes;
+  p.can_write = CanWrite;
   p.can_flush = Yes;
   p.can_trim = Yes;
   p.can_zero = Yes;
