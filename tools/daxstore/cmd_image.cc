@@ -1,5 +1,6 @@
 // daxstore image create|info|check: make, describe and verify VM disk images.
 // import/export live in cmd_image_copy.cc.
+#include <cstdio>
 #include <memory>
 
 #include "commands.h"
@@ -11,31 +12,44 @@ namespace daxstore::cli {
 namespace {
 
 struct ImageArgs {
-  std::string target, size, block_size, emulate;
+  std::string target, size, block_size, emulate, volume, control;
   uint32_t logical_block_size = 512;
+  uint32_t max_volumes = ImageOptions().max_volumes;
   bool repair = false;
   bool force = false;
+  bool overcommit = false;
 };
+
+// The parts of `image info` that only this process can add to what the
+// image (or its server) reports: a readable size and the mapping.
+void AddLocalInfo(nlohmann::json& j, const ImageTarget& t) {
+  j["virtual_size_human"] = FormatSizeHuman(j.value("virtual_size", 0ull));
+  j["overcommitted"] =
+      j.value("data_blocks", 0ull) < j.value("virtual_blocks", 0ull);
+  MapOptions ro = t.options;
+  ro.access = Access::kReadOnly;
+  auto m = Mapping::Open(t.path, ro);
+  if (m.ok()) j["mapping"] = MappingJson(m->info());
+}
 
 nlohmann::json InfoJson(const Image& img, const ImageTarget& t) {
   ImageInfo i = Must(img.Info());
   nlohmann::json j;
   j["path"] = i.path;
   j["virtual_size"] = i.virtual_size;
-  j["virtual_size_human"] = FormatSizeHuman(i.virtual_size);
   j["allocated_bytes"] = i.allocated_bytes;
   j["logical_block_size"] = i.logical_block_size;
   j["block_size"] = i.block_size;
   j["virtual_blocks"] = i.virtual_blocks;
   j["data_blocks"] = i.data_blocks;
   j["allocated_blocks"] = i.allocated_blocks;
+  j["free_blocks"] = i.free_blocks();
   j["metadata_bytes"] = i.metadata_bytes;
   j["lanes"] = i.lanes;
   j["recovered_records"] = i.recovered_records;
-  MapOptions ro = t.options;
-  ro.access = Access::kReadOnly;
-  auto m = Mapping::Open(t.path, ro);
-  if (m.ok()) j["mapping"] = MappingJson(m->info());
+  j["max_volumes"] = i.max_volumes;
+  j["volumes"] = i.volumes;
+  AddLocalInfo(j, t);
   return j;
 }
 
@@ -43,6 +57,8 @@ void Create(const CLI::App* cmd, const ImageArgs& a) {
   ImageOptions o;
   o.virtual_size = Must(ParseSize(a.size));
   o.logical_block_size = a.logical_block_size;
+  o.max_volumes = a.max_volumes;
+  o.allow_overcommit = a.overcommit;
   if (!a.block_size.empty()) {
     o.block_size = static_cast<uint32_t>(Must(ParseSize(a.block_size)));
   }
@@ -64,15 +80,38 @@ void Create(const CLI::App* cmd, const ImageArgs& a) {
                        "(its data is lost)")};
   }
   Image img = CreateImage(t, o);
-  PrintJson(InfoJson(img, t));
+  nlohmann::json j = InfoJson(img, t);
+  if (j.value("overcommitted", false)) {
+    std::fprintf(stderr,
+                 "daxstore: %s promises %s but its data blocks hold %s: "
+                 "writes that need a new block fail with ENOSPC once they "
+                 "run out ('daxstore image info' shows free_blocks)\n",
+                 a.target.c_str(), FormatSizeHuman(o.virtual_size).c_str(),
+                 FormatSizeHuman(j.value("data_blocks", 0ull) *
+                                 j.value("block_size", 0ull))
+                     .c_str());
+  }
+  PrintJson(j);
 }
 
 void Info(const CLI::App* cmd, const ImageArgs& a) {
   ImageTarget t = ResolveImageTarget(cmd, a.target, a.emulate);
-  MapOptions ro = t.options;
-  ro.access = Access::kReadOnly;
-  Image img = Must(Image::Open(t.path, ro));
-  PrintJson(InfoJson(img, t));
+  nlohmann::json j = ImageRequest(cmd, a.target, a.emulate, a.control,
+                                  {{"execute", "query-image"}}, false);
+  AddLocalInfo(j, t);
+  if (!a.volume.empty()) {
+    nlohmann::json vols = ImageRequest(cmd, a.target, a.emulate, a.control,
+                                       {{"execute", "query-volumes"}}, false);
+    for (const auto& v : vols) {
+      if (v.value("name", "") == a.volume) j["volume"] = v;
+    }
+    if (!j.contains("volume")) {
+      throw Failure{NotFound("image " + a.target + " has no volume '" +
+                             a.volume + "'; 'daxstore image list " + a.target +
+                             "' shows them")};
+    }
+  }
+  PrintJson(j);
 }
 
 void Check(const CLI::App* cmd, const ImageArgs& a) {
@@ -130,10 +169,24 @@ void AddImageCommands(CLI::App& app) {
                      "allocation block, 4K to 2M (default 4K)");
   create->add_flag("--force", a->force,
                    "format an existing non-empty file that is not an image");
+  create
+      ->add_option("--max-volumes", a->max_volumes,
+                   "volume slots: the disk, its snapshots and clones (1 to "
+                   "64); each costs a block map of 0.2% of the size")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  create->add_flag("--overcommit", a->overcommit,
+                   "on a namespace or device, allow a virtual size beyond "
+                   "what the medium holds (writes fail with ENOSPC when it "
+                   "is full)");
   create->callback([create, a] { Create(create, *a); });
 
   auto* info = noun->add_subcommand("info", "describe an image as JSON");
   AddTarget(info, *a, "image path or namespace");
+  info->add_option("--volume", a->volume, "also describe this volume");
+  info->add_option("--control", a->control,
+                   "the control socket of the server that has the image "
+                   "open (default: the one 'daxstore serve' makes)");
   info->callback([info, a] { Info(info, *a); });
 
   auto* check = noun->add_subcommand(

@@ -18,7 +18,8 @@ namespace {
 constexpr size_t kChunk = 4u << 20;  // large sequential I/O
 
 struct CopyArgs {
-  std::string src, dst, size, emulate;
+  std::string src, dst, size, emulate, volume;
+  uint32_t max_volumes = ImageOptions().max_volumes;
   bool force = false;
 };
 
@@ -72,6 +73,7 @@ Image OpenOrCreate(const CLI::App* cmd, const CopyArgs& a, uint64_t src_size) {
     ImageOptions o;
     o.virtual_size = a.size.empty() ? src_size : Must(ParseSize(a.size));
     o.virtual_size = (o.virtual_size + 511) / 512 * 512;
+    o.max_volumes = a.max_volumes;
     return CreateImage(t, o);
   }
   Image img = std::move(opened).value();
@@ -134,10 +136,20 @@ void Import(const CLI::App* cmd, const CopyArgs& a) {
 }
 
 void Export(const CLI::App* cmd, const CopyArgs& a) {
-  ImageTarget t = ResolveImageTarget(cmd, a.src, a.emulate);
-  MapOptions ro = t.options;
-  ro.access = Access::kReadOnly;
-  Image img = Must(Image::Open(t.path, ro));
+  DiskSpec spec = SpecFor(cmd, a.src, a.emulate);
+  spec.volume = a.volume;
+  spec.access = Access::kReadOnly;
+  DiskLocation where;
+  auto opened_image = OpenDisk(spec, &where);
+  if (!opened_image.ok() && opened_image.status().kind() == ErrorKind::kBusy) {
+    // A server owns the image: its NBD exports serve every volume.
+    const std::string vol = a.volume.empty() ? "base" : a.volume;
+    throw Failure{Busy(opened_image.status().message() +
+                       "; while it is served, copy the volume from its NBD "
+                       "export: nbdcopy 'nbd+unix:///" +
+                       vol + "?socket=SOCKET' " + a.dst)};
+  }
+  Image img = Must(std::move(opened_image));
   Platform& os = *DefaultPlatform();
   const int flags = O_WRONLY | O_CREAT | (a.force ? 0 : O_EXCL);
   auto opened = os.Open(a.dst, flags, 0644);
@@ -186,6 +198,11 @@ void AddImageCopyCommands(CLI::App& image) {
   imp->add_option("-s,--size", a->size,
                   "virtual size of a new image (default: the source's)");
   imp->add_flag("--force", a->force, "import into an image that holds data");
+  imp->add_option("--max-volumes", a->max_volumes,
+                  "volume slots of a new image: the disk, its snapshots "
+                  "and clones (1 to 64)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   imp->add_option("--emulate", a->emulate,
                   "declare a plain file pmem: cpu_cache or memory_controller");
   imp->callback([imp, a] { Import(imp, *a); });
@@ -195,6 +212,9 @@ void AddImageCopyCommands(CLI::App& image) {
   exp->add_option("image", a->src, "image path or namespace")->required();
   exp->add_option("destination", a->dst, "raw file to create")->required();
   exp->add_flag("--force", a->force, "overwrite an existing destination");
+  exp->add_option("--volume", a->volume,
+                  "the volume to export: a snapshot or clone (default: the "
+                  "image's own disk)");
   exp->add_option("--emulate", a->emulate,
                   "declare a plain file pmem: cpu_cache or memory_controller");
   exp->callback([exp, a] { Export(exp, *a); });

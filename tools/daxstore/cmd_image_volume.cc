@@ -1,8 +1,9 @@
-// daxstore image snapshot|clone|delete|list: the volumes of a VM disk image.
+// daxstore image snapshot|clone|delete|list: the volumes of a VM disk image,
+// offline or while a server has it (through its control socket).
 #include <string>
 
 #include "commands.h"
-#include "daxstore/image.h"
+#include "image_target.h"
 
 namespace daxstore::cli {
 namespace {
@@ -13,48 +14,37 @@ struct VolumeArgs {
   std::string snapshot;
   std::string name;
   std::string emulate;
+  std::string control;
 };
 
-Image OpenImage(const VolumeArgs& a, const std::string& volume = "") {
-  MapOptions o;
-  if (!a.emulate.empty()) o.emulate = Must(ParsePersistenceDomain(a.emulate));
-  return Must(Image::Open(a.image, volume, o));
+nlohmann::json Request(const CLI::App* cmd, const VolumeArgs& a,
+                       const std::string& execute, nlohmann::json args,
+                       bool write) {
+  nlohmann::json req = {{"execute", execute}};
+  if (!args.is_null()) req["arguments"] = std::move(args);
+  return ImageRequest(cmd, a.image, a.emulate, a.control, req, write);
 }
 
-nlohmann::json VolumeJson(const VolumeInfo& v, uint64_t block_size) {
-  return {{"name", v.name},
-          {"snapshot", v.snapshot},
-          {"parent", v.parent},
-          {"created_unix_ns", v.created_unix_ns},
-          {"mapped_blocks", v.mapped_blocks},
-          {"unique_blocks", v.unique_blocks},
-          {"mapped_bytes", v.mapped_blocks * block_size},
-          {"unique_bytes", v.unique_blocks * block_size}};
-}
-
-// Prints the volume `name` of img.
-void PrintVolume(const Image& img, const std::string& name) {
-  for (const VolumeInfo& v : Must(img.Volumes())) {
-    if (v.name == name) return PrintJson(VolumeJson(v, img.block_size()));
+// The volume `name` as query-volumes reports it.
+nlohmann::json VolumeNamed(const CLI::App* cmd, const VolumeArgs& a,
+                           const std::string& name) {
+  for (const auto& v : Request(cmd, a, "query-volumes", nullptr, false)) {
+    if (v.value("name", "") == name) return v;
   }
-  throw Failure{Internal("volume " + name + " vanished")};
-}
-
-void List(const VolumeArgs& a) {
-  Image img = OpenImage(a);
-  nlohmann::json j = nlohmann::json::array();
-  for (const VolumeInfo& v : Must(img.Volumes())) {
-    j.push_back(VolumeJson(v, img.block_size()));
-  }
-  PrintJson(j);
+  throw Failure{NotFound("no volume '" + name + "' in " + a.image)};
 }
 
 CLI::App* Verb(CLI::App& image, const char* name, const char* help,
                VolumeArgs& a) {
   auto* c = image.add_subcommand(name, help);
-  c->add_option("image", a.image, "the image file or /dev/daxX.Y")->required();
+  c->add_option("image", a.image,
+                "the image: a file, /dev/daxX.Y or a namespace")
+      ->required();
   c->add_option("--emulate", a.emulate,
                 "declare the file pmem: cpu_cache or memory_controller");
+  c->add_option("--control", a.control,
+                "the control socket of the server that has the image open "
+                "(default: the one 'daxstore serve' makes for it)");
   return c;
 }
 
@@ -67,10 +57,11 @@ void AddImageVolumeCommands(CLI::App& image) {
   snap->add_option("name", a->name, "the snapshot's name")->required();
   snap->add_option("--volume", a->volume,
                    "the volume to snapshot (default: base)");
-  snap->callback([a] {
-    Image img = OpenImage(*a, a->volume);
-    Must(img.Snapshot(a->name));
-    PrintVolume(img, a->name);
+  snap->callback([snap, a] {
+    nlohmann::json args = {{"name", a->name}};
+    if (!a->volume.empty()) args["volume"] = a->volume;
+    Request(snap, *a, "snapshot", args, true);
+    PrintJson(VolumeNamed(snap, *a, a->name));
   });
 
   auto* clone =
@@ -78,25 +69,27 @@ void AddImageVolumeCommands(CLI::App& image) {
   clone->add_option("snapshot", a->snapshot, "the snapshot to clone")
       ->required();
   clone->add_option("name", a->name, "the clone's name")->required();
-  clone->callback([a] {
-    Image img = OpenImage(*a);
-    Must(img.Clone(a->snapshot, a->name));
-    PrintVolume(img, a->name);
+  clone->callback([clone, a] {
+    Request(clone, *a, "clone", {{"snapshot", a->snapshot}, {"name", a->name}},
+            true);
+    PrintJson(VolumeNamed(clone, *a, a->name));
   });
 
   auto* del =
       Verb(image, "delete",
            "delete a snapshot or clone, freeing blocks only it used", *a);
   del->add_option("name", a->name, "the volume to delete")->required();
-  del->callback([a] {
-    Image img = OpenImage(*a);
-    Must(img.DeleteVolume(a->name));
+  del->callback([del, a] {
+    Request(del, *a, "delete", {{"name", a->name}}, true);
+    nlohmann::json info = Request(del, *a, "query-image", nullptr, false);
     PrintJson({{"deleted", a->name},
-               {"allocated_bytes", Must(img.Info()).allocated_bytes}});
+               {"allocated_bytes", info.value("allocated_bytes", 0)}});
   });
 
   auto* list = Verb(image, "list", "list the volumes as a JSON array", *a);
-  list->callback([a] { List(*a); });
+  list->callback([list, a] {
+    PrintJson(Request(list, *a, "query-volumes", nullptr, false));
+  });
 }
 
 }  // namespace daxstore::cli

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "daxstore/image.h"
+#include "daxstore/image_server.h"
 #include "daxstore/platform.h"
 #include "image_target.h"
 
@@ -18,6 +19,9 @@ struct ServeNbdArgs {
   std::string socket;
   std::string tcp;
   std::string threads;  // empty: the plugin's default
+  std::string volume;   // the default export
+  std::string control;
+  std::vector<std::string> vhost;  // VOLUME=SOCKET
   bool read_only = false;
 };
 
@@ -29,22 +33,6 @@ std::string PluginPath(Platform& os) {
     if (*p != '\0' && os.Exists(p)) return p;
   }
   return "daxstore";
-}
-
-// $XDG_RUNTIME_DIR/daxstore or /tmp/daxstore-UID, created 0700 and ours.
-std::string DefaultSocketDir(Platform& os) {
-  std::string xdg = os.Environment("XDG_RUNTIME_DIR").value_or(std::string());
-  std::string dir = !xdg.empty()
-                        ? xdg + "/daxstore"
-                        : "/tmp/daxstore-" + std::to_string(Must(os.UserId()));
-  Status st = os.MakePrivateDir(dir);
-  if (!st.ok()) {
-    // A failed mkdir carries its errno; a directory that is not ours none.
-    throw Fail(st.message() + (st.sys_errno() != 0
-                                   ? "; pass --socket PATH"
-                                   : "; remove it or pass --socket PATH"));
-  }
-  return dir;
 }
 
 // Refuses a socket another server listens on; removes a stale one.
@@ -60,6 +48,24 @@ void ClaimSocket(Platform& os, const std::string& path) {
   if (what == SocketPath::kStale) Must(os.Remove(path));
 }
 
+// --vhost-user-blk VOLUME=SOCKET, the socket made absolute.
+ServedExport VhostExportOf(Platform& os, const std::string& arg) {
+  size_t eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == arg.size()) {
+    throw Fail("--vhost-user-blk " + arg +
+               ": use --vhost-user-blk VOLUME=SOCKET");
+  }
+  ServedExport e;
+  e.kind = ServedExport::Kind::kVhostUserBlk;
+  e.volume = arg.substr(0, eq);
+  e.socket = Must(os.AbsolutePath(arg.substr(eq + 1)));
+  if (e.socket.find(':') != std::string::npos) {
+    throw Fail("--vhost-user-blk " + arg +
+               ": the socket path may not contain ':'");
+  }
+  return e;
+}
+
 void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
   if (!a.threads.empty() && a.threads != "serial" && a.threads != "parallel") {
     throw Fail("--threads " + a.threads +
@@ -71,16 +77,35 @@ void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
     throw Fail("nbdkit is not installed: apt-get install nbdkit");
   }
   const std::string& nbdkit = *nbdkit_path;
-  // Open (and close) the image first, so a missing or corrupt one, or a
-  // namespace without one, gets our own one-line error instead of nbdkit's
-  // at the first connection.
   ImageTarget t = ResolveImageTarget(cmd, a.image, "");
-  OpenImageToServe(t, a.image, a.read_only);
+  const std::string ctl = Must(os->AbsolutePath(
+      a.control.empty() ? SocketDir(true) + "/" + TargetBaseName(t) + ".ctl"
+                        : a.control));
+  // Open (and close) the image with every export first, so a missing or
+  // corrupt image, an unknown volume or a socket in use gets our own
+  // one-line error before nbdkit starts.
+  ImageServerOptions check;
+  check.disk = SpecFor(cmd, a.image, "");
+  check.read_only = a.read_only;
+  check.control_socket = ctl;
+  for (const std::string& v : a.vhost) {
+    check.exports.push_back(VhostExportOf(*os, v));
+  }
+  {
+    auto server = ImageServer::Open(check);
+    if (!server.ok()) {
+      throw Failure{server.status().WithContext("cannot serve " + a.image)};
+    }
+    if (!a.volume.empty()) {
+      Must((*server)->OpenNbdExport(a.volume, a.read_only).status());
+    }
+  }
   std::string abs = Must(os->AbsolutePath(t.path));
 
   // exec: nbdkit replaces us, so signals and the exit status are its own.
   std::vector<std::string> args = {nbdkit, "--foreground"};
   std::string uri;
+  const std::string vol = a.volume.empty() ? "" : a.volume;
   if (!a.tcp.empty()) {
     size_t colon = a.tcp.rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == a.tcp.size()) {
@@ -92,14 +117,14 @@ void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
       host = host.substr(1, host.size() - 2);
     }
     args.insert(args.end(), {"--ipaddr", host, "--port", port});
-    uri = "nbd://" + a.tcp + "/";
+    uri = "nbd://" + a.tcp + "/" + vol;
   } else {
-    std::string sock = a.socket.empty() ? DefaultSocketDir(*os) + "/" +
-                                              TargetBaseName(t) + ".nbd"
-                                        : a.socket;
+    std::string sock = a.socket.empty()
+                           ? SocketDir(true) + "/" + TargetBaseName(t) + ".nbd"
+                           : a.socket;
     ClaimSocket(*os, sock);
     args.insert(args.end(), {"--unix", sock});
-    uri = "nbd+unix:///?socket=" + sock;
+    uri = "nbd+unix:///" + vol + "?socket=" + sock;
   }
   if (a.read_only) args.push_back("--readonly");
   args.push_back(PluginPath(*os));
@@ -108,11 +133,19 @@ void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
     args.push_back("emulate=" +
                    std::string(PersistenceDomainName(*t.options.emulate)));
   }
+  if (!a.volume.empty()) args.push_back("volume=" + a.volume);
   if (!a.threads.empty()) args.push_back("threads=" + a.threads);
-
+  std::string also;
+  for (const ServedExport& e : check.exports) {
+    args.push_back("vhost=" + e.volume + ":" + e.socket);
+    also += "; vhost-user-blk " + e.volume + " on " + e.socket;
+  }
+  args.push_back("control=" + ctl);
   std::string what = t.ns.empty() ? abs : t.ns + " (" + abs + ")";
-  std::fprintf(stderr, "daxstore: serving %s at %s%s\n", what.c_str(),
-               uri.c_str(), a.read_only ? " (read-only)" : "");
+  // The plugin prints this once nbdkit listens and the exports run.
+  args.push_back("announce=daxstore: serving " + what + " at " + uri +
+                 (a.read_only ? " (read-only)" : "") +
+                 "; every volume is an NBD export" + also + "; control " + ctl);
   ExecOptions exec;
   if (a.tcp.empty()) exec.umask = 077;  // nbdkit creates the socket 0600
   throw Failure{os->Exec(args, exec)};  // returns only if it failed
@@ -123,7 +156,9 @@ void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
 void AddServeNbd(CLI::App* serve) {
   static ServeNbdArgs a;
   auto* c = serve->add_subcommand(
-      "nbd", "export an image over NBD (runs nbdkit with the daxstore plugin)");
+      "nbd",
+      "serve every volume of an image over NBD, and any over vhost-user-blk "
+      "(runs nbdkit with the daxstore plugin)");
   c->add_option("target", a.image,
                 "the daxstore image: a file, or a namespace by device "
                 "(namespace0.0, dax0.0, pmem0) or -n name")
@@ -136,6 +171,15 @@ void AddServeNbd(CLI::App* serve) {
   c->add_option("--tcp", a.tcp, "listen on TCP ADDR:PORT instead")
       ->excludes(sock);
   c->add_flag("--read-only", a.read_only, "export read-only");
+  c->add_option("--volume", a.volume,
+                "the default export (the one a client gets without naming "
+                "one; default: the image's own disk)");
+  c->add_option("--vhost-user-blk", a.vhost,
+                "also serve VOLUME over vhost-user-blk on SOCKET, from the "
+                "same process: VOLUME=SOCKET (repeatable)");
+  c->add_option("--control", a.control,
+                "the image's control socket (default NAME.ctl beside the "
+                "NBD socket's default)");
   c->add_option("--threads", a.threads,
                 "serial (the default): each connection's requests one at a "
                 "time on its own thread; parallel: on nbdkit's worker "

@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <optional>
-#include <regex>
 #include <vector>
 
 #include "bus_select.h"
@@ -14,43 +12,6 @@
 
 namespace daxstore::cli {
 namespace {
-
-// Names that can only mean a namespace: its device, its dax or block device.
-bool NamespaceShaped(const std::string& s) {
-  static const std::regex kNs(
-      "^((dax|namespace)[0-9]+\\.[0-9]+|pmem[0-9]+(\\.[0-9]+)?s?)$");
-  return std::regex_match(s, kNs);
-}
-
-bool NamesDevice(const Namespace& n, const std::string& want) {
-  if (want == n.dev || want == n.blockdev) {
-    return true;
-  }
-  if (n.dax_region) {
-    for (const DaxDevice& d : n.dax_region->devices) {
-      if (want == d.chardev) return true;
-    }
-  }
-  return false;
-}
-
-// The namespaces TARGET names: by device if any, else by -n name.
-std::vector<Namespace> Matching(NamespaceBackend& backend,
-                                const std::string& target) {
-  ListFilter all;
-  all.include_idle = true;
-  std::vector<Bus> buses = Must(backend.List(all));
-  std::vector<Namespace> by_dev, by_name;
-  for (const Bus& b : buses) {
-    for (const Region& r : b.regions) {
-      for (const Namespace& n : r.namespaces) {
-        if (NamesDevice(n, target)) by_dev.push_back(n);
-        if (!n.name.empty() && n.name == target) by_name.push_back(n);
-      }
-    }
-  }
-  return by_dev.empty() ? by_name : by_dev;
-}
 
 // Whether the file stores a non-zero byte: its data extents only, at most
 // 64 MiB of them; past that, or when the extents cannot be told, yes.
@@ -102,100 +63,52 @@ bool DeviceHeadOrTailStoresNonZero(const ImageTarget& t) {
 
 }  // namespace
 
+DiskSpec SpecFor(const CLI::App* cmd, const std::string& target,
+                 const std::string& emulate) {
+  DiskSpec spec;
+  spec.target = target;
+  if (!emulate.empty()) spec.emulate = Must(ParsePersistenceDomain(emulate));
+  const BusChoice choice = ReadBusChoice(cmd);
+  spec.bus = choice.bus == "kernel"     ? BusSelect::kKernel
+             : choice.bus == "emulated" ? BusSelect::kEmulated
+                                        : BusSelect::kAuto;
+  spec.emulated_dir = choice.emulated_dir;
+  return spec;
+}
+
 ImageTarget ResolveImageTarget(const CLI::App* cmd, const std::string& target,
                                const std::string& emulate) {
+  DiskLocation loc = Must(LocateDisk(SpecFor(cmd, target, emulate)));
+  if (!loc.note.empty()) {
+    std::fprintf(stderr, "daxstore: %s\n", loc.note.c_str());
+  }
   ImageTarget t;
-  if (!emulate.empty())
-    t.options.emulate = Must(ParsePersistenceDomain(emulate));
-  Platform& os = *DefaultPlatform();
-  // Anything at the path (or a lookup failing for another reason than
-  // "nothing there") makes it a path; the verb then reports on it.
-  auto at = os.StatPath(target);
-  const bool shaped = NamespaceShaped(target);
-  if (target.find('/') != std::string::npos ||
-      at.status().kind() != ErrorKind::kNotFound) {
-    t.path = target;
-    return t;
-  }
-  // A kernel devdax device by its character-device name.
-  if (target.rfind("dax", 0) == 0 && shaped &&
-      os.StatPath("/dev/" + target).ok()) {
-    t.path = "/dev/" + target;
-    return t;
-  }
-  const BusChoice choice = ReadBusChoice(cmd);
-  std::optional<BackendHandle> backend =
-      shaped ? std::optional<BackendHandle>(OpenBackend(choice))
-             : TryOpenBackend(choice);
-  if (!backend) {
-    t.path = target;  // no bus: a new file
-    return t;
-  }
-  std::vector<Namespace> found = Matching(**backend, target);
-  if (found.empty()) {
-    if (!shaped) {
-      backend->DropNote();
-      // A word shaped like a namespace's name rather than a file's (no
-      // '.': "vm1", not "vm1.img") that matched nothing, say because its
-      // create-namespace failed, would otherwise quietly become a file in
-      // the working directory.
-      if (target.find('.') == std::string::npos) {
-        std::fprintf(stderr,
-                     "daxstore: no namespace on the %s bus is named '%s'; "
-                     "taking it as a file in the working directory (write "
-                     "./%s to mean a file; 'daxstore list -N' shows the "
-                     "namespaces)\n",
-                     std::string((*backend)->name()).c_str(), target.c_str(),
-                     target.c_str());
-      }
-      t.path = target;
-      return t;
-    }
-    throw Failure{NotFound("no namespace " + target + " on the " +
-                           std::string((*backend)->name()) +
-                           " bus and no file of that name; 'daxstore list "
-                           "-N -i' shows the namespaces")};
-  }
-  if (found.size() > 1) {
-    std::string devs;
-    for (const Namespace& n : found) devs += (devs.empty() ? "" : ", ") + n.dev;
-    throw Failure{InvalidArgument(std::to_string(found.size()) +
-                                  " namespaces are named " + target + " (" +
-                                  devs + "): pick one by its device name")};
-  }
-  MapTarget m = Must((*backend)->MapTargetOf(found.front().dev));
-  t.path = m.path;
-  t.ns = found.front().dev;
-  MapOptions o = m.options;
-  if (t.options.emulate) o.emulate = t.options.emulate;
-  t.options = o;
+  t.path = loc.path;
+  t.options = loc.options;
+  t.ns = loc.ns;
   return t;
 }
 
-Image OpenImageToServe(const ImageTarget& t, const std::string& target,
-                       bool read_only) {
-  MapOptions o = t.options;
-  o.access = read_only ? Access::kReadOnly : Access::kReadWrite;
-  auto image = Image::Open(t.path, o);
-  if (image.ok()) return std::move(image).value();
-  const Status& st = image.status();
-  std::string what = t.ns.empty()     ? target
-                     : target == t.ns ? t.ns
-                                      : target + " (" + t.ns + ")";
-  if (!t.ns.empty() && st.kind() == ErrorKind::kBusy) {
-    throw Failure{Busy("namespace " + what +
-                       " is busy: another server or tool has its image "
-                       "open; stop it first (" +
-                       st.message() + ")")};
+Image OpenImageToServe(const CLI::App* cmd, const std::string& target,
+                       const std::string& volume, bool read_only,
+                       ImageTarget* where) {
+  DiskSpec spec = SpecFor(cmd, target, "");
+  spec.volume = volume;
+  spec.access = read_only ? Access::kReadOnly : Access::kReadWrite;
+  DiskLocation loc;
+  auto image = OpenDisk(spec, &loc);
+  if (!loc.note.empty()) {
+    std::fprintf(stderr, "daxstore: %s\n", loc.note.c_str());
   }
-  if (!t.ns.empty() && st.kind() == ErrorKind::kNotFound) {
-    throw Failure{NotFound("namespace " + what +
-                           " holds no daxstore image: create one with "
-                           "'daxstore image create " +
-                           target + " -s SIZE'")};
+  if (!image.ok()) {
+    const Status& st = image.status();
+    if (!loc.ns.empty()) throw Failure{st};
+    throw Failure{Status::Error(st.kind(),
+                                "cannot serve " + target + ": " + st.message(),
+                                st.sys_errno())};
   }
-  throw Failure{
-      Status::Error(st.kind(), "cannot serve " + what + ": " + st.message())};
+  if (where != nullptr) *where = ImageTarget{loc.path, loc.options, loc.ns};
+  return std::move(image).value();
 }
 
 bool FormatLosesNothing(const ImageTarget& t) {
@@ -233,9 +146,10 @@ Image CreateImage(const ImageTarget& t, const ImageOptions& o) {
 }
 
 std::string TargetBaseName(const ImageTarget& t) {
-  if (!t.ns.empty()) return t.ns;
-  size_t slash = t.path.find_last_of('/');
-  return slash == std::string::npos ? t.path : t.path.substr(slash + 1);
+  DiskLocation loc;
+  loc.path = t.path;
+  loc.ns = t.ns;
+  return loc.BaseName();
 }
 
 Progress::Progress(std::string verb, uint64_t total)

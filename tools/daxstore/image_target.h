@@ -5,8 +5,10 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
+#include "daxstore/disk.h"
 #include "daxstore/image.h"
 #include "daxstore/mapping.h"
 #include "daxstore/platform.h"
@@ -19,26 +21,23 @@ struct ImageTarget {
   std::string ns;  // the namespace's device ("namespace0.0"); "" for a path
 };
 
-// TARGET, in this order:
-//  - a path: it has a '/' or something exists there;
-//  - "daxX.Y" with a /dev/daxX.Y: that device;
-//  - a namespace on the bus --bus picks, by device ("namespace0.0", "0.0"),
-//    by its dax or block device ("dax0.0", "pmem0") or by its -n name;
-//    names of that shape that match nothing fail;
-//  - anything else is a path to create; when a bus was there to look on
-//    and the word has no '.', with a note on stderr (a mistyped or missing
-//    namespace name would otherwise quietly become a file in the working
-//    directory; "disk.img" says file on its own).
-// `emulate` ("" or a persistence domain) declares a plain file pmem.
-// Throws Failure with an actionable line.
+// The library's DiskSpec for TARGET with the global --bus and
+// --emulated-dir options of cmd's tree. `emulate` ("" or a persistence
+// domain) declares a plain file pmem.
+DiskSpec SpecFor(const CLI::App* cmd, const std::string& target,
+                 const std::string& emulate);
+
+// TARGET located as LocateDisk does (include/daxstore/disk.h), its note
+// printed on stderr. Throws Failure with an actionable line.
 ImageTarget ResolveImageTarget(const CLI::App* cmd, const std::string& target,
                                const std::string& emulate);
 
-// Opens the image at t for a server. A namespace that holds no image, or
-// whose image something else has open, fails with a line that names the
-// namespace and says what to do. Throws Failure.
-Image OpenImageToServe(const ImageTarget& t, const std::string& target,
-                       bool read_only);
+// Opens `volume` ("" the default) of the image TARGET names, for a server
+// (OpenDisk). Throws Failure with a line that says what to do. `where`, if
+// set, receives the location.
+Image OpenImageToServe(const CLI::App* cmd, const std::string& target,
+                       const std::string& volume, bool read_only,
+                       ImageTarget* where = nullptr);
 
 // Whether formatting t as an image loses nothing: t is a regular file that
 // is missing, empty, or stores no non-zero byte (only its data extents are
@@ -58,6 +57,25 @@ Image CreateImage(const ImageTarget& t, const ImageOptions& o);
 // The file name servers and vm-args derive default socket names from: the
 // namespace's device name, else the path's last component.
 std::string TargetBaseName(const ImageTarget& t);
+
+// Where servers put their sockets by default: $XDG_RUNTIME_DIR/daxstore,
+// else /tmp/daxstore-UID. With `create`, made 0700 and checked to be ours
+// (throws Failure otherwise).
+std::string SocketDir(bool create);
+// The control socket `daxstore serve` makes for t by default, and where
+// the image verbs look for a server holding t: SocketDir()/NAME.ctl.
+std::string DefaultControlSocket(const ImageTarget& t);
+
+// One control request on the image TARGET names: answered by the image
+// itself when no other process has it open, else by the control socket
+// of the server that does (`control`, or DefaultControlSocket), after
+// checking that server serves this very image. `write`: the request
+// changes the image. Returns the reply's "return"; throws Failure with
+// the server's message on an error reply.
+nlohmann::json ImageRequest(const CLI::App* cmd, const std::string& target,
+                            const std::string& emulate,
+                            const std::string& control,
+                            const nlohmann::json& request, bool write);
 
 // Draws "\rVERB  42% [#####.....]" on stderr while stderr is a terminal;
 // does nothing otherwise.

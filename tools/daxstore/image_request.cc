@@ -1,0 +1,89 @@
+// Image verbs that work offline and on a served image alike: a request
+// answered by an ImageServer in this process, or by the control socket of
+// the server that owns the image.
+#include <cstdio>
+
+#include "commands.h"
+#include "daxstore/image_server.h"
+#include "image_target.h"
+
+namespace daxstore::cli {
+namespace {
+
+// A failed reply as a Status: its kind by name, its text, its errno.
+Status ReplyError(const nlohmann::json& err) {
+  std::string desc = err.value("desc", std::string("the server failed"));
+  std::string cls = err.value("class", std::string());
+  int e = err.value("errno", 0);
+  for (ErrorKind k :
+       {ErrorKind::kInvalidArgument, ErrorKind::kNotFound,
+        ErrorKind::kUnsupported, ErrorKind::kBusy, ErrorKind::kNoSpace,
+        ErrorKind::kIoError, ErrorKind::kCorruption, ErrorKind::kInternal}) {
+    if (cls == ErrorKindName(k)) return Status::Error(k, desc, e);
+  }
+  return Status::Error(ErrorKind::kInternal, desc, e);
+}
+
+nlohmann::json ReturnOf(const std::string& text) {
+  auto reply = nlohmann::json::parse(text, nullptr, false);
+  if (reply.is_discarded() || !reply.is_object()) {
+    throw Failure{Internal("the server's reply is not JSON: " + text)};
+  }
+  if (auto e = reply.find("error"); e != reply.end() && e->is_object()) {
+    throw Failure{ReplyError(*e)};
+  }
+  return reply.value("return", nlohmann::json());
+}
+
+}  // namespace
+
+std::string SocketDir(bool create) {
+  Platform& os = *DefaultPlatform();
+  std::string xdg = os.Environment("XDG_RUNTIME_DIR").value_or(std::string());
+  std::string dir = !xdg.empty()
+                        ? xdg + "/daxstore"
+                        : "/tmp/daxstore-" + std::to_string(Must(os.UserId()));
+  if (!create) return dir;
+  Status st = os.MakePrivateDir(dir);
+  if (!st.ok()) {
+    // A failed mkdir carries its errno; a directory that is not ours none.
+    throw Fail(st.message() + (st.sys_errno() != 0
+                                   ? "; pass --socket PATH"
+                                   : "; remove it or pass --socket PATH"));
+  }
+  return dir;
+}
+
+std::string DefaultControlSocket(const ImageTarget& t) {
+  return SocketDir(false) + "/" + TargetBaseName(t) + ".ctl";
+}
+
+nlohmann::json ImageRequest(const CLI::App* cmd, const std::string& target,
+                            const std::string& emulate,
+                            const std::string& control,
+                            const nlohmann::json& request, bool write) {
+  const std::string text = request.dump();
+  ImageServerOptions o;
+  o.disk = SpecFor(cmd, target, emulate);
+  o.read_only = !write;
+  auto local = ImageServer::Open(o);
+  if (local.ok()) return ReturnOf((*local)->Handle(text));
+  if (local.status().kind() != ErrorKind::kBusy) throw Failure{local.status()};
+  // Busy: another process owns the image; ask its server, if it is one.
+  ImageTarget t = ResolveImageTarget(cmd, target, emulate);
+  const std::string sock = control.empty() ? DefaultControlSocket(t) : control;
+  Platform& os = *DefaultPlatform();
+  const std::string mine = Must(os.AbsolutePath(t.path));
+  auto theirs = ControlImagePath(sock);
+  if (!theirs.ok() || *theirs != mine) {
+    std::string why = !theirs.ok()
+                          ? "no daxstore server answers on " + sock
+                          : "the server on " + sock + " serves " + *theirs;
+    throw Failure{Busy(local.status().message() + "; " + why +
+                       " (pass --control SOCKET to name the server's "
+                       "control socket)")};
+  }
+  return ReturnOf(Must(ControlRequest(sock, text)));
+}
+
+}  // namespace daxstore::cli
