@@ -50,7 +50,7 @@ bool g_image_readonly = false;
 // Serial is the default: an engine write (~1 us on tmpfs) costs less than
 // handing the request to a worker, so one connection (a VM's) goes faster
 // on its own thread; parallel gains only with several busy connections
-// (README, "NBD thread model").
+// (docs/serving.md, "NBD thread model").
 int g_thread_model = NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS;
 
 int ErrnoOf(const Status& s) {
