@@ -8,7 +8,7 @@
 // short rounds (the order alternating) in ONE benchmark, so both see the
 // same machine at the same moment. Counter `ratio` is the median over
 // rounds of raw time / image time: 1.0 means the image is as fast as raw
-// memcpy_persist, 0.7 means it reaches 70% of raw throughput (issue #6's
+// memcpy_persist, 0.7 means it reaches 70% of raw throughput (the image's
 // target). On a shared 2-vCPU VM this is the figure to trust; the separate
 // rows drift by more than 10% between runs.
 #include <benchmark/benchmark.h>

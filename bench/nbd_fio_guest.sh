@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #7 on the storage it means: fio --ioengine=nbd, 4 KiB random writes
+# The NBD servers on pmem: fio --ioengine=nbd, 4 KiB random writes
 # with a flush after each (fsync=1, queue depth 1), through nbdkit with the
 # daxstore plugin and with nbdkit's own file plugin, both on ext4 -o dax on
 # an fsdax namespace, in ONE kernel-tier guest (QEMU TCG, 1 vCPU by
@@ -13,7 +13,7 @@
 # Writes OUT_DIR/nbd_fio_guest.json and .md (default bench/results).
 # Env: ROUNDS (3), SIZE_MIB (64), SECS (fio seconds per figure, 3),
 # SERVERS (fresh or long, see nbd_fio_guest_measure.sh), SMP
-# (guest vCPUs, 1; README says why not 2), KERNEL_CACHE (the kernel
+# (guest vCPUs, 1; docs/benchmarks.md says why not 2), KERNEL_CACHE (the kernel
 # tier's cache folder).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

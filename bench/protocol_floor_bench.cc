@@ -1,8 +1,8 @@
 // What an out-of-place block write costs at the least, whatever the engine
 // around it: the memory traffic and fences of a commit protocol with no
 // locks, lookups, checks or allocation, on the same emulated pmem as the
-// image benchmarks, paired against raw MemcpyPersist of 4 KiB (issue #6's
-// baseline; target >= 0.7x for the image).
+// image benchmarks, paired against raw MemcpyPersist of 4 KiB (the image
+// benchmarks' baseline; target >= 0.7x for the image).
 //
 //   floor/two_fence/vs_raw: the image engine's protocol (lib/image/commit.cc)
 //     stripped to its stores: the data into a spare block with non-temporal

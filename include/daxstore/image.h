@@ -20,7 +20,7 @@
 // a write whose block ends up all zeros is stored as a hole (QEMU's
 // detect-zeroes=unmap); Discard and WriteZeroes return blocks to free space.
 //
-// On-media layout: see lib/image/format.h and the README ("VM disk images").
+// On-media layout: see lib/image/format.h and docs/design/image-format.md.
 //
 // Volumes: an image holds up to ImageOptions::max_volumes volumes, each a
 // virtual disk of the same size with its own block map. Create makes the

@@ -33,9 +33,9 @@
 // and a delete forward), recounts every refcount from the maps of the live
 // volumes, and clears the intent: idempotent, so a crash during recovery
 // is harmless. Only this case costs O(virtual blocks x volumes) at Open;
-// ordinary crashes replay lane records only. Writes hold the engine's
-// volume lock shared and volume operations hold it exclusive, so a valid
-// intent and a valid redo record never coexist.
+// ordinary crashes replay lane records only. A write holds its lane for
+// the whole write and volume operations hold every lane (after retiring
+// kept records), so a valid intent and a valid redo record never coexist.
 #pragma once
 
 #include <cstddef>

@@ -135,7 +135,13 @@ void* Open(int readonly) {
 void Close(void* handle) { delete static_cast<Handle*>(handle); }
 
 // nbdkit calls this after config_complete and uses the lower of it and
-// THREAD_MODEL (below).
+// THREAD_MODEL (below). threads=parallel lets nbdkit run several requests
+// of one connection at once on its worker threads; serial (the default,
+// SERIALIZE_REQUESTS) runs each connection's requests one at a time on the
+// connection's own thread, connections still in parallel: an engine write
+// (~1 us on tmpfs) costs less than handing the request to a worker, so one
+// connection (a VM's) goes faster on its own thread; parallel gains only
+// with several busy connections (docs/serving.md, "NBD thread model").
 int ThreadModel() {
   return g_config.parallel ? NBDKIT_THREAD_MODEL_PARALLEL
                            : NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS;

@@ -3,7 +3,7 @@
 # (run-in-guest --vm-args fills in GUEST_RAM and MAXMEM and merges -machine
 # and -m with its own):
 #   --nvdimm       a namespace made with `daxstore create-namespace` on the
-#                  emulated bus (issue #7: /dev/pmem0 -> namespace)
+#                  emulated bus (the guest's /dev/pmem0 is that namespace)
 #   --virtio-pmem  a plain file
 #   --vhost-user   an image served by `daxstore serve vhost-user-blk`
 #                  (printed with --guest-ram, the concrete form)

@@ -3,7 +3,7 @@
 # as printed, through libvirt's embedded QEMU driver (virt-qemu-run: no
 # daemon, state under a folder of ours):
 #   --nvdimm       a namespace made with `daxstore create-namespace` on the
-#                  emulated bus (issue #7: /dev/pmem0 -> namespace)
+#                  emulated bus (the guest's /dev/pmem0 is that namespace)
 #   --vhost-user   an image served by `daxstore serve vhost-user-blk`
 #   --nbd          an image served by `daxstore serve nbd`
 # each printed with --guest-ram 512M and placed in one direct-kernel-boot

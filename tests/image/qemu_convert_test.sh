@@ -1,5 +1,5 @@
 #!/bin/sh
-# The README's route for other formats: a qcow2 made by qemu-img is
+# The route for other formats (docs/images.md): a qcow2 made by qemu-img is
 # converted to raw, imported, exported, and compared with qemu-img compare.
 # Usage: qemu_convert_test.sh DAXSTORE. Skips (77) without qemu-img.
 set -eu
