@@ -64,8 +64,9 @@ struct ImageOptions {
   uint32_t lanes = 64;                // redo-record slots, 1 to 1024
   // Volumes (the base volume, snapshots, clones) the image can hold at
   // once, 1 to 64. Each one reserves a block map of 8 bytes per virtual
-  // block (0.2% of the virtual size at 4 KiB blocks) at create time; the
-  // default 2 (base + one snapshot) keeps metadata at 0.5%.
+  // block (0.2% of the virtual size at 4 KiB blocks) at create time, and
+  // on a path the refcounts of its share of data blocks (0.1%); the
+  // default 2 (base + one snapshot) keeps metadata at 0.6%.
   uint32_t max_volumes = 2;
   // Physical data blocks. 0: on a path (Create), the virtual blocks times
   // max_volumes plus one spare per lane, so every volume can be rewritten

@@ -20,9 +20,8 @@ Result<Image> OpenDisk(const DiskSpec& spec, DiskLocation* where) {
   if (image.ok()) return image;
   const Status& st = image.status();
   if (loc.ns.empty()) return st;
-  const std::string what = spec.target == loc.ns
-                               ? loc.Describe()
-                               : spec.target + " (" + loc.Describe() + ")";
+  const std::string what =
+      spec.target == loc.ns ? loc.ns : spec.target + " (" + loc.ns + ")";
   switch (st.kind()) {
     case ErrorKind::kBusy:
       return Busy("namespace " + what +

@@ -13,8 +13,8 @@ Status CheckSocketFree(Platform& os, const std::string& path) {
     return Busy(path + " exists and is not a socket; pick another socket path");
   }
   if (what == SocketPath::kLive) {
-    return Busy("socket " + path +
-                " is in use by another server; stop it or pick another path");
+    return Busy("another server is listening on " + path +
+                "; stop it or pick another socket path");
   }
   return Status::Ok();
 }

@@ -53,10 +53,15 @@ bad "2 namespaces are named twin (namespace0.2, namespace0.3)" vm-args twin
 [[ $(md5sum bus/region0/*) == "$sum" ]] || fail "an error changed a namespace"
 
 # An image on the namespace by its -n name (a new namespace is all hole, so
-# no --force), its virtual size 4x the namespace: thin, the namespace keeps
-# its size. Every name finds it.
+# no --force), its virtual size 4x the namespace: promising more than the
+# medium holds needs --overcommit, says so, and the namespace keeps its
+# size. Every name finds it.
 size=$(stat -c %s bus/region0/pmem0)
-d image create vm1 -s 256M >/dev/null
+bad "pick a size of at most" image create vm1 -s 256M
+err=$(d image create vm1 -s 256M --overcommit 2>&1 >/dev/null) ||
+  fail "image create --overcommit: $err"
+[[ $err == *"promises 256.00 MiB but its data blocks hold"*"ENOSPC"* ]] ||
+  fail "image create --overcommit said: '$err'"
 [[ $(stat -c %s bus/region0/pmem0) == "$size" ]] ||
   fail "image create grew the namespace's backing file"
 bad "namespace namespace0.0 ($work/bus/region0/pmem0) already holds a daxstore image" \
@@ -96,7 +101,8 @@ server=
 head -c 1M /dev/urandom >src.raw
 truncate -s 256M src.raw  # 4x the namespace: thin
 size=$(stat -c %s bus/region0/dax0.1)
-d image import src.raw dax0.1 >/dev/null
+bad "pick a size of at most" image import src.raw dax0.1
+d image import src.raw dax0.1 --overcommit >/dev/null 2>&1
 [[ $(stat -c %s bus/region0/dax0.1) == "$size" ]] ||
   fail "image import grew the namespace's backing file"
 d image export dax0.1 back.raw >/dev/null

@@ -21,6 +21,7 @@ struct CopyArgs {
   std::string src, dst, size, emulate, volume;
   uint32_t max_volumes = ImageOptions().max_volumes;
   bool force = false;
+  bool overcommit = false;
 };
 
 bool Zero(const uint8_t* p, size_t n) {
@@ -74,6 +75,7 @@ Image OpenOrCreate(const CLI::App* cmd, const CopyArgs& a, uint64_t src_size) {
     o.virtual_size = a.size.empty() ? src_size : Must(ParseSize(a.size));
     o.virtual_size = (o.virtual_size + 511) / 512 * 512;
     o.max_volumes = a.max_volumes;
+    o.allow_overcommit = a.overcommit;
     return CreateImage(t, o);
   }
   Image img = std::move(opened).value();
@@ -203,6 +205,9 @@ void AddImageCopyCommands(CLI::App& image) {
                   "and clones (1 to 64)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  imp->add_flag("--overcommit", a->overcommit,
+                "on a namespace or device, allow a new image a virtual size "
+                "beyond what the medium holds");
   imp->add_option("--emulate", a->emulate,
                   "declare a plain file pmem: cpu_cache or memory_controller");
   imp->callback([imp, a] { Import(imp, *a); });

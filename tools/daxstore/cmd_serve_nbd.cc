@@ -94,7 +94,10 @@ void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
   {
     auto server = ImageServer::Open(check);
     if (!server.ok()) {
-      throw Failure{server.status().WithContext("cannot serve " + a.image)};
+      // A namespace's message names it already.
+      throw Failure{t.ns.empty()
+                        ? server.status().WithContext("cannot serve " + a.image)
+                        : server.status()};
     }
     if (!a.volume.empty()) {
       Must((*server)->OpenNbdExport(a.volume, a.read_only).status());

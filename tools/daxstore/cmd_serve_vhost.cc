@@ -77,7 +77,10 @@ void Serve(const CLI::App* cmd, const VhostArgs& a) {
   }
   auto server = ImageServer::Open(o);
   if (!server.ok()) {
-    throw Failure{server.status().WithContext("cannot serve " + a.image)};
+    // A namespace's message names it already.
+    throw Failure{t.ns.empty()
+                      ? server.status().WithContext("cannot serve " + a.image)
+                      : server.status()};
   }
   g_server = server->get();
   Must(os.OnStopSignals(OnSignal));

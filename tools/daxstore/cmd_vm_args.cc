@@ -4,10 +4,12 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "commands.h"
 #include "daxstore/image.h"
+#include "daxstore/image_server.h"
 #include "daxstore/size.h"
 #include "image_target.h"
 
@@ -16,6 +18,7 @@ namespace {
 
 struct VmArgs {
   std::string target;
+  std::string volume;  // "" : the image's own disk
   std::string socket;
   std::string guest_ram;
   bool qemu = false, libvirt = false;
@@ -79,18 +82,58 @@ GuestRam ReadGuestRam(const VmArgs& a) {
   return g;
 }
 
+// The vhost-user-blk export of `volume` on the server that owns t, if one
+// answers on its default control socket: its socket and queues.
+struct Served {
+  std::string socket;
+  uint32_t queues = 1;
+};
+std::optional<Served> ServedVhost(const ImageTarget& t,
+                                  const std::string& volume) {
+  auto reply = ControlRequest(DefaultControlSocket(t),
+                              R"({"execute": "query-exports"})", 5000);
+  if (!reply.ok()) return std::nullopt;
+  auto j = nlohmann::json::parse(*reply, nullptr, false);
+  if (j.is_discarded() || !j.contains("return")) return std::nullopt;
+  for (const auto& e : j["return"]) {
+    if (e.value("type", "") != "vhost-user-blk") continue;
+    if (e.value("volume", "") != (volume.empty() ? "base" : volume)) continue;
+    return Served{e.value("socket", ""), e.value("queues", 1u)};
+  }
+  return std::nullopt;
+}
+
 // `what` is what `daxstore serve` is told: the absolute path of an image
 // file, or the namespace as the user named it.
 void Disk(const VmArgs& a, const ImageTarget& t) {
   std::string what =
       t.ns.empty() ? Must(DefaultPlatform()->AbsolutePath(t.path)) : a.target;
   std::string base = TargetBaseName(t);
-  std::string id = QemuId(base);
+  std::string id = QemuId(a.volume.empty() ? base : base + "-" + a.volume);
   if (a.vhost_user) {
+    std::optional<Served> served =
+        a.socket.empty() ? ServedVhost(t, a.volume) : std::nullopt;
     std::string sock =
-        a.socket.empty() ? DefaultSocket(base, ".vhost") : a.socket;
-    std::printf("# first: daxstore serve vhost-user-blk %s --socket %s\n",
-                what.c_str(), sock.c_str());
+        served ? served->socket
+        : !a.socket.empty()
+            ? a.socket
+            : DefaultSocket(a.volume.empty() ? base : base + "-" + a.volume,
+                            ".vhost");
+    const uint32_t queues = served ? served->queues : 1;
+    if (served) {
+      std::printf("# served by the running daxstore server on %s\n",
+                  sock.c_str());
+    } else if (a.volume.empty()) {
+      std::printf("# first: daxstore serve vhost-user-blk %s --socket %s\n",
+                  what.c_str(), sock.c_str());
+    } else {
+      std::printf(
+          "# first: daxstore serve vhost-user-blk %s --volume %s --socket "
+          "%s\n# (or add it to the image's server: daxstore serve nbd %s "
+          "--vhost-user-blk %s=%s)\n",
+          what.c_str(), a.volume.c_str(), sock.c_str(), what.c_str(),
+          a.volume.c_str(), sock.c_str());
+    }
     // The server maps guest RAM to reach the virtqueues: it must be shared.
     if (a.libvirt) {
       std::printf(
@@ -110,8 +153,9 @@ void Disk(const VmArgs& a, const ImageTarget& t) {
           "-object memory-backend-memfd,id=daxstore-ram,size=%s,share=on "
           "-machine memory-backend=daxstore-ram -m %s "
           "-chardev socket,id=%s,path=%s "
-          "-device vhost-user-blk-pci,chardev=%s,num-queues=1\n",
-          g.ram.c_str(), g.ram.c_str(), id.c_str(), sock.c_str(), id.c_str());
+          "-device vhost-user-blk-pci,chardev=%s,num-queues=%u\n",
+          g.ram.c_str(), g.ram.c_str(), id.c_str(), sock.c_str(), id.c_str(),
+          queues);
       if (g.mib == 0) {
         std::printf(
             "# GUEST_RAM: the guest's RAM (e.g. 2G), or pass "
@@ -123,20 +167,23 @@ void Disk(const VmArgs& a, const ImageTarget& t) {
   std::string sock = a.socket.empty() ? DefaultSocket(base, ".nbd") : a.socket;
   std::printf("# first: daxstore serve nbd %s --socket %s\n", what.c_str(),
               sock.c_str());
+  // Every volume is an export named by the volume; none: the default.
   if (a.libvirt) {
+    std::string name = a.volume.empty() ? "" : " name='" + a.volume + "'";
     std::printf(
         "<disk type='network' device='disk'>\n"
         "  <driver name='qemu' type='raw' cache='none'/>\n"
-        "  <source protocol='nbd'><host transport='unix' socket='%s'/>"
+        "  <source protocol='nbd'%s><host transport='unix' socket='%s'/>"
         "</source>\n"
         "  <target dev='vda' bus='virtio'/>\n</disk>\n",
-        sock.c_str());
+        name.c_str(), sock.c_str());
   } else {
+    std::string name = a.volume.empty() ? "" : ",export=" + a.volume;
     std::printf(
-        "-blockdev driver=nbd,server.type=unix,server.path=%s,"
+        "-blockdev driver=nbd,server.type=unix,server.path=%s%s,"
         "node-name=%s,cache.direct=on "
         "-device virtio-blk-pci,drive=%s\n",
-        sock.c_str(), id.c_str(), id.c_str());
+        sock.c_str(), name.c_str(), id.c_str(), id.c_str());
   }
 }
 
@@ -257,7 +304,7 @@ void Run(const VmArgs& a, const CLI::App* cmd) {
   if (mem == 0) {
     MapOptions read_only = t.options;
     read_only.access = Access::kReadOnly;
-    auto image = Image::Open(t.path, read_only);
+    auto image = Image::Open(t.path, a.volume, read_only);
     // Busy: a server (or another tool) has the image open, which is the
     // usual order: serve, then print what attaches to the server.
     if (image.ok() || image.status().kind() == ErrorKind::kBusy) {
@@ -290,6 +337,9 @@ void AddVmArgsCommands(CLI::App& app) {
                 "an image, a DAX file, /dev/daxX.Y, or a namespace by "
                 "device (namespace0.0, dax0.0, pmem0) or -n name")
       ->required();
+  c->add_option("--volume", a.volume,
+                "attach this volume of the image (a clone, or a snapshot "
+                "read-only): its NBD export or vhost-user-blk socket");
   c->add_flag("--qemu", a.qemu, "QEMU arguments (default)");
   c->add_flag("--libvirt", a.libvirt, "libvirt domain XML");
   c->add_flag("--nbd", a.nbd, "an image as a disk over NBD (default)");
