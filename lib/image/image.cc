@@ -168,6 +168,29 @@ Result<Image> Image::Open(const std::string& path, const std::string& volume,
 }
 
 Result<Image> Image::Open(Mapping m, const std::string& volume) {
+  return OpenMapping(std::move(m), volume, /*inspect=*/false);
+}
+
+Result<CheckReport> Image::CheckReadOnly(
+    const std::string& path, MapOptions mo,
+    const std::function<void(uint64_t, uint64_t)>& progress) {
+  mo.access = Access::kReadOnly;
+  mo.create_size = 0;
+  mo.lock = true;
+  auto m = Mapping::Open(path, mo);
+  if (!m.ok() && m.status().kind() == ErrorKind::kBusy) {
+    return Busy(path +
+                " is open read-write in another process; check it "
+                "once that process has closed it");
+  }
+  if (!m.ok()) return m.status();
+  DAXSTORE_ASSIGN_OR_RETURN(
+      Image img, OpenMapping(std::move(m).value(), "", /*inspect=*/true));
+  return img.Check(CheckRepair::kNone, progress);
+}
+
+Result<Image> Image::OpenMapping(Mapping m, const std::string& volume,
+                                 bool inspect) {
   const std::string path = m.info().path;
   const uint64_t size = m.size();
   if (size < 4 * kPage) {
@@ -200,6 +223,7 @@ Result<Image> Image::Open(Mapping m, const std::string& volume) {
   auto s = std::make_shared<State>(std::move(m));
   s->sb = sb;
   s->writable = writable;
+  s->inspect = inspect && !writable;
   s->Attach();
   DAXSTORE_RETURN_IF_ERROR(s->Recover());
   if (writable && s->sb.version < image::kVersion) {
