@@ -96,6 +96,20 @@ uint32_t Image::logical_block_size() const { return s_->sb.logical_block_size; }
 Result<Image> Image::Create(const std::string& path, const ImageOptions& o,
                             MapOptions mo) {
   DAXSTORE_ASSIGN_OR_RETURN(Superblock want, image::ComputeLayout(o, 0));
+  {
+    // An existing image is refused before its file is grown (below).
+    MapOptions look = mo;
+    look.access = Access::kReadOnly;
+    look.create_size = 0;
+    look.lock = false;
+    auto old = Mapping::Open(path, look);
+    if (old.ok() && old->size() >= 2 * kPage) {
+      auto sb = ReadSuperblock(*old, 0);
+      if (sb.ok() && sb->magic == image::kMagic) {
+        return Busy(path + " already holds a daxstore image; remove it first");
+      }
+    }
+  }
   mo.access = Access::kReadWrite;
   mo.create_size = want.total_size;
   mo.lock = true;

@@ -26,22 +26,23 @@ sums() { find "$work" -type f ! -name '*.out' ! -name '*.err' -print0 |
   sort -z | xargs -0 sha256sum; }
 
 # refuse WANT ARGS...: `daxstore --bus emulated ARGS` fails with one line
-# holding WANT, and no file changed.
+# holding WANT, and no file changed: every file's sha256 is still what
+# `snap` recorded (refusals change nothing, so one snap serves many).
+snap() { state=$(sums); }
 refuse() {
-  local want=$1 before err
+  local want=$1 err
   shift
-  before=$(sums)
   if err=$(d "$@" 2>&1 >/dev/null); then fail "$* succeeded"; fi
   [[ $(wc -l <<<"$err") == 1 && $err == *"$want"* ]] ||
     fail "$*: '$err' (wanted '$want')"
-  [[ $(sums) == "$before" ]] || fail "$*: a file changed"
+  [[ $(sums) == "$state" ]] || fail "$*: a file changed"
 }
 
-d emulate create --size 256M >/dev/null
-d create-namespace -s 64M -n vm1 >/dev/null # namespace0.0, pmem0
+d emulate create --size 64M >/dev/null
+d create-namespace -s 16M -n vm1 >/dev/null # namespace0.0, pmem0
 ns=$work/bus/region0/pmem0
-head -c 3M /dev/urandom >src.raw
-truncate -s 16M src.raw
+head -c 1M /dev/urandom >src.raw
+truncate -s 4M src.raw
 d image import src.raw vm1 >/dev/null
 d image import src.raw a.img >/dev/null
 d image import src.raw b.img >/dev/null
@@ -52,6 +53,7 @@ mkdir sub && ln -s ../a.img sub/up.img
 d image export a.img copy.raw >/dev/null
 cmp src.raw copy.raw || fail "round trip"
 same="they are the same file"
+snap
 
 # --- one file under two names: refused, --force or not ---
 while read -r verb src dst; do
@@ -83,11 +85,12 @@ done
 
 # --- data that is not an image: the refusal says what --force loses ---
 head -c 1M /dev/urandom >data.raw
+snap
 refuse "holds data that is not a daxstore image; pick a new path, or pass --force to format it (its 1.00 MiB of content is lost)" \
   image create data.raw -s 8M
-refuse "exists; export to a new path, or pass --force to replace it (its 16.00 MiB of content is lost)" \
+refuse "exists; export to a new path, or pass --force to replace it (its 4.00 MiB of content is lost)" \
   image export a.img copy.raw
-refuse "already holds 3.00 MiB of guest data; import into a new path, or pass --force to replace its first" \
+refuse "already holds 1.00 MiB of guest data; import into a new path, or pass --force to replace its first" \
   image import data.raw b.img
 
 # --- an image another process has open ---
@@ -97,6 +100,7 @@ server=$!
 for _ in $(seq 600); do [[ -S $work/s ]] && break; sleep 0.05; done
 [[ -S $work/s ]] || { cat "$work/serve.err" >&2; fail "no socket"; }
 busy="is open in another process"
+snap
 for force in "" --force; do
   refuse "$busy" image export a.img "$ns" $force
   refuse "$busy" image export b.img ns-link $force
@@ -115,10 +119,11 @@ wait "$server" || true
 server=
 
 # --- emulate destroy without -f: namespaces enabled or holding data ---
-d create-namespace -s 32M >/dev/null # namespace0.1, enabled, all hole
-d create-namespace -s 32M -n cold >/dev/null
+d create-namespace -s 16M >/dev/null # namespace0.1, enabled, all hole
+d create-namespace -s 16M -n cold >/dev/null
 d disable-namespace namespace0.2 >/dev/null 2>&1 # disabled, all hole
-refuse "namespace0.0 'vm1' (64M, enabled, holds data), namespace0.1 (32M, enabled); 'daxstore emulate destroy -f' destroys them and all their data" \
+snap
+refuse "namespace0.0 'vm1' (16M, enabled, holds data), namespace0.1 (16M, enabled); 'daxstore emulate destroy -f' destroys them and all their data" \
   emulate destroy
 d destroy-namespace -f namespace0.1 >/dev/null 2>&1
 d destroy-namespace -f namespace0.0 >/dev/null 2>&1

@@ -163,6 +163,15 @@ TEST_F(ImageCheckTest, RepairNeedsAWritableOpen) {
             ErrorKind::kInvalidArgument);
 }
 
+TEST_F(ImageCheckTest, CreateOverAnImageChangesNothing) {
+  const std::string bytes = Bytes();
+  ImageOptions bigger;
+  bigger.virtual_size = 8 << 20;  // would grow the file
+  auto img = Image::Create(path_, bigger);
+  EXPECT_EQ(img.status().kind(), ErrorKind::kBusy);
+  EXPECT_EQ(Bytes(), bytes);
+}
+
 // A writer that dies before closing: its second write of block 0 freed a
 // block, so its lane keeps a valid redo record, as after a crash.
 void CrashAfterRewrite(const std::string& path) {
