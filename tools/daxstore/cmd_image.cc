@@ -57,8 +57,7 @@ void Create(const CLI::App* cmd, const ImageArgs& a) {
   try {
     img.emplace(CreateImage(t, o));
   } catch (const Failure& f) {
-    if (PermissionDenied(f.status))
-      throw Explain(f.status, a.target, t.path, "");
+    if (PermissionDenied(f.status)) throw Explain(f.status, a.target, t.path);
     throw;
   }
   PrintJson(InfoJson(*img, t));

@@ -153,14 +153,16 @@ void Check(const CLI::App* cmd, const CheckArgs& a) {
   int64_t recovered = -1;
   if (level == CheckRepair::kNone) {
     auto checked = Image::CheckReadOnly(t.path, t.options, progress);
-    if (!checked.ok()) throw Explain(checked.status(), a.target, t.path, "");
+    if (!checked.ok()) {
+      throw Explain(checked.status(), a.target, t.path, /*write=*/false);
+    }
     r = std::move(checked).value();
   } else {
     RefuseHeld(a.target, t.path);
     MapOptions rw = t.options;
     rw.access = Access::kReadWrite;
     auto img = Image::Open(t.path, rw);  // replays a crash's redo records
-    if (!img.ok()) throw Explain(img.status(), a.target, t.path, "");
+    if (!img.ok()) throw Explain(img.status(), a.target, t.path);
     recovered = Must(img->Info()).recovered_records;
     r = Must(img->Check(level, progress));
   }

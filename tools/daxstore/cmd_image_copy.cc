@@ -62,7 +62,7 @@ Image OpenOrCreate(const ImageTarget& t, const CopyArgs& a, uint64_t src_size) {
   auto opened = Image::Open(t.path, t.options);
   if (!opened.ok()) {
     const Status& why = opened.status();
-    if (PermissionDenied(why)) throw Explain(why, a.dst, t.path, "");
+    if (PermissionDenied(why)) throw Explain(why, a.dst, t.path);
     // Only a target that holds no image (kNotFound) may be formatted; a
     // damaged or crashed image is never suggested for formatting.
     if (why.kind() != ErrorKind::kNotFound) {
@@ -164,7 +164,7 @@ void Export(const CLI::App* cmd, const CopyArgs& a) {
     throw Failure{Busy(a.dst + " exists; export to a new path, or pass " +
                        "--force to replace it (" + WhatIsLost(a.dst) + ")")};
   }
-  if (!opened.ok()) throw Explain(opened.status(), a.dst, a.dst, "");
+  if (!opened.ok()) throw Explain(opened.status(), a.dst, a.dst);
   OpenFile out(os, *opened);
   const uint64_t size = img.virtual_size();
   // Truncating to 0 first turns every old byte into a hole.

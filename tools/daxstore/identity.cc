@@ -82,7 +82,7 @@ void RefuseToFormat(const ImageTarget& t, const std::string& name, bool force) {
   auto probe = Image::Open(t.path, ro);
   if (probe.ok()) return;  // an image: Image::Create refuses it, and says so
   const Status& why = probe.status();
-  if (PermissionDenied(why)) throw Explain(why, name, t.path, "");
+  if (PermissionDenied(why)) throw Explain(why, name, t.path);
   if (why.kind() != ErrorKind::kNotFound) {
     throw Failure{Status::Error(
         why.kind(), "cannot create an image on " + Named(name, t.path) +
@@ -118,19 +118,18 @@ bool PermissionDenied(const Status& st) {
 }
 
 Failure Explain(const Status& st, const std::string& name,
-                const std::string& path, const std::string& context) {
-  if (PermissionDenied(st)) {
-    const std::string why = st.sys_errno() == EROFS
-                                ? "it is on a read-only file system"
-                                : "you may not write it";
-    return Failure{
-        Status::Error(st.kind(),
-                      "permission denied: " + Named(name, path) + " (" + why +
-                          "); change its permissions or owner, or run as a "
-                          "user who may write it",
-                      st.sys_errno())};
-  }
-  return Failure{st.WithContext(context)};
+                const std::string& path, bool write) {
+  if (!PermissionDenied(st)) return Failure{st};
+  const std::string verb = write ? "write" : "read";
+  const std::string why = st.sys_errno() == EROFS
+                              ? "it is on a read-only file system"
+                              : "this user may not " + verb + " it";
+  return Failure{Status::Error(
+      st.kind(),
+      "permission denied: " + Named(name, path) + " (" + why +
+          "); change its permissions or owner, or run as a user who may " +
+          verb + " it",
+      st.sys_errno())};
 }
 
 }  // namespace daxstore::cli

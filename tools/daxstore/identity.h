@@ -40,11 +40,11 @@ void RefuseSameTarget(const std::string& verb, const std::string& src_name,
 // unreadable path is not held.
 void RefuseHeld(const std::string& name, const std::string& path);
 
-// A Failure for a Status from opening or writing `name`: an open the OS
-// denied (EACCES, EPERM, EROFS) says "permission denied" with the path;
-// anything else keeps its message, with `context` before it.
+// A Failure for a Status from opening `name` (at `path`) to write it, or
+// to read it when !write: an open the OS denied (EACCES, EPERM, EROFS)
+// says "permission denied" with the path; anything else keeps its message.
 Failure Explain(const Status& st, const std::string& name,
-                const std::string& path, const std::string& context);
+                const std::string& path, bool write = true);
 
 // For `image create` on t (named `name`), which holds something that is
 // not all zeros: returns when formatting may go ahead, throws Failure
