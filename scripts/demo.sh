@@ -37,4 +37,4 @@ echo "== map the devdax namespace's device through the mapping layer"
 echo "== system-ram and back"
 "${ns[@]}" reconfigure-device -m system-ram dax1.0
 "${ns[@]}" reconfigure-device -f -m devdax dax1.0
-"${ns[@]}" emulate destroy
+"${ns[@]}" emulate destroy -f

@@ -55,9 +55,10 @@ struct EmulatedOptions {
 Status CreateEmulatedBus(const EmulatedOptions& options,
                          const EmulatedBusConfig& config);
 
-// Removes the bus and every namespace's data. Refuses (kBusy) while a dax
-// device is online as system-ram unless force, and while a namespace is in
-// use even then.
+// Removes the bus and every namespace's data. Refuses (kBusy), naming
+// them, while a namespace is enabled or its device file stores a non-zero
+// byte, or a dax device is online as system-ram, unless force; and while a
+// namespace is in use even then.
 Status DestroyEmulatedBus(const EmulatedOptions& options, bool force);
 
 // True when options.dir holds a bus.

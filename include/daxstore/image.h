@@ -118,14 +118,58 @@ struct Extent {
   bool hole = false;  // true: no data block; reads as zeros
 };
 
+// How much Image::Check may change (qemu-img check's -r leaks / -r all).
+enum class CheckRepair {
+  kNone,  // report only; writes nothing
+  // Fixes what loses nothing: leaked refcounts (only while no map entry is
+  // damaged: a damaged entry's data may be in a leaked block), a stale
+  // backup superblock, leftover redo records and volume intents. Guest-
+  // visible data never changes.
+  kLeaks,
+  // Also what may lose data: damaged map entries become holes (each one
+  // listed in CheckReport::dropped) and refcounts lower than the entries
+  // naming their block are raised.
+  kAll,
+};
+
+// Guest LBAs (in logical blocks, ImageInfo::logical_block_size) of one
+// volume: [lba, lba + count).
+struct LbaRange {
+  std::string volume;
+  uint64_t lba = 0;
+  uint64_t count = 0;
+  bool operator==(const LbaRange&) const = default;
+};
+
+// A redo record a crash left, as Image::CheckReadOnly sees it: what
+// recovery (the next read-write open) will do with it. Either way the
+// guest keeps reading what it reads now.
+struct PendingRecord {
+  uint32_t lane = 0;
+  LbaRange range;  // the block the interrupted write moved
+  // "redo": the write reached the block map, its data stays; "undo": it
+  // did not, the old data stays; "none": a later write decided the block.
+  std::string action;
+};
+
 struct CheckReport {
   std::vector<std::string> findings;  // one line per problem; empty if clean
   uint64_t mapped_blocks = 0;         // non-hole map entries
   uint64_t leaked_blocks = 0;         // ref > 0 but no map entry points here
   uint64_t overcommitted_blocks = 0;  // more entries point here than ref says
   uint64_t bad_entries = 0;           // malformed or out-of-range map entries
-  bool repaired = false;              // findings were fixed on media
+  bool repaired = false;              // something was fixed on media
+  // Guest data whose map entry is damaged, per volume, adjacent blocks
+  // merged, in volume slot and LBA order: with kAll, dropped (the entries
+  // became holes: reads there return zeros); otherwise what kAll drops.
+  std::vector<LbaRange> dropped;
+  // Redo records waiting for crash recovery (CheckReadOnly of a crashed
+  // image; a read-write open replays them first, so they are never here).
+  std::vector<PendingRecord> pending;
+  uint32_t logical_block_size = 0;  // of the image: the unit of LBAs here
   bool clean() const { return findings.empty(); }
+  // Problems only kAll fixes: damaged map entries, refcounts too low.
+  bool corrupt() const { return bad_entries > 0 || overcommitted_blocks > 0; }
 };
 
 class Image {
@@ -150,6 +194,15 @@ class Image {
                                           MapOptions map_options = {});
   [[nodiscard]] static Result<Image> Open(Mapping mapping,
                                           const std::string& volume = "");
+  // Check without repair of the image at `path`, opened read-only (sharing
+  // the lock: kBusy while another process has it open read-write). Unlike
+  // a read-only Open it accepts an image a crash left with redo records:
+  // they are listed in CheckReport::pending (and as findings), and
+  // refcounts are compared with the values their recovery will leave. An
+  // interrupted volume operation is still refused (kUnsupported).
+  [[nodiscard]] static Result<CheckReport> CheckReadOnly(
+      const std::string& path, MapOptions map_options = {},
+      const std::function<void(uint64_t, uint64_t)>& progress = {});
 
   // A handle on another volume of the same open image: it shares the
   // engine (allocator, locks), so one process can serve many VMs cloned
@@ -213,13 +266,17 @@ class Image {
   // entry of every volume is well formed and in range, every refcount
   // equals the number of entries pointing at its block over all volumes,
   // no lane holds a valid redo record, no volume operation is pending).
-  // With repair, fixes what it finds: malformed entries become holes and
-  // refcounts are set to the counted values. Not concurrent with I/O.
+  // With repair, fixes what the level allows (CheckRepair). Not concurrent
+  // with I/O.
   // `progress`, if set, is called on the calling thread with (done, total)
   // work units as the check walks the maps and refcounts: first with done
   // 0, then about every 1/256 of the work, last with done == total when the
   // walk is complete (also when it found problems). Total stays the same.
   using CheckProgress = std::function<void(uint64_t done, uint64_t total)>;
+  // Repair needs a read-write open (kInvalidArgument otherwise).
+  [[nodiscard]] Result<CheckReport> Check(CheckRepair repair,
+                                          const CheckProgress& progress = {});
+  // Check(repair ? CheckRepair::kAll : CheckRepair::kNone, progress).
   [[nodiscard]] Result<CheckReport> Check(bool repair = false,
                                           const CheckProgress& progress = {});
 
@@ -231,6 +288,10 @@ class Image {
 
  private:
   Image(std::shared_ptr<State> state, uint32_t slot);
+  // Open(mapping, volume); `inspect` (read-only only) lists redo records a
+  // crash left instead of refusing them (CheckReadOnly).
+  static Result<Image> OpenMapping(Mapping mapping, const std::string& volume,
+                                   bool inspect);
   std::shared_ptr<State> s_;
   uint32_t vol_ = 0;  // map slot of this handle's volume
 };

@@ -27,6 +27,11 @@ struct FileInfo {
   uint64_t size = 0;       // st_size (0 for devices)
   uint32_t dev_major = 0;  // of st_rdev, for device nodes
   uint32_t dev_minor = 0;
+  // st_dev and st_ino: the file itself. Two paths name one file when both
+  // are equal (symlinks and hard links included); a device node's other
+  // names (/dev/daxX.Y aliases) share its type and dev_major/dev_minor.
+  uint64_t dev = 0;
+  uint64_t ino = 0;
 };
 
 // The filesystem a path lives on, from the mount table.

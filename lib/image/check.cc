@@ -1,6 +1,7 @@
 // Check: verify (and optionally repair) every metadata invariant.
 #include <algorithm>
 #include <cstring>
+#include <unordered_map>
 
 #include "image/engine.h"
 
@@ -61,10 +62,71 @@ class Ticker {
   uint64_t total_, step_, done_ = 0, next_ = 0, reported_ = 0;
 };
 
+// The guest LBAs (logical blocks) of image block `block` of a volume.
+LbaRange RangeOf(const Image::State& s, const std::string& volume,
+                 uint64_t block) {
+  const uint64_t per = s.sb.block_size / s.sb.logical_block_size;
+  const uint64_t total = s.sb.virtual_size / s.sb.logical_block_size;
+  const uint64_t lba = block * per;
+  return {volume, lba, std::min(per, total - lba)};
+}
+
+std::string Describe(const LbaRange& r) {
+  return "volume '" + r.volume + "' LBA " + std::to_string(r.lba) +
+         (r.count > 1 ? "-" + std::to_string(r.lba + r.count - 1) : "");
+}
+
+std::string VolumeName(const Image::State& s, uint64_t slot) {
+  if (slot < s.sb.max_volumes && s.vols[slot].live) return s.vols[slot].name;
+  return "slot " + std::to_string(slot);
+}
+
+// Appends r, merged with the last range when they touch.
+void AddRange(std::vector<LbaRange>& out, const LbaRange& r) {
+  if (!out.empty() && out.back().volume == r.volume &&
+      out.back().lba + out.back().count == r.lba) {
+    out.back().count += r.count;
+    return;
+  }
+  out.push_back(r);
+}
+
+// What recovery will do with lane `lane`'s valid record, and the refcounts
+// it will leave (into `want`, applied in lane order as Recover does).
+PendingRecord Pending(const Image::State& s, uint32_t lane,
+                      std::unordered_map<uint64_t, uint32_t>& want) {
+  const image::RedoRecord& r = *s.lanes[lane].record;
+  PendingRecord p;
+  p.lane = lane;
+  p.range = RangeOf(s, VolumeName(s, r.volume), r.lba);
+  const uint64_t now = s.LoadEntry(static_cast<uint32_t>(r.volume), r.lba);
+  const bool has_new = image::EntryPresent(r.new_entry);
+  const bool has_old = image::EntryPresent(r.old_entry);
+  if (now == r.new_entry) {
+    p.action = "redo";
+    if (has_new) want[EntryPba(r.new_entry)] = r.ref_new;
+    if (has_old) want[EntryPba(r.old_entry)] = r.ref_old_after;
+  } else if (now == r.old_entry) {
+    p.action = "undo";
+    if (has_new) want[EntryPba(r.new_entry)] = 0;
+    if (has_old) want[EntryPba(r.old_entry)] = r.ref_old_after + 1;
+  } else {
+    p.action = "none";
+  }
+  return p;
+}
+
 }  // namespace
 
 Result<CheckReport> Image::Check(bool repair, const CheckProgress& progress) {
+  return Check(repair ? CheckRepair::kAll : CheckRepair::kNone, progress);
+}
+
+Result<CheckReport> Image::Check(CheckRepair level,
+                                 const CheckProgress& progress) {
   State& s = *s_;
+  const bool repair = level != CheckRepair::kNone;
+  const bool repair_all = level == CheckRepair::kAll;
   if (repair && !s.writable) {
     return InvalidArgument(s.m.info().path +
                            " is open read-only; cannot repair");
@@ -73,6 +135,8 @@ Result<CheckReport> Image::Check(bool repair, const CheckProgress& progress) {
   // Kept records are part of normal operation, not findings.
   if (s.writable) s.RetireAll();
   CheckReport report;
+  report.logical_block_size = s.sb.logical_block_size;
+  bool wrote = false;
   {
     Findings f(report);
     image::Superblock backup;
@@ -82,17 +146,29 @@ Result<CheckReport> Image::Check(bool repair, const CheckProgress& progress) {
       f.Add("backup superblock differs from the primary");
       if (repair) {
         m.MemcpyPersist(m.bytes() + s.sb.backup_offset, &s.sb, sizeof s.sb);
+        wrote = true;
       }
     }
+    // Refcounts as recovery will leave them, where pending records change
+    // them (a read-only check of a crashed image).
+    std::unordered_map<uint64_t, uint32_t> want;
     for (uint32_t i = 0; i < s.sb.lanes; i++) {
       image::RedoRecord& rec = *s.lanes[i].record;
-      if (rec.valid != 0) {
-        f.Add("lane " + std::to_string(i) + " holds an unreplayed record");
-        if (repair) {
-          rec.checksum = 0;
-          rec.valid = 0;
-          m.Persist(&rec, sizeof rec);
-        }
+      if (rec.valid == 0) continue;
+      if (std::find(s.pending.begin(), s.pending.end(), i) != s.pending.end()) {
+        PendingRecord p = Pending(s, i, want);
+        f.Add("lane " + std::to_string(i) + " holds a write to " +
+              Describe(p.range) + " that needs crash recovery (" + p.action +
+              "; the guest keeps reading what it reads now)");
+        report.pending.push_back(std::move(p));
+        continue;
+      }
+      f.Add("lane " + std::to_string(i) + " holds an unreplayed record");
+      if (repair) {
+        rec.checksum = 0;
+        rec.valid = 0;
+        m.Persist(&rec, sizeof rec);
+        wrote = true;
       }
     }
     if (s.intent->valid != 0) {
@@ -101,6 +177,7 @@ Result<CheckReport> Image::Check(bool repair, const CheckProgress& progress) {
         s.intent->checksum = 0;
         s.intent->valid = 0;
         m.Persist(s.intent, sizeof *s.intent);
+        wrote = true;
       }
     }
     std::vector<uint32_t> count(s.sb.data_blocks, 0);
@@ -117,10 +194,13 @@ Result<CheckReport> Image::Check(bool repair, const CheckProgress& progress) {
         Status st = s.ValidateEntry(lba, e);
         if (!st.ok()) {
           report.bad_entries++;
-          f.Add("volume '" + s.vols[v].name + "': " + st.message());
-          if (repair) {
+          const LbaRange r = RangeOf(s, s.vols[v].name, lba);
+          f.Add(Describe(r) + ": " + st.message());
+          AddRange(report.dropped, r);
+          if (repair_all) {
             std::atomic_ref<uint64_t>(map[lba]).store(0);
             m.Flush(&map[lba], sizeof map[lba]);
+            wrote = true;
           }
           continue;
         }
@@ -130,12 +210,18 @@ Result<CheckReport> Image::Check(bool repair, const CheckProgress& progress) {
       }
       tick.Add(s.sb.virtual_blocks % 4096);
     }
+    // A damaged entry's data may sit in a leaked block: only kAll, which
+    // drops those entries, frees leaked blocks then.
+    const bool free_leaks = repair_all || (repair && report.bad_entries == 0);
     for (uint64_t pba = 0; pba < s.sb.data_blocks; pba++) {
       if ((pba & 4095) == 4095) tick.Add(4096);
-      uint32_t ref = s.LoadRef(pba), c = count[pba];
+      auto w = want.find(pba);
+      uint32_t ref = w != want.end() ? w->second : s.LoadRef(pba);
+      uint32_t c = count[pba];
       if (ref == c) continue;
       std::string b = "data block " + std::to_string(pba) + ": refcount " +
                       std::to_string(ref) + ", ";
+      bool fix = free_leaks;
       if (c == 0) {
         report.leaked_blocks++;
         f.Add(b + "but no map entry points at it (leaked)");
@@ -143,18 +229,22 @@ Result<CheckReport> Image::Check(bool repair, const CheckProgress& progress) {
         report.overcommitted_blocks++;
         f.Add(b + "but " + std::to_string(c) +
               " map entries point at it (used twice)");
+        fix = repair_all;
       } else {
         report.leaked_blocks++;
         f.Add(b + "but only " + std::to_string(c) + " map entries use it");
       }
-      if (repair) {
+      if (fix) {
         s.StoreRef(pba, c);
         m.Flush(&s.ref[pba], sizeof s.ref[pba]);
+        wrote = true;
       }
     }
     tick.Add(s.sb.data_blocks % 4096);
     tick.Finish();
-    if (repair && f.any()) {
+    if (wrote) {
+      // Every repaired entry and refcount is durable before blocks are
+      // handed out again from the recounted free space.
       m.Drain();
       s.ResetFreeSpace();
       report.repaired = true;

@@ -112,14 +112,16 @@ Status Image::State::EntryError(uint64_t lba, uint64_t e) const {
   if (!EntryPresent(e) || (e & image::kEntryReserved)) {
     return Corruption("image " + m.info().path + ": map entry of block " +
                       std::to_string(lba) + " is malformed (" + Hex(e) +
-                      "); run check with repair");
+                      "); 'daxstore image check --repair=all' makes it a "
+                      "hole (the block's data is lost)");
   }
   if (EntryPba(e) >= sb.data_blocks) {
     return Corruption("image " + m.info().path + ": map entry of block " +
                       std::to_string(lba) + " points at data block " +
                       std::to_string(EntryPba(e)) + ", beyond the " +
                       std::to_string(sb.data_blocks) +
-                      " data blocks; run check with repair");
+                      " data blocks; 'daxstore image check --repair=all' "
+                      "makes it a hole (the block's data is lost)");
   }
   return Status::Ok();
 }
@@ -144,7 +146,8 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
     return Corruption("image " + m.info().path + ": data block " +
                       std::to_string(old_pba) + " is mapped at block " +
                       std::to_string(lba) +
-                      " but its refcount is 0; run check with repair");
+                      " but its refcount is 0; 'daxstore image check "
+                      "--repair=all' fixes the refcount (no data is lost)");
   }
   const uint32_t ref_old_after = has_old ? ref_old - 1 : 0;
   // A block about to become free: no scan of its group may see it yet. A
@@ -240,10 +243,17 @@ Status Image::State::Recover() {
       return Corruption(where + "new block refcount " +
                         std::to_string(r.ref_new) + " (want 1)");
     }
+    if (!writable && inspect) {
+      pending.push_back(i);
+      continue;
+    }
     if (!writable) {
       return Unsupported(where +
-                         "the image needs crash recovery; open it "
-                         "read-write once");
+                         "the image needs crash recovery: run "
+                         "'daxstore image check --repair=leaks " +
+                         m.info().path +
+                         "' (a read-write open replays its redo records; "
+                         "no data is lost)");
     }
     const uint32_t slot = static_cast<uint32_t>(r.volume);
     const uint64_t now = LoadEntry(slot, r.lba);

@@ -159,6 +159,10 @@ struct Image::State {
   uint32_t block_shift = 0;  // log2 of sb.block_size: reads shift, not divide
   bool writable = true;
   uint32_t recovered = 0;
+  // Read-only inspection (Image::CheckReadOnly): Recover lists valid redo
+  // records in `pending` (by lane) instead of refusing them.
+  bool inspect = false;
+  std::vector<uint32_t> pending;
   uint64_t* maps = nullptr;  // in pmem: slot i at maps + i * map_stride
   uint64_t map_stride = 0;   // entries between two slots
   uint32_t* ref = nullptr;   // in pmem

@@ -97,6 +97,20 @@ uint32_t Image::logical_block_size() const { return s_->sb.logical_block_size; }
 Result<Image> Image::Create(const std::string& path, const ImageOptions& o,
                             MapOptions mo) {
   DAXSTORE_ASSIGN_OR_RETURN(Superblock want, image::ComputeLayout(o, 0));
+  {
+    // An existing image is refused before its file is grown (below).
+    MapOptions look = mo;
+    look.access = Access::kReadOnly;
+    look.create_size = 0;
+    look.lock = false;
+    auto old = Mapping::Open(path, look);
+    if (old.ok() && old->size() >= 2 * kPage) {
+      auto sb = ReadSuperblock(*old, 0);
+      if (sb.ok() && sb->magic == image::kMagic) {
+        return Busy(path + " already holds a daxstore image; remove it first");
+      }
+    }
+  }
   mo.access = Access::kReadWrite;
   mo.create_size = want.total_size;
   mo.lock = true;
@@ -178,6 +192,29 @@ Result<Image> Image::Open(const std::string& path, const std::string& volume,
 }
 
 Result<Image> Image::Open(Mapping m, const std::string& volume) {
+  return OpenMapping(std::move(m), volume, /*inspect=*/false);
+}
+
+Result<CheckReport> Image::CheckReadOnly(
+    const std::string& path, MapOptions mo,
+    const std::function<void(uint64_t, uint64_t)>& progress) {
+  mo.access = Access::kReadOnly;
+  mo.create_size = 0;
+  mo.lock = true;
+  auto m = Mapping::Open(path, mo);
+  if (!m.ok() && m.status().kind() == ErrorKind::kBusy) {
+    return Busy(path +
+                " is open read-write in another process; check it "
+                "once that process has closed it");
+  }
+  if (!m.ok()) return m.status();
+  DAXSTORE_ASSIGN_OR_RETURN(
+      Image img, OpenMapping(std::move(m).value(), "", /*inspect=*/true));
+  return img.Check(CheckRepair::kNone, progress);
+}
+
+Result<Image> Image::OpenMapping(Mapping m, const std::string& volume,
+                                 bool inspect) {
   const std::string path = m.info().path;
   const uint64_t size = m.size();
   if (size < 4 * kPage) {
@@ -210,6 +247,7 @@ Result<Image> Image::Open(Mapping m, const std::string& volume) {
   auto s = std::make_shared<State>(std::move(m));
   s->sb = sb;
   s->writable = writable;
+  s->inspect = inspect && !writable;
   s->Attach();
   DAXSTORE_RETURN_IF_ERROR(s->Recover());
   if (writable && s->sb.version < image::kVersion) {

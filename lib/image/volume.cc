@@ -159,8 +159,10 @@ Status Image::State::SettleIntent() {
   }
   if (!writable) {
     return Unsupported("image " + m.info().path +
-                       ": a volume operation was interrupted; open the "
-                       "image read-write once to finish it");
+                       ": a volume operation was interrupted and needs crash "
+                       "recovery: run 'daxstore image check --repair=leaks " +
+                       m.info().path +
+                       "' (a read-write open finishes it; no data is lost)");
   }
   // Rolls a half-made snapshot/clone back and a half-done delete forward.
   ZeroEntry(*this, static_cast<uint32_t>(intent->slot));

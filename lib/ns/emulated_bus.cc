@@ -4,7 +4,9 @@
 #include <memory>
 
 #include "ns/emulated.h"
+#include "ns/in_use.h"
 #include "ns/layout.h"
+#include "ns/names.h"
 
 namespace daxstore {
 
@@ -100,6 +102,7 @@ Status DestroyEmulatedBus(const EmulatedOptions& o, bool force) {
   {
     DAXSTORE_ASSIGN_OR_RETURN(auto bus,
                               ns::LockedBus::Acquire(p, o.dir, nullptr));
+    std::string live;  // namespaces that are enabled or hold data
     for (auto& r : bus->state().regions) {
       for (auto& n : r.namespaces) {
         if (!force) {
@@ -109,8 +112,23 @@ Status DestroyEmulatedBus(const EmulatedOptions& o, bool force) {
         // A served image keeps the bus even with -f.
         DAXSTORE_RETURN_IF_ERROR(
             ns::CheckNotInUse(*bus, r, n, "destroy the bus holding"));
+        if (force) continue;
+        DAXSTORE_ASSIGN_OR_RETURN(bool data,
+                                  ns::StoresData(*p, bus->DevicePath(r, n)));
+        const bool enabled = n.enabled && r.enabled;
+        if (!data && !enabled) continue;
+        live += (live.empty() ? "" : ", ") + ns::NamespaceName(r.id, n.id) +
+                (n.name.empty() ? "" : " '" + n.name + "'") + " (" +
+                ns::SizeArg(n.raw_size) + (enabled ? ", enabled" : "") +
+                (data ? ", holds data" : "") + ")";
       }
       regions.push_back(bus->RegionDir(r.id));
+    }
+    if (!live.empty()) {
+      return Busy("the emulated bus in " + o.dir +
+                  " still has namespaces: " + live +
+                  "; 'daxstore emulate destroy -f' destroys them and all "
+                  "their data (or destroy-namespace them one by one first)");
     }
     // bus.json goes first: from then on there is no bus, whatever is left.
     DAXSTORE_RETURN_IF_ERROR(p->Remove(ns::StatePath(o.dir)));

@@ -16,6 +16,11 @@ namespace daxstore::ns {
 // in use.
 Result<bool> LockedByAnotherOpen(Platform& p, const std::string& path);
 
+// True when the file at path stores a non-zero byte. Only its data extents
+// are read (a new emulated namespace is all hole), at most 64 MiB of them:
+// past that, true. A missing file stores nothing.
+Result<bool> StoresData(Platform& p, const std::string& path);
+
 // True when the block device cannot be opened O_EXCL (EBUSY).
 Result<bool> BlockDeviceBusy(Platform& p, const std::string& path);
 

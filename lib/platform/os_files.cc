@@ -41,6 +41,8 @@ FileInfo FileInfoOf(const struct ::stat& st) {
   info.size = static_cast<uint64_t>(st.st_size);
   info.dev_major = major(st.st_rdev);
   info.dev_minor = minor(st.st_rdev);
+  info.dev = static_cast<uint64_t>(st.st_dev);
+  info.ino = static_cast<uint64_t>(st.st_ino);
   return info;
 }
 

@@ -59,7 +59,7 @@ $cli image import r.raw c.img $em >imp.json 2>imp.err || fail "import"
 [ -s imp.err ] && fail "import wrote to a non-terminal stderr: $(cat imp.err)"
 grep -q '"allocated_bytes": 2097152' imp.json ||
   fail "import allocated: $(cat imp.json)"
-expect_error "import into used image" "already holds data" \
+expect_error "import into used image" "already holds 2.00 MiB of guest data" \
   $cli image import r.raw c.img
 # Into a file holding other data: refused, the file kept; into one that is
 # all hole (as a new namespace is): an image sized to the source.

@@ -60,8 +60,8 @@ case $mode in
         echo "image_guest: $t needed recovery"
       fi
       # Recovery (read-write open) must leave nothing to repair.
-      $cli image check --repair "$t" >/tmp/check.json ||
-        fail "check --repair $t: $(cat /tmp/check.json)"
+      $cli image check --repair=leaks "$t" >/tmp/check.json ||
+        fail "check --repair=leaks $t: $(cat /tmp/check.json)"
       grep -q '"clean": true' /tmp/check.json || {
         cat /tmp/check.json
         fail "check $t not clean after the power cut"

@@ -152,6 +152,40 @@ TEST_F(EmulatedBus, AnotherBusInTheSameDirectoryIsRefused) {
   EXPECT_TRUE(Files().empty());
 }
 
+// Without force, destroy names every namespace that is enabled or stores
+// data and keeps them all; a disabled, empty one does not stop it.
+TEST_F(EmulatedBus, DestroyWithoutForceKeepsLiveNamespaces) {
+  auto b = Open(opts_);
+  CreateRequest r;
+  r.size = {SizeRequest::Kind::kBytes, 32 * kMiB};
+  r.name = "vm1";
+  auto data = b->Create(r);  // enabled, then holds data, then disabled
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  r.name = "";
+  auto empty = b->Create(r);  // enabled, all hole
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  {
+    auto t = b->MapTargetOf(data->dev);
+    ASSERT_TRUE(t.ok());
+    auto m = Mapping::Open(t->path, t->options);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    m->MemsetPersist(m->bytes() + 8192, 0x5a, 512);
+  }
+  ASSERT_TRUE(b->DisableNamespace(data->dev).ok());
+  const auto files = Files();
+  Status st = DestroyEmulatedBus(opts_, false);
+  EXPECT_EQ(st.kind(), ErrorKind::kBusy);
+  EXPECT_NE(st.message().find(data->dev + " 'vm1' (32M, holds data), " +
+                              empty->dev + " (32M, enabled)"),
+            std::string::npos)
+      << st.message();
+  EXPECT_EQ(Files(), files);
+  ASSERT_TRUE(b->Destroy(empty->dev, true).ok());
+  EXPECT_EQ(DestroyEmulatedBus(opts_, false).kind(), ErrorKind::kBusy);
+  ASSERT_TRUE(DestroyEmulatedBus(opts_, true).ok());
+  EXPECT_FALSE(EmulatedBusExists(opts_));
+}
+
 TEST(EmulatedLabels, AFreshLabelAreaNeedsInitLabels) {
   testing::TempDir dir;
   EmulatedOptions o;

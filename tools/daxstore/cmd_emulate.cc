@@ -82,7 +82,9 @@ void AddEmulateCommands(CLI::App& app) {
   s->callback([s] { Show(ReadBusChoice(s)); });
   auto* d =
       noun->add_subcommand("destroy", "remove the emulated bus and its data");
-  d->add_flag("-f,--force", a->force, "even if a device is system-ram");
+  d->add_flag("-f,--force", a->force,
+              "even with namespaces enabled or holding data (all lost), or "
+              "a device online as system-ram");
   d->callback([d, a] { Destroy(d, a->force); });
 }
 

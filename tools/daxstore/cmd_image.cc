@@ -1,11 +1,13 @@
-// daxstore image create|info|check: make, describe and verify VM disk images.
-// import/export live in cmd_image_copy.cc.
+// daxstore image create|info: make and describe VM disk images. check
+// lives in cmd_image_check.cc, import/export in cmd_image_copy.cc.
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "commands.h"
 #include "daxstore/image.h"
 #include "daxstore/size.h"
+#include "identity.h"
 #include "image_target.h"
 
 namespace daxstore::cli {
@@ -15,7 +17,6 @@ struct ImageArgs {
   std::string target, size, block_size, emulate, volume, control;
   uint32_t logical_block_size = 512;
   uint32_t max_volumes = ImageOptions().max_volumes;
-  bool repair = false;
   bool force = false;
   bool overcommit = false;
 };
@@ -63,24 +64,19 @@ void Create(const CLI::App* cmd, const ImageArgs& a) {
     o.block_size = static_cast<uint32_t>(Must(ParseSize(a.block_size)));
   }
   ImageTarget t = ResolveImageTarget(cmd, a.target, a.emulate);
+  RefuseHeld(a.target, t.path);
   // (An existing image is refused below, --force or not.)
-  auto at = DefaultPlatform()->StatPath(t.path);
-  if (!a.force && at.ok() && !FormatLosesNothing(t) &&
-      !Image::Open(t.path, t.options).ok()) {
-    if (at->type != FileInfo::Type::kRegular) {
-      throw Failure{Busy(
-          t.path +
-          " holds data that is not a daxstore image (non-zero bytes in its "
-          "first 4 MiB or last 1 MiB, where partition tables, file systems "
-          "and pools start); pass --force to format it (its data is lost)")};
-    }
-    throw Failure{Busy(t.path +
-                       " exists and holds data that is not a daxstore "
-                       "image; pick a new path or pass --force to format it "
-                       "(its data is lost)")};
+  if (DefaultPlatform()->StatPath(t.path).ok() && !FormatLosesNothing(t)) {
+    RefuseToFormat(t, a.target, a.force);
   }
-  Image img = CreateImage(t, o);
-  nlohmann::json j = InfoJson(img, t);
+  std::optional<Image> img;
+  try {
+    img.emplace(CreateImage(t, o));
+  } catch (const Failure& f) {
+    if (PermissionDenied(f.status)) throw Explain(f.status, a.target, t.path);
+    throw;
+  }
+  nlohmann::json j = InfoJson(*img, t);
   if (j.value("overcommitted", false)) {
     std::fprintf(stderr,
                  "daxstore: %s promises %s but its data blocks hold %s: "
@@ -112,36 +108,6 @@ void Info(const CLI::App* cmd, const ImageArgs& a) {
     }
   }
   PrintJson(j);
-}
-
-void Check(const CLI::App* cmd, const ImageArgs& a) {
-  ImageTarget t = ResolveImageTarget(cmd, a.target, a.emulate);
-  MapOptions mo = t.options;
-  if (!a.repair) mo.access = Access::kReadOnly;
-  Image img = Must(Image::Open(t.path, mo));
-  CheckReport r;
-  {
-    // Drawn only while stderr is a terminal (Progress).
-    std::unique_ptr<Progress> bar;
-    r = Must(img.Check(a.repair, [&bar](uint64_t done, uint64_t total) {
-      if (!bar) bar = std::make_unique<Progress>("check", total);
-      bar->Update(done);
-    }));
-  }
-  PrintJson({{"path", t.path},
-             {"clean", r.clean()},
-             {"repaired", r.repaired},
-             {"findings", r.findings},
-             {"mapped_blocks", r.mapped_blocks},
-             {"leaked_blocks", r.leaked_blocks},
-             {"overcommitted_blocks", r.overcommitted_blocks},
-             {"bad_entries", r.bad_entries}});
-  if (!r.clean() && !r.repaired) {
-    throw Failure{Corruption(t.path + ": " + std::to_string(r.findings.size()) +
-                             " problem(s) found; run daxstore image check "
-                             "--repair " +
-                             a.target + " to fix them")};
-  }
 }
 
 void AddTarget(CLI::App* c, ImageArgs& a, const char* what) {
@@ -189,11 +155,7 @@ void AddImageCommands(CLI::App& app) {
                    "open (default: the one 'daxstore serve' makes)");
   info->callback([info, a] { Info(info, *a); });
 
-  auto* check = noun->add_subcommand(
-      "check", "verify an image's metadata; exit 1 unless clean or repaired");
-  AddTarget(check, *a, "image path or namespace");
-  check->add_flag("--repair", a->repair, "fix what is found");
-  check->callback([check, a] { Check(check, *a); });
+  AddImageCheckCommand(*noun);
 
   AddImageCopyCommands(*noun);
   AddImageVolumeCommands(*noun);

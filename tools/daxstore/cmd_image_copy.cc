@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "daxstore/image.h"
 #include "daxstore/size.h"
+#include "identity.h"
 #include "image_target.h"
 
 namespace daxstore::cli {
@@ -55,21 +56,28 @@ void WriteFull(Platform& os, int fd, const uint8_t* buf, size_t n, uint64_t off,
   }
 }
 
-// The image to import into: the one at the destination, or a new one
-// sized to the source (or -s) where formatting loses nothing (no file, an
-// empty one, or one storing only zeros, as a new namespace is). Anything
-// else fails with the reason the open gave.
-Image OpenOrCreate(const CLI::App* cmd, const CopyArgs& a, uint64_t src_size) {
-  ImageTarget t = ResolveImageTarget(cmd, a.dst, a.emulate);
+// The image to import into: the one at t, or a new one sized to the
+// source (or -s) where formatting loses nothing (no file, an empty one, or
+// one storing only zeros, as a new namespace is). Anything else fails with
+// the reason the open gave.
+Image OpenOrCreate(const ImageTarget& t, const CopyArgs& a, uint64_t src_size) {
   auto opened = Image::Open(t.path, t.options);
   if (!opened.ok()) {
+    const Status& why = opened.status();
+    if (PermissionDenied(why)) throw Explain(why, a.dst, t.path);
+    // Only a target that holds no image (kNotFound) may be formatted; a
+    // damaged or crashed image is never suggested for formatting.
+    if (why.kind() != ErrorKind::kNotFound) {
+      throw Failure{Status::Error(
+          why.kind(), "cannot import into " + a.dst + ": " + why.message())};
+    }
     if (!FormatLosesNothing(t)) {
-      const Status& why = opened.status();
       throw Failure{Status::Error(
           why.kind(), "cannot import into " + a.dst + ": " + why.message() +
-                          "; pick a new path, or make an image there with "
+                          "; import into a new path, or format it with "
                           "'daxstore image create " +
-                          a.dst + " -s SIZE --force' (what it holds is lost)")};
+                          a.dst + " -s SIZE --force' (" + WhatIsLost(t.path) +
+                          ")")};
     }
     ImageOptions o;
     o.virtual_size = a.size.empty() ? src_size : Must(ParseSize(a.size));
@@ -79,10 +87,14 @@ Image OpenOrCreate(const CLI::App* cmd, const CopyArgs& a, uint64_t src_size) {
     return CreateImage(t, o);
   }
   Image img = std::move(opened).value();
-  if (!a.force && Must(img.Info()).allocated_blocks > 0) {
-    throw Failure{Busy(a.dst +
-                       " already holds data; pass --force to overwrite it "
-                       "(blocks the source does not cover are kept)")};
+  const uint64_t held = Must(img.Info()).allocated_bytes;
+  if (!a.force && held > 0) {
+    throw Failure{Busy(
+        a.dst + " already holds " + FormatSizeHuman(held) +
+        " of guest data; import into a new path, or pass --force to replace "
+        "its first " +
+        std::to_string(src_size) + " bytes with " + a.src +
+        " (what the image holds there is lost; bytes past that are kept)")};
   }
   return img;
 }
@@ -93,7 +105,10 @@ void Import(const CLI::App* cmd, const CopyArgs& a) {
   auto src = os.Stat(in.fd());
   if (!src.ok()) throw Failure{src.status().WithContext(a.src)};
   const uint64_t src_size = src->size;
-  Image img = OpenOrCreate(cmd, a, src_size);
+  ImageTarget t = ResolveImageTarget(cmd, a.dst, a.emulate);
+  RefuseSameTarget("import", a.src, a.src, a.dst, t.path);
+  RefuseHeld(a.dst, t.path);
+  Image img = OpenOrCreate(t, a, src_size);
   if (src_size > img.virtual_size()) {
     throw Failure{NoSpace(a.src + " (" + std::to_string(src_size) +
                           " bytes) does not fit in " + a.dst + " (" +
@@ -138,11 +153,15 @@ void Import(const CLI::App* cmd, const CopyArgs& a) {
 }
 
 void Export(const CLI::App* cmd, const CopyArgs& a) {
+  ImageTarget t = ResolveImageTarget(cmd, a.src, a.emulate);
+  // Before the image is opened: our own lock on it would look like
+  // another process's.
+  RefuseSameTarget("export", a.src, t.path, a.dst, a.dst);
+  RefuseHeld(a.dst, a.dst);
   DiskSpec spec = SpecFor(cmd, a.src, a.emulate);
   spec.volume = a.volume;
   spec.access = Access::kReadOnly;
-  DiskLocation where;
-  auto opened_image = OpenDisk(spec, &where);
+  auto opened_image = OpenDisk(spec);
   if (!opened_image.ok() && opened_image.status().kind() == ErrorKind::kBusy) {
     // A server owns the image: its NBD exports serve every volume.
     const std::string vol = a.volume.empty() ? "base" : a.volume;
@@ -156,9 +175,10 @@ void Export(const CLI::App* cmd, const CopyArgs& a) {
   const int flags = O_WRONLY | O_CREAT | (a.force ? 0 : O_EXCL);
   auto opened = os.Open(a.dst, flags, 0644);
   if (!opened.ok() && opened.status().sys_errno() == EEXIST) {
-    throw Failure{Busy(a.dst + " exists; pick a new path or pass --force")};
+    throw Failure{Busy(a.dst + " exists; export to a new path, or pass " +
+                       "--force to replace it (" + WhatIsLost(a.dst) + ")")};
   }
-  if (!opened.ok()) throw Failure{opened.status()};
+  if (!opened.ok()) throw Explain(opened.status(), a.dst, a.dst);
   OpenFile out(os, *opened);
   const uint64_t size = img.virtual_size();
   // Truncating to 0 first turns every old byte into a hole.

@@ -11,9 +11,11 @@
 
 namespace daxstore::cli {
 
-// Thrown by a verb to end the program with one line on stderr and exit 1.
+// Thrown by a verb to end the program with one line on stderr and exit
+// with exit_code (1 unless a verb documents others, as `image check` does).
 struct Failure {
   Status status;
+  int exit_code = 1;
 };
 
 // Turns a failed Status into a Failure; returns the value otherwise.
@@ -61,6 +63,8 @@ void AddServeVhostCommands(CLI::App& app);
 void AddImageCommands(CLI::App& app);
 // Adds import and export under the `image` noun.
 void AddImageCopyCommands(CLI::App& image);
+// Adds check under the `image` noun.
+void AddImageCheckCommand(CLI::App& image);
 void AddServeCommands(CLI::App& app);
 void AddVmArgsCommands(CLI::App& app);
 

@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const Failure& f) {
     std::fprintf(stderr, "daxstore: %s\n", f.status.message().c_str());
-    return 1;
+    return f.exit_code;
   }
   return 0;
 }
