@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "commands.h"
+#include "daxstore/disk.h"
 
 namespace daxstore::cli {
 
@@ -17,26 +18,6 @@ void AddBusOptions(CLI::App& root) {
                   "else a per-user data directory)");
 }
 
-namespace {
-std::string DefaultEmulatedDir() {
-  Platform& os = *DefaultPlatform();
-  auto env = [&os](const char* name) {
-    return os.Environment(name).value_or(std::string());
-  };
-  if (std::string dir = env("DAXSTORE_EMULATED_DIR"); !dir.empty()) {
-    return dir;
-  }
-  if (auto uid = os.UserId(); uid.ok() && *uid == 0) {
-    return "/var/lib/daxstore/emulated";
-  }
-  if (std::string xdg = env("XDG_DATA_HOME"); !xdg.empty()) {
-    return xdg + "/daxstore/emulated";
-  }
-  std::string home = env("HOME");
-  return (home.empty() ? "." : home) + "/.local/share/daxstore/emulated";
-}
-}  // namespace
-
 BusChoice ReadBusChoice(const CLI::App* cmd) {
   while (cmd->get_parent() != nullptr) cmd = cmd->get_parent();
   BusChoice c;
@@ -44,8 +25,8 @@ BusChoice ReadBusChoice(const CLI::App* cmd) {
     c.bus = o->as<std::string>();
   }
   auto* d = cmd->get_option_no_throw("--emulated-dir");
-  c.emulated_dir =
-      d && d->count() > 0 ? d->as<std::string>() : DefaultEmulatedDir();
+  c.emulated_dir = d && d->count() > 0 ? d->as<std::string>()
+                                       : DefaultEmulatedDir(*DefaultPlatform());
   return c;
 }
 

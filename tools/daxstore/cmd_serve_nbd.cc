@@ -108,7 +108,7 @@ void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
   // exec: nbdkit replaces us, so signals and the exit status are its own.
   std::vector<std::string> args = {nbdkit, "--foreground"};
   std::string uri;
-  const std::string vol = a.volume.empty() ? "" : a.volume;
+  const std::string& vol = a.volume;  // "": the default export
   if (!a.tcp.empty()) {
     size_t colon = a.tcp.rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == a.tcp.size()) {

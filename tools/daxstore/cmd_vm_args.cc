@@ -33,12 +33,7 @@ std::string LastComponent(const std::string& path) {
 
 // Where `daxstore serve` puts its socket when given no --socket.
 std::string DefaultSocket(const std::string& name, const char* suffix) {
-  Platform& os = *DefaultPlatform();
-  std::string xdg = os.Environment("XDG_RUNTIME_DIR").value_or(std::string());
-  std::string dir = !xdg.empty()
-                        ? xdg + "/daxstore"
-                        : "/tmp/daxstore-" + std::to_string(Must(os.UserId()));
-  return dir + "/" + name + suffix;
+  return SocketDir(false) + "/" + name + suffix;
 }
 
 // A QEMU id for the target: "daxstore-" and its file name, with what QEMU
