@@ -133,7 +133,7 @@ Result<CheckReport> Image::Check(bool repair, const CheckProgress& progress) {
     for (uint64_t pba = 0; pba < s.sb.data_blocks; pba++) {
       if ((pba & 4095) == 4095) tick.Add(4096);
       uint32_t ref = s.LoadRef(pba), c = count[pba];
-      if (ref == c) continue;
+      if (ref == c || (ref == image::kRefRetired && c == 0)) continue;
       std::string b = "data block " + std::to_string(pba) + ": refcount " +
                       std::to_string(ref) + ", ";
       if (c == 0) {
@@ -153,6 +153,8 @@ Result<CheckReport> Image::Check(bool repair, const CheckProgress& progress) {
       }
     }
     tick.Add(s.sb.data_blocks % 4096);
+    for (std::string& line : s.RefreshBadBlocks()) f.Add(std::move(line));
+    report.media_errors = s.MediaErrors();
     tick.Finish();
     if (repair && f.any()) {
       m.Drain();

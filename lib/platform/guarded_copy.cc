@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 
@@ -52,26 +53,40 @@ void InstallSigbusHandler() {
   });
 }
 
-Status GuardedCopy(void* dst, const void* src, size_t n,
-                   uint64_t* fault_offset) {
+bool TryGuardedCopy(void* dst, const void* src, size_t n, const void** fault) {
   InstallSigbusHandler();
   sigjmp_buf jump;
-  if (sigsetjmp(jump, 1) != 0) {
+  // No signal mask is saved (0): the handler runs with SA_NODEFER and an
+  // empty sa_mask, so the mask in force when it jumps back is the one in
+  // force here, and saving it would cost a system call on every copy.
+  if (sigsetjmp(jump, 0) != 0) {
     t_jump = nullptr;
-    uint64_t off = static_cast<uint64_t>(
-        static_cast<const char*>(static_cast<void*>(t_fault_addr)) -
-        static_cast<const char*>(src));
-    if (fault_offset) *fault_offset = off;
-    return IoError("media error (poison) at offset " + std::to_string(off) +
-                       " of the read",
-                   EIO);
+    if (fault) *fault = t_fault_addr;
+    return false;
   }
   t_jump = &jump;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   std::memcpy(dst, src, n);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t_jump = nullptr;
-  return Status::Ok();
+  return true;
+}
+
+Status GuardedCopy(void* dst, const void* src, size_t n,
+                   uint64_t* fault_offset) {
+  const void* fault = nullptr;
+  if (TryGuardedCopy(dst, src, n, &fault)) return Status::Ok();
+  const auto* s = static_cast<const char*>(src);
+  const auto* f = static_cast<const char*>(fault);
+  if (f < s || f >= s + n) {
+    if (fault_offset) *fault_offset = n;
+    return IoError("memory fault in the destination buffer of a copy", EFAULT);
+  }
+  uint64_t off = static_cast<uint64_t>(f - s);
+  if (fault_offset) *fault_offset = off;
+  return IoError(
+      "media error (poison) at offset " + std::to_string(off) + " of the read",
+      EIO);
 }
 
 }  // namespace daxstore

@@ -1,5 +1,6 @@
 // daxstore image create|info|check: make, describe and verify VM disk images.
 // import/export live in cmd_image_copy.cc.
+#include <cerrno>
 #include <memory>
 
 #include "commands.h"
@@ -29,6 +30,7 @@ nlohmann::json InfoJson(const Image& img, const ImageTarget& t) {
   j["virtual_blocks"] = i.virtual_blocks;
   j["data_blocks"] = i.data_blocks;
   j["allocated_blocks"] = i.allocated_blocks;
+  j["retired_blocks"] = i.retired_blocks;
   j["metadata_bytes"] = i.metadata_bytes;
   j["lanes"] = i.lanes;
   j["recovered_records"] = i.recovered_records;
@@ -89,15 +91,29 @@ void Check(const CLI::App* cmd, const ImageArgs& a) {
       bar->Update(done);
     }));
   }
+  nlohmann::json lost = nlohmann::json::array();
+  for (const BadRange& b : r.media_errors) {
+    lost.push_back(
+        {{"volume", b.volume}, {"offset", b.offset}, {"length", b.length}});
+  }
   PrintJson({{"path", t.path},
              {"clean", r.clean()},
              {"repaired", r.repaired},
              {"findings", r.findings},
+             {"media_errors", lost},
              {"mapped_blocks", r.mapped_blocks},
              {"leaked_blocks", r.leaked_blocks},
              {"overcommitted_blocks", r.overcommitted_blocks},
              {"bad_entries", r.bad_entries}});
-  if (!r.clean() && !r.repaired) {
+  if (!r.media_errors.empty()) {
+    throw Failure{IoError(t.path + ": " +
+                              std::to_string(r.media_errors.size()) +
+                              " guest range(s) lie on bad blocks of the media "
+                              "(media_errors); rewrite them or restore them "
+                              "from a backup",
+                          EIO)};
+  }
+  if (!r.findings.empty() && !r.repaired) {
     throw Failure{Corruption(t.path + ": " + std::to_string(r.findings.size()) +
                              " problem(s) found; run daxstore image check "
                              "--repair " +
