@@ -40,6 +40,7 @@ std::vector<std::string> Classify(const Image::State& s,
   const image::Superblock& sb = s.sb;
   const uint64_t data_end = sb.data_offset + sb.data_blocks * sb.block_size;
   std::vector<std::string> meta;
+  std::vector<uint64_t> bad;
   auto metadata = [&](uint64_t a, uint64_t b) {
     meta.push_back("the " + RegionOf(sb, a) + " (image bytes " + Span(a, b) +
                    ") lies on a bad block of the media");
@@ -57,10 +58,11 @@ std::vector<std::string> Classify(const Image::State& s,
     const uint64_t b = std::min(end, data_end);
     for (uint64_t off = a; off < b;) {
       const uint64_t pba = (off - sb.data_offset) >> s.block_shift;
-      s.bad.Add(pba);
+      bad.push_back(pba);
       off = sb.data_offset + (pba + 1) * sb.block_size;
     }
   }
+  s.bad.Add(bad);
   return meta;
 }
 

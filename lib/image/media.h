@@ -19,40 +19,55 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
 namespace daxstore::image {
 
 // The engine's set of bad data blocks; thread-safe. The data path asks
-// any() first: a relaxed load of a flag that stays false on healthy media,
-// so the common case costs one predictable branch.
+// any() first: a relaxed load of a pointer that stays null on healthy
+// media, so the common case costs one predictable branch. Reads of a
+// degraded image take no lock either: the set is an immutable sorted list
+// that Add replaces (old lists live as long as the set, since a reader may
+// still search one; bad blocks are few and are added in one batch at Open).
 class BadBlockSet {
  public:
-  bool any() const { return any_.load(std::memory_order_relaxed); }
+  bool any() const { return list_.load(std::memory_order_relaxed) != nullptr; }
   bool Contains(uint64_t pba) const {
-    std::lock_guard lock(mu_);
-    return std::binary_search(pbas_.begin(), pbas_.end(), pba);
+    const Blocks* l = list_.load(std::memory_order_acquire);
+    return l && std::binary_search(l->begin(), l->end(), pba);
   }
-  // Adds pba; true if it was not there yet.
-  bool Add(uint64_t pba) {
+  // Adds every block of `pbas`; returns how many were new.
+  size_t Add(const std::vector<uint64_t>& pbas) {
     std::lock_guard lock(mu_);
-    auto at = std::lower_bound(pbas_.begin(), pbas_.end(), pba);
-    if (at != pbas_.end() && *at == pba) return false;
-    pbas_.insert(at, pba);
-    any_.store(true, std::memory_order_relaxed);
-    return true;
+    const Blocks* old = list_.load(std::memory_order_relaxed);
+    auto next = std::make_unique<Blocks>(old ? *old : Blocks{});
+    next->insert(next->end(), pbas.begin(), pbas.end());
+    std::sort(next->begin(), next->end());
+    next->erase(std::unique(next->begin(), next->end()), next->end());
+    const size_t added = next->size() - (old ? old->size() : 0);
+    if (added == 0) return 0;
+    // The list's content is visible before the pointer to it.
+    list_.store(next.get(), std::memory_order_release);
+    versions_.push_back(std::move(next));
+    return added;
+  }
+  size_t Add(uint64_t pba) {
+    if (Contains(pba)) return 0;
+    return Add(std::vector<uint64_t>{pba});
   }
   // Every bad block, ascending.
   std::vector<uint64_t> List() const {
-    std::lock_guard lock(mu_);
-    return pbas_;
+    const auto* l = list_.load(std::memory_order_acquire);
+    return l ? *l : std::vector<uint64_t>{};
   }
 
  private:
-  std::atomic<bool> any_{false};
-  mutable std::mutex mu_;
-  std::vector<uint64_t> pbas_;  // ascending
+  using Blocks = std::vector<uint64_t>;
+  std::atomic<const Blocks*> list_{nullptr};
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Blocks>> versions_;  // every list ever published
 };
 
 }  // namespace daxstore::image

@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "daxstore/daxstore.h"
@@ -277,6 +279,39 @@ TEST_F(ImageMediaTest, MetadataOnABadBlockFailsTheOpen) {
   Image img = Open();
   ExpectBlock(img, 0, Pattern(0));
   EXPECT_TRUE(img.Check()->clean());
+}
+
+TEST_F(ImageMediaTest, ConcurrentReadsWhileTheBadBlockIsRewritten) {
+  MarkBad(DataOffset(PbaOf(3)), kBs);
+  Image img = Open();
+  std::atomic<bool> stop{false};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; t++) {
+    readers.emplace_back([&] {
+      std::vector<uint8_t> buf(kBs);
+      while (!stop.load()) {
+        Status s = img.Read(3 * kBs, buf.data(), kBs);
+        if (!s.ok()) {
+          wrong += s.sys_errno() != EIO;
+        } else if (buf != Pattern(77)) {
+          wrong++;  // never the bad block's content
+        }
+        if (!img.Read(4 * kBs, buf.data(), kBs).ok() || buf != Pattern(4)) {
+          wrong++;
+        }
+      }
+    });
+  }
+  std::vector<uint8_t> probe(kBs);
+  while (img.Read(3 * kBs, probe.data(), kBs).ok()) {
+  }
+  ASSERT_TRUE(img.Write(3 * kBs, Pattern(77).data(), kBs).ok());
+  for (int i = 0; i < 200; i++) ExpectBlock(img, 3, Pattern(77));
+  stop = true;
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(img.Info()->retired_blocks, 1u);
 }
 
 TEST_F(ImageMediaTest, CapiReadReturnsEio) {
