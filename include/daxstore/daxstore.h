@@ -89,7 +89,10 @@ void daxstore_image_close(daxstore_image* image);
 
 /* Vectored I/O at byte `offset`; the range must lie inside the virtual size.
  * Return the number of bytes transferred (all of them) or a negative code;
- * a failed write may have written any subset of its blocks, each wholly. */
+ * a failed write may have written any subset of its blocks, each wholly.
+ * -EIO: a block of the range lies on a bad block of the media (the message
+ * names the guest bytes); other blocks and handles keep working. A write
+ * of whole blocks replaces it; a write of part of it fails with -EIO. */
 ssize_t daxstore_image_preadv(daxstore_image* image, const struct iovec* iov,
                               int iovcnt, uint64_t offset);
 ssize_t daxstore_image_pwritev(daxstore_image* image, const struct iovec* iov,

@@ -40,6 +40,21 @@
 //
 // Failure: a failed call returns a Status and leaves the image consistent;
 // a failed write may have written any subset of its blocks, each one wholly.
+//
+// Media errors (bad blocks of pmem, listed by the kernel or met as poison):
+//   - a read touching a block whose data lies on a bad block fails with
+//     kIoError, sys_errno EIO, naming the guest byte range; the process and
+//     every other block and volume keep working;
+//   - a write of a whole block over a bad block succeeds and the block
+//     reads back; the bad data block is retired and never used again;
+//   - a write of part of such a block fails with kIoError (EIO): the rest
+//     of the block cannot be read, and daxstore does not invent it. Write
+//     the whole block (block_size bytes, aligned) to replace it;
+//   - Open fails with kIoError when metadata lies on a bad block;
+//   - Check lists the affected guest ranges (CheckReport::media_errors).
+// Poison the kernel has not listed yet is found when a read meets it, in
+// data blocks, the superblocks, the redo records and the volume table;
+// block maps and refcounts are checked against the listed ranges only.
 #pragma once
 
 #include <sys/uio.h>
@@ -90,12 +105,15 @@ struct ImageInfo {
   uint64_t data_blocks = 0;       // physical capacity, in blocks
   uint64_t allocated_blocks = 0;  // data blocks in use
   uint64_t allocated_bytes = 0;   // allocated_blocks * block_size
+  uint64_t retired_blocks = 0;    // on bad media: never used again
   uint64_t metadata_bytes = 0;    // everything that is not a data block
   uint32_t lanes = 0;
   uint32_t recovered_records = 0;  // redo records replayed by Open
   uint32_t max_volumes = 0;        // volume slots of the image
   uint32_t volumes = 0;            // live volumes (base, snapshots, clones)
-  uint64_t free_blocks() const { return data_blocks - allocated_blocks; }
+  uint64_t free_blocks() const {
+    return data_blocks - allocated_blocks - retired_blocks;
+  }
   // The virtual size exceeds what the data blocks can hold.
   bool overcommitted() const { return data_blocks < virtual_blocks; }
 };
@@ -152,8 +170,21 @@ struct PendingRecord {
   std::string action;
 };
 
+// Guest bytes [offset, offset + length) of a volume whose data lies on bad
+// blocks: reads there fail with EIO until the range is rewritten (whole
+// blocks) or restored from a backup.
+struct BadRange {
+  std::string volume;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  bool operator==(const BadRange&) const = default;
+};
+
 struct CheckReport {
   std::vector<std::string> findings;  // one line per problem; empty if clean
+  // Data lost to media errors, by volume then offset, adjacent blocks
+  // merged. Repair does not change them: rewrite or restore the ranges.
+  std::vector<BadRange> media_errors;
   uint64_t mapped_blocks = 0;         // non-hole map entries
   uint64_t leaked_blocks = 0;         // ref > 0 but no map entry points here
   uint64_t overcommitted_blocks = 0;  // more entries point here than ref says
@@ -167,7 +198,7 @@ struct CheckReport {
   // image; a read-write open replays them first, so they are never here).
   std::vector<PendingRecord> pending;
   uint32_t logical_block_size = 0;  // of the image: the unit of LBAs here
-  bool clean() const { return findings.empty(); }
+  bool clean() const { return findings.empty() && media_errors.empty(); }
   // Problems only kAll fixes: damaged map entries, refcounts too low.
   bool corrupt() const { return bad_entries > 0 || overcommitted_blocks > 0; }
 };
@@ -235,7 +266,7 @@ class Image {
   // Byte-addressed I/O on this handle's volume. [offset, offset + n) must
   // lie inside the virtual size; writes to a snapshot fail. A write covering
   // part of a block reads the rest of it and writes the whole block out of
-  // place. Durable on return.
+  // place. Durable on return. Media errors: see the top of this file.
   Status Read(uint64_t offset, void* buf, size_t n) const;
   Status Write(uint64_t offset, const void* buf, size_t n);
   Status Readv(uint64_t offset, std::span<const iovec> iov) const;
@@ -265,7 +296,8 @@ class Image {
   // Verifies every metadata invariant (superblock copies agree, every map
   // entry of every volume is well formed and in range, every refcount
   // equals the number of entries pointing at its block over all volumes,
-  // no lane holds a valid redo record, no volume operation is pending).
+  // no lane holds a valid redo record, no volume operation is pending), and
+  // lists the guest ranges whose data lies on bad blocks (media_errors).
   // With repair, fixes what the level allows (CheckRepair). Not concurrent
   // with I/O.
   // `progress`, if set, is called on the calling thread with (done, total)

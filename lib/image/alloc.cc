@@ -38,6 +38,17 @@ uint64_t TakeFrom(const Image::State& s, uint64_t gi) {
 }  // namespace
 
 Result<uint64_t> Image::State::Allocate(Lane& lane) {
+  for (;;) {
+    DAXSTORE_ASSIGN_OR_RETURN(uint64_t pba, TakeFree(lane));
+    // A free block a read found poisoned (or Open could not retire) is
+    // retired here rather than handed out.
+    if (!bad.any() || !bad.Contains(pba)) [[likely]]
+      return pba;
+    RetireBlock(pba);
+  }
+}
+
+Result<uint64_t> Image::State::TakeFree(Lane& lane) {
   if (lane.spare != image::kNoBlock) {
     return std::exchange(lane.spare, image::kNoBlock);
   }

@@ -218,7 +218,7 @@ Result<CheckReport> Image::Check(CheckRepair level,
       auto w = want.find(pba);
       uint32_t ref = w != want.end() ? w->second : s.LoadRef(pba);
       uint32_t c = count[pba];
-      if (ref == c) continue;
+      if (ref == c || (ref == image::kRefRetired && c == 0)) continue;
       std::string b = "data block " + std::to_string(pba) + ": refcount " +
                       std::to_string(ref) + ", ";
       bool fix = free_leaks;
@@ -241,6 +241,8 @@ Result<CheckReport> Image::Check(CheckRepair level,
       }
     }
     tick.Add(s.sb.data_blocks % 4096);
+    for (std::string& line : s.RefreshBadBlocks()) f.Add(std::move(line));
+    report.media_errors = s.MediaErrors();
     tick.Finish();
     if (wrote) {
       // Every repaired entry and refcount is durable before blocks are

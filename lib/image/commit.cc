@@ -150,13 +150,18 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
                       "--repair=all' fixes the refcount (no data is lost)");
   }
   const uint32_t ref_old_after = has_old ? ref_old - 1 : 0;
+  // A bad old block that nothing references any more is retired, not freed:
+  // its refcount goes from 1 straight to kRefRetired, so no scan ever sees
+  // it free, and it becomes no spare.
+  const bool retire =
+      has_old && ref_old_after == 0 && bad.any() && bad.Contains(old_pba);
   // A block about to become free: no scan of its group may see it yet. A
   // scanned group is never scanned again while writes run, so then the
   // mutex is needed only to push the block (below).
   std::unique_lock<std::mutex> group;
   image::Group* g = nullptr;
   bool scanned = false;
-  if (has_old && ref_old_after == 0) {
+  if (has_old && ref_old_after == 0 && !retire) {
     g = &groups[old_pba / image::kGroupBlocks];
     scanned = g->scanned.load(std::memory_order_acquire);
     if (!scanned) {
@@ -188,6 +193,14 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
   // durable before any field the record names changes.
   m.Drain();
   lane.kept = false;  // replaced
+  if (retire) {
+    // The record keeps ref_old_after (0): recovery must restore 1 on undo.
+    // A crash before the clear below is durable redoes 0, freeing the
+    // block; Open retires it again when the media lists it bad (media.h).
+    Apply(*this, slot, lba, old_entry, new_entry, 1, image::kRefRetired);
+    Clear(*this, *lane.record);
+    return Status::Ok();
+  }
   Apply(*this, slot, lba, old_entry, new_entry, 1, ref_old_after);
   // Keep the record when the freed block can become the lane's spare. A
   // group not scanned yet would find the block itself, so it is not kept.

@@ -47,6 +47,8 @@
 #include "daxstore/image.h"
 #include "daxstore/mapping.h"
 #include "image/format.h"
+#include "image/media.h"
+#include "platform/guarded_copy.h"
 
 namespace daxstore {
 
@@ -182,6 +184,9 @@ struct Image::State {
   std::atomic<uint64_t> next_group{0};
   // Whole blocks of zeros written become holes (Image::set_detect_zeroes).
   std::atomic<bool> detect_zeroes{true};
+  // Data blocks on bad media (media.h). Reads add the blocks they find
+  // poisoned, hence mutable.
+  mutable image::BadBlockSet bad;
 
   explicit State(Mapping mapping) : m(std::move(mapping)) {}
   ~State();  // retires kept records, so a clean close leaves none
@@ -219,6 +224,8 @@ struct Image::State {
   // A free data block, now owned by the caller (ref still 0 on media): the
   // lane's spare if it has one. Caller holds the lane.
   Result<uint64_t> Allocate(image::Lane& lane);
+  // Allocate's search, bad blocks included.
+  Result<uint64_t> TakeFree(image::Lane& lane);
   // Returns an unpublished block to free space.
   void Release(uint64_t pba);
   // Returns a block Allocate gave the lane and that was not published:
@@ -248,6 +255,46 @@ struct Image::State {
   void Retire(image::Lane& lane);
   // Retire on every lane. Caller holds vol_mu exclusive or is alone.
   void RetireAll();
+
+  // --- media.cc ---
+  // Open, before recovery: fails with kIoError when the mapping lists a bad
+  // range over metadata, or a guarded read of the redo records and the
+  // volume table meets poison; notes bad data blocks in `bad`.
+  Status CheckMedia();
+  // Re-reads the mapping's list of bad ranges into `bad` (Check). Returns
+  // the metadata regions on a listed bad range, one line each.
+  std::vector<std::string> RefreshBadBlocks();
+  // Marks every free bad data block retired (durable on return), so that
+  // no allocation hands it out. Read-write only; no write in flight.
+  void RetireFreeBadBlocks();
+  // Marks free data block pba retired, durable on return.
+  void RetireBlock(uint64_t pba);
+  // Guest ranges of every live volume whose data lies on a bad block.
+  std::vector<BadRange> MediaErrors() const;
+  // A read copy faulted at `addr`: lists its data block bad, if it is one.
+  void NoteFault(const void* addr) const;
+  // The error of a read of block lba of volume `slot`, mapped to data block
+  // pba, whose copy failed: a media error if pba is bad, else a fault in
+  // the caller's buffer.
+  Status ReadError(uint32_t slot, uint64_t lba, uint64_t pba) const;
+  // The error of a write of part of block lba whose old data block is bad.
+  Status PartialWriteError(uint32_t slot, uint64_t lba) const;
+  // Copies k bytes of data-block memory at src to dst; false when the copy
+  // met poison (the block is then listed bad) or a fault in dst.
+  bool CopyOut(void* dst, const uint8_t* src, size_t k) const {
+    const void* fault = nullptr;
+    if (TryGuardedCopy(dst, src, k, &fault)) [[likely]]
+      return true;
+    NoteFault(fault);
+    return false;
+  }
+  // Copies [in, in + len) of data block pba to dst; false when the block
+  // is bad (listed, or the copy met poison).
+  bool ReadData(void* dst, uint64_t pba, size_t in, size_t len) const {
+    if (bad.any() && bad.Contains(pba)) [[unlikely]]
+      return false;
+    return CopyOut(dst, Block(pba) + in, len);
+  }
 
   // --- volume.cc ---
   // Reads the volume table into vols (after Recover).

@@ -11,6 +11,7 @@
 //                     default 2), each one 8-byte entry per virtual block,
 //                     page aligned (map_slot_bytes apart)
 //   ref_offset        refcounts: one 4-byte count per data block
+//                     (kRefRetired: a block on bad media, never used again)
 //   data_offset       data blocks, block_size each (aligned to block_size)
 //   backup_offset     superblock backup: the last 4 KiB page of the mapping
 //
@@ -66,6 +67,13 @@ inline constexpr uint64_t kEntryPresent = 1ull << 63;
 inline constexpr uint64_t kEntryPbaMask = (1ull << 48) - 1;
 inline constexpr uint64_t kEntryReserved = ~(kEntryPresent | kEntryPbaMask);
 inline constexpr uint64_t kNoBlock = ~0ull;
+// The refcount of a retired data block (lib/image/media.h): a free block on
+// bad media that no allocation hands out. Real counts stay far below it
+// (CopyVolume refuses to reach UINT32_MAX - 1). It needs no new version: a
+// reader that predates it allocates only blocks whose count is 0, so it
+// skips the block too; its check calls the block leaked and its repair
+// returns the block to use.
+inline constexpr uint32_t kRefRetired = 0xffffffffu;
 inline constexpr uint64_t kRedoValid = 0x4f44455256494c41ull;    // "ALIVREDO"
 inline constexpr uint64_t kVolumeLive = 0x454d554c4f564c41ull;   // "ALVOLUME"
 inline constexpr uint64_t kIntentValid = 0x544e45544e49564full;  // "OVINTENT"

@@ -222,7 +222,15 @@ Result<Image> Image::OpenMapping(Mapping m, const std::string& volume,
                     " bytes) to be a daxstore image");
   }
   const bool writable = m.info().access == Access::kReadWrite;
-  DAXSTORE_ASSIGN_OR_RETURN(Superblock sb, ReadSuperblock(m, 0));
+  auto primary = ReadSuperblock(m, 0);
+  if (!primary.ok()) {
+    return IoError("image " + path +
+                       ": the primary superblock (image bytes [0, 4096)) lies "
+                       "on a bad block of the media; the image cannot be "
+                       "used safely: restore it from a backup",
+                   EIO);
+  }
+  Superblock sb = *primary;
   Status st = image::ValidateSuperblock(sb, size);
   if (!st.ok()) {
     DAXSTORE_ASSIGN_OR_RETURN(Superblock backup,
@@ -249,6 +257,8 @@ Result<Image> Image::OpenMapping(Mapping m, const std::string& volume,
   s->writable = writable;
   s->inspect = inspect && !writable;
   s->Attach();
+  // Recovery reads and writes metadata: none of it may lie on a bad block.
+  DAXSTORE_RETURN_IF_ERROR(s->CheckMedia());
   DAXSTORE_RETURN_IF_ERROR(s->Recover());
   if (writable && s->sb.version < image::kVersion) {
     // Recovery replays older records (their checksums too); writes from now
@@ -262,6 +272,7 @@ Result<Image> Image::OpenMapping(Mapping m, const std::string& volume,
     s->m.MemcpyPersist(base, &s->sb, sizeof s->sb);
   }
   DAXSTORE_RETURN_IF_ERROR(s->LoadVolumes());
+  s->RetireFreeBadBlocks();
   int slot = volume.empty() ? 0 : s->FindVolume(volume);
   if (slot < 0) {
     return NotFound("image " + path + " has no volume '" + volume +
@@ -281,7 +292,12 @@ Result<ImageInfo> Image::Info() const {
   info.virtual_blocks = s.sb.virtual_blocks;
   info.data_blocks = s.sb.data_blocks;
   for (uint64_t pba = 0; pba < s.sb.data_blocks; pba++) {
-    if (s.LoadRef(pba)) info.allocated_blocks++;
+    const uint32_t ref = s.LoadRef(pba);
+    if (ref == image::kRefRetired) {
+      info.retired_blocks++;
+    } else if (ref) {
+      info.allocated_blocks++;
+    }
   }
   info.allocated_bytes = info.allocated_blocks * s.sb.block_size;
   info.metadata_bytes =

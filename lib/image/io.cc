@@ -34,11 +34,16 @@ class Cursor {
       dst = static_cast<uint8_t*>(dst) + k;
     });
   }
-  void In(const void* src, size_t n) {
+  // Copies n bytes from src into the next n bytes with copy(dst, src, k),
+  // which returns false on a fault; false if any piece faulted.
+  template <typename Copy>
+  bool In(const uint8_t* src, size_t n, Copy copy) {
+    bool ok = true;
     Walk(n, [&](uint8_t* p, size_t k) {
-      std::memcpy(p, src, k);
-      src = static_cast<const uint8_t*>(src) + k;
+      ok = ok && copy(p, src, k);
+      src += k;
     });
+    return ok;
   }
   void Zero(size_t n) {
     Walk(n, [](uint8_t* p, size_t k) { std::memset(p, 0, k); });
@@ -145,29 +150,32 @@ Status CheckRange(const Image::State& s, uint64_t offset, uint64_t n) {
 }
 
 // Hands [in, in+len) of virtual block lba of volume `vol` to
-// emit(src, len), src null for a hole. First without the stripe lock,
-// keeping the copy only if no writer took the lock meanwhile (the block
-// may have been freed and reused under it); else again holding the lock
-// shared, so the block cannot be replaced. emit must tolerate a second
-// call that overwrites the first's output.
+// emit(src, len), src null for a hole; emit returns false when its copy
+// faulted (State::CopyOut). First without the stripe lock, keeping the
+// copy only if no writer took the lock meanwhile (the block may have been
+// freed and reused under it); else again holding the lock shared, so the
+// block cannot be replaced. emit must tolerate a second call that
+// overwrites the first's output. A bad block fails the read (media.h).
 template <typename Emit>
 Status ReadBlock(const Image::State& s, uint32_t vol, uint64_t lba, size_t in,
                  size_t len, Emit emit) {
   auto copy = [&](uint64_t e) {
-    emit(EntryPresent(e) ? s.Block(EntryPba(e)) + in : nullptr, len);
+    if (!EntryPresent(e)) return emit(nullptr, len);
+    const uint64_t pba = EntryPba(e);
+    // One predictable branch on healthy media.
+    if (s.bad.any() && s.bad.Contains(pba)) [[unlikely]]
+      return false;
+    return emit(s.Block(pba) + in, len);
   };
   image::Stripe& stripe = s.StripeOf(vol, lba);
   if (const uint64_t seq = stripe.Begin(); seq != image::Stripe::kBusy) {
     const uint64_t e = s.LoadEntry(vol, lba);
-    if (s.EntryOk(e)) {
-      copy(e);
-      if (stripe.Valid(seq)) return Status::Ok();
-    }
+    if (s.EntryOk(e) && copy(e) && stripe.Valid(seq)) return Status::Ok();
   }
   std::shared_lock lock(stripe.mu);
   const uint64_t e = s.LoadEntry(vol, lba);
   if (!s.EntryOk(e)) return s.EntryError(lba, e);
-  copy(e);
+  if (!copy(e)) return s.ReadError(vol, lba, EntryPba(e));
   return Status::Ok();
 }
 
@@ -207,7 +215,10 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
     uint64_t old = s.LoadEntry(slot, lba);
     DAXSTORE_RETURN_IF_ERROR(s.ValidateEntry(lba, old));
     if (EntryPresent(old)) {
-      std::memcpy(buf, s.Block(EntryPba(old)), bs);
+      // The rest of a bad block is unknown: refuse rather than guess it.
+      if (!s.ReadData(buf, EntryPba(old), 0, bs)) {
+        return s.PartialWriteError(slot, lba);
+      }
     } else {
       std::memset(buf, 0, bs);
     }
@@ -280,16 +291,24 @@ Status Image::Readv(uint64_t offset, std::span<const iovec> iov) const {
     // One buffer inside one block (most reads): no cursor, no loop.
     auto* dst = static_cast<uint8_t*>(iov[0].iov_base);
     return ReadBlock(s, vol_, offset >> s.block_shift, offset & mask, n,
-                     [dst](const uint8_t* src, size_t k) {
-                       src ? std::memcpy(dst, src, k) : std::memset(dst, 0, k);
+                     [&s, dst](const uint8_t* src, size_t k) {
+                       if (src) return s.CopyOut(dst, src, k);
+                       std::memset(dst, 0, k);
+                       return true;
                      });
   }
   Cursor dst(iov);
   Cursor next = dst;
   // A second call restarts from where the first began.
-  auto emit = [&dst, &next](const uint8_t* src, size_t k) {
+  auto emit = [&s, &dst, &next](const uint8_t* src, size_t k) {
     next = dst;
-    src ? next.In(src, k) : next.Zero(k);
+    if (!src) {
+      next.Zero(k);
+      return true;
+    }
+    return next.In(src, k, [&s](uint8_t* to, const uint8_t* from, size_t m) {
+      return s.CopyOut(to, from, m);
+    });
   };
   while (n) {
     size_t in = offset & mask;

@@ -135,6 +135,7 @@ uint64_t Image::State::Recount() {
   uint64_t changed = 0, lo = UINT64_MAX, hi = 0;
   for (uint64_t pba = 0; pba < sb.data_blocks; pba++) {
     if (LoadRef(pba) == count[pba]) continue;
+    if (LoadRef(pba) == image::kRefRetired && count[pba] == 0) continue;
     StoreRef(pba, count[pba]);
     lo = std::min(lo, pba);
     hi = pba;

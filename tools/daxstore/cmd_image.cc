@@ -45,6 +45,7 @@ nlohmann::json InfoJson(const Image& img, const ImageTarget& t) {
   j["data_blocks"] = i.data_blocks;
   j["allocated_blocks"] = i.allocated_blocks;
   j["free_blocks"] = i.free_blocks();
+  j["retired_blocks"] = i.retired_blocks;
   j["metadata_bytes"] = i.metadata_bytes;
   j["lanes"] = i.lanes;
   j["recovered_records"] = i.recovered_records;

@@ -2,6 +2,7 @@
 // level asked for. Exit codes as qemu-img check's: 0 clean (or repaired),
 // 1 the check could not run, 2 corruption left, 3 only problems that
 // lose nothing when fixed (leaked blocks, a crash's redo records) left.
+#include <cerrno>
 #include <memory>
 
 #include "commands.h"
@@ -83,8 +84,14 @@ nlohmann::json ReportJson(const CheckReport& r, const ImageTarget& t,
                        {"lba_count", p.range.count},
                        {"recovery", p.action}});
   }
+  nlohmann::json lost = nlohmann::json::array();
+  for (const BadRange& b : r.media_errors) {
+    lost.push_back(
+        {{"volume", b.volume}, {"offset", b.offset}, {"length", b.length}});
+  }
   return {{"path", t.path},
           {"clean", r.clean()},
+          {"media_errors", lost},
           {"repair", LevelName(level)},
           {"repaired", r.repaired},
           {"findings", r.findings},
@@ -115,6 +122,16 @@ void Conclude(const CheckReport& r, CheckRepair level,
                    "--repair=all " +
                    target + "' fixes it (" + what + ")"),
         kExitCorrupt};
+  }
+  if (!r.media_errors.empty()) {
+    // Repair cannot bring media-lost data back: it is corruption to report.
+    throw Failure{IoError(target + ": " +
+                              std::to_string(r.media_errors.size()) +
+                              " guest range(s) lie on bad blocks of the media "
+                              "(media_errors); rewrite them from the guest or "
+                              "restore them from a backup",
+                          EIO),
+                  kExitCorrupt};
   }
   if (r.clean() || level != CheckRepair::kNone) return;
   if (!r.pending.empty()) {
