@@ -93,7 +93,8 @@ has libdaxstore-dev usr/include/daxstore/daxstore.h usr/include/daxstore/image.h
   "usr/lib/$ma/libdaxstore.so" "usr/lib/$ma/pkgconfig/daxstore.pc" \
   "usr/lib/$ma/cmake/daxstore/daxstoreConfig.cmake"
 has daxstore usr/bin/daxstore lib/systemd/system/daxstore-serve@.service \
-  usr/lib/sysusers.d/daxstore.conf etc/daxstore/serve.conf.example
+  usr/lib/sysusers.d/daxstore.conf usr/lib/tmpfiles.d/daxstore.conf \
+  etc/daxstore/serve.conf.example
 has nbdkit-plugin-daxstore "${plugindir#/}/nbdkit-daxstore-plugin.so"
 
 field libdaxstore0 Depends libpmem2 libndctl6 libdaxctl1
@@ -105,6 +106,8 @@ dpkg-deb -I "$(deb libdaxstore0)" shlibs | grep -qxF "libdaxstore 0 libdaxstore0
   fail "libdaxstore0's shlibs file: $(dpkg-deb -I "$(deb libdaxstore0)" shlibs)"
 dpkg-deb -I "$(deb daxstore)" postinst | grep -q 'systemd-sysusers.*daxstore.conf' ||
   fail "daxstore's postinst does not create the daxstore user"
+dpkg-deb -I "$(deb daxstore)" postinst | grep -q 'systemd-tmpfiles.*--create daxstore.conf' ||
+  fail "daxstore's postinst does not create /var/lib/daxstore"
 dpkg-deb -I "$(deb daxstore)" conffiles | grep -qxF /etc/daxstore/serve.conf.example ||
   fail "/etc/daxstore/serve.conf.example is not a conffile"
 

@@ -22,6 +22,8 @@ dpkg -s daxstore libdaxstore0 libdaxstore-dev nbdkit-plugin-daxstore nbdkit |
 getent passwd daxstore | grep -q ':/var/lib/daxstore:' ||
   fail "no system user daxstore with home /var/lib/daxstore: $(getent passwd daxstore)"
 getent group daxstore >/dev/null || fail "no group daxstore"
+[ "$(stat -c %U:%G /var/lib/daxstore)" = daxstore:daxstore ] ||
+  fail "/var/lib/daxstore is not daxstore's"
 [ "$(realpath -m "$(pkg-config --variable=includedir daxstore)")" = /usr/include ] ||
   fail "pkg-config daxstore: includedir $(pkg-config --variable=includedir daxstore)"
 pkg-config --exists --print-errors daxstore || fail "pkg-config daxstore"
