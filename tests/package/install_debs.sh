@@ -72,4 +72,5 @@ unshare --mount --propagation private -- bash -c '
   exec chroot "$1" /bin/bash /in_root.sh' _ "$root" ||
   fail "the steps in the installed root failed (above)"
 echo "install and steps took $(($(date +%s) - start)) s"
+rm -rf "$root"  # kept only when a step failed, to look into
 echo "package install: ok"
