@@ -26,7 +26,9 @@ test_pkgs=(clang-format qemu-system-x86 qemu-system-common busybox-static kmod
   e2fsprogs xfsprogs cpio xz-utils binutils rustc qemu-utils fio
   libvirt-clients libxml2-utils  # virt-xml-validate checks vm-args --libvirt
   libvirt-daemon-driver-qemu     # virt-qemu-run boots it (no daemon)
-  clang libclang-rt-14-dev)      # the libFuzzer targets
+  clang libclang-rt-14-dev       # the libFuzzer targets
+  debhelper dpkg-dev systemd     # package.build: dpkg-buildpackage, systemd-analyze
+  debootstrap)                   # package.install: a fresh Debian 12 root
 
 install_pkgs() {
   local missing=()
@@ -83,10 +85,11 @@ case "$mode" in
       -DDAXSTORE_BUILD_BENCH=OFF
     cmake --build build-fuzz -j "$jobs" --target image_fuzzer vhost_fuzzer fuzz_seeds
     scripts/fuzz.sh build-fuzz 20
-    echo "== release build and every test"
+    echo "== release build and every test but package-install"
     configure build "${opt[@]}"
     cmake --build build -j "$jobs"
-    cd build && ctest -j "$jobs" --output-on-failure
+    # package-install downloads a Debian base system: by hand only.
+    cd build && ctest -j "$jobs" --output-on-failure -LE '^package-install$'
     ;;
   *)
     echo "usage: scripts/setup.sh demo|test" >&2
