@@ -73,7 +73,7 @@ case "$mode" in
     configure build-asan -DCMAKE_BUILD_TYPE=Debug \
       -DDAXSTORE_SANITIZE=address,undefined -DDAXSTORE_BUILD_BENCH=OFF
     cmake --build build-asan -j "$jobs"
-    (cd build-asan && ctest -j "$jobs" --output-on-failure -LE "kernel|install|e2e")
+    (cd build-asan && ctest -j "$jobs" --output-on-failure -LE "kernel|package|install|e2e")
     echo "== TSan build and concurrent tests"
     configure build-tsan "${opt[@]}" \
       -DDAXSTORE_SANITIZE=thread -DDAXSTORE_BUILD_BENCH=OFF
