@@ -125,13 +125,13 @@ void Conclude(const CheckReport& r, CheckRepair level,
   }
   if (!r.media_errors.empty()) {
     // Repair cannot bring media-lost data back: it is corruption to report.
-    throw Failure{IoError(target + ": " +
-                              std::to_string(r.media_errors.size()) +
-                              " guest range(s) lie on bad blocks of the media "
-                              "(media_errors); rewrite them from the guest or "
-                              "restore them from a backup",
-                          EIO),
-                  kExitCorrupt};
+    throw Failure{
+        IoError(target + ": " + std::to_string(r.media_errors.size()) +
+                    " guest range(s) lie on bad blocks of the media "
+                    "(media_errors); rewrite them from the guest or "
+                    "restore them from a backup",
+                EIO),
+        kExitCorrupt};
   }
   if (r.clean() || level != CheckRepair::kNone) return;
   if (!r.pending.empty()) {
