@@ -38,7 +38,7 @@ struct daxstore_image_options {
   uint32_t logical_block_size; /* 512 (default) or 4096 */
   uint32_t block_size;         /* power of two, 4 KiB (default) to 2 MiB */
   uint32_t lanes;              /* concurrent-writer slots, 1 to 1024 (64) */
-  uint32_t flags;              /* 0 or DAXSTORE_EMULATED_PMEM */
+  uint32_t flags;              /* 0, DAXSTORE_EMULATED_PMEM, a bus flag */
   uint32_t max_volumes;        /* volume slots (the disk itself, snapshots,
                                   clones), 1 to 64 (2); each slot costs one
                                   block map (8 bytes per block) */
@@ -62,21 +62,37 @@ struct daxstore_image_info {
  * bus does. For tests and benchmarks without pmem; a real power cut on a
  * plain file may then lose acknowledged writes. */
 #define DAXSTORE_EMULATED_PMEM 2u
+/* Open and create flags: look a namespace name up only on the kernel's
+ * NVDIMM bus, or only on the emulated bus (its directory is
+ * $DAXSTORE_EMULATED_DIR, else /var/lib/daxstore/emulated for root, else
+ * ~/.local/share/daxstore/emulated). Without either, the kernel's bus is
+ * used when the machine has one, else the emulated bus. */
+#define DAXSTORE_OPEN_KERNEL_BUS 4u
+#define DAXSTORE_OPEN_EMULATED_BUS 8u
 
 /* Thread-safe. Fills `options` with the defaults (virtual_size 0). */
 void daxstore_image_options_init(struct daxstore_image_options* options);
 
-/* Thread-safe. Creates an image at `path` (a new sparse file, or an existing
- * file or /dev/daxX.Y formatted whole) and opens it read-write. Fails with
- * -EBUSY if `path` already holds a daxstore image. */
+/* Targets. Where a function takes a `path`, it is, in this order: a path (it
+ * has a '/' or exists), "daxX.Y" when /dev/daxX.Y exists, a namespace by
+ * device ("namespace0.0"), by its dax or block device ("dax0.0", "pmem0")
+ * or by its name (ndctl's -n), else a new file in the working directory.
+ * A namespace name that matches nothing fails with -ENOENT. */
+
+/* Thread-safe. Creates an image at `path` (a target: a new sparse file, or
+ * an existing file, /dev/daxX.Y or namespace formatted whole) and opens it
+ * read-write. `options->flags` is 0 or a mix of DAXSTORE_EMULATED_PMEM and
+ * one bus flag. Fails with -EBUSY if `path` already holds a daxstore
+ * image. */
 int daxstore_image_create(const char* path,
                           const struct daxstore_image_options* options,
                           daxstore_image** out);
 
 /* Thread-safe. Opens an image, replaying what a crash left. `volume` names
  * a volume inside the image (a snapshot or a clone); NULL or "" is the
- * image's own disk ("base"). `flags` is 0 or a mix of
- * DAXSTORE_OPEN_READ_ONLY and DAXSTORE_EMULATED_PMEM; writes to a read-only
+ * image's own disk ("base"). `path` is a target (see above). `flags` is 0
+ * or a mix of DAXSTORE_OPEN_READ_ONLY, DAXSTORE_EMULATED_PMEM and one bus
+ * flag; writes to a read-only
  * handle or a snapshot fail with -EROFS. An image is open in one process at
  * a time (-EBUSY otherwise); to serve several volumes from one process, open
  * one and use daxstore_image_open_volume for the others. */

@@ -80,4 +80,19 @@ std::string DefaultEmulatedDir(Platform& platform);
 [[nodiscard]] Result<Image> OpenDisk(const DiskSpec& spec,
                                      DiskLocation* where = nullptr);
 
+// Creates an image at a located target and opens it read-write. A file is
+// created (or an existing one formatted, as Image::Create does); a
+// namespace is formatted whole (its size, whatever the file layout asks)
+// and only when no image is there: one that opens, or one that fails to
+// open for any reason but "no image here" (busy, damaged, crashed), is
+// refused with kBusy or that failure. Fails with kBusy when another
+// process has the target open.
+[[nodiscard]] Result<Image> CreateDiskAt(const DiskLocation& where,
+                                         const ImageOptions& options);
+
+// LocateDisk, then CreateDiskAt. spec.volume is ignored.
+[[nodiscard]] Result<Image> CreateDisk(const DiskSpec& spec,
+                                       const ImageOptions& options,
+                                       DiskLocation* where = nullptr);
+
 }  // namespace daxstore

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "daxstore/daxstore.h"
+#include "daxstore/disk.h"
 #include "daxstore/image.h"
 
 struct daxstore_image {
@@ -21,29 +22,8 @@ using daxstore::Status;
 
 thread_local std::string g_last_error;
 
-int ToErrno(const Status& s) {
-  switch (s.kind()) {
-    case ErrorKind::kOk:
-      return 0;
-    case ErrorKind::kInvalidArgument:
-      return -EINVAL;
-    case ErrorKind::kNotFound:
-      return -ENOENT;
-    case ErrorKind::kUnsupported:
-      return -EOPNOTSUPP;
-    case ErrorKind::kBusy:
-      return -EBUSY;
-    case ErrorKind::kNoSpace:
-      return -ENOSPC;
-    case ErrorKind::kIoError:
-      return s.sys_errno() > 0 ? -s.sys_errno() : -EIO;
-    case ErrorKind::kCorruption:
-      return -EUCLEAN;
-    case ErrorKind::kInternal:
-      return -EPROTO;
-  }
-  return -EIO;
-}
+// The library's one errno table (daxstore::ErrnoOf), negated.
+int ToErrno(const Status& s) { return -daxstore::ErrnoOf(s); }
 
 int Fail(int code, std::string message) {
   g_last_error = std::move(message);
@@ -94,12 +74,36 @@ int Emit(daxstore::Result<daxstore::Image> r, bool read_only,
   return 0;
 }
 
-daxstore::MapOptions MapOptionsFor(unsigned flags) {
-  daxstore::MapOptions mo;
-  if (flags & DAXSTORE_EMULATED_PMEM) {
-    mo.emulate = daxstore::PersistenceDomain::kMemoryController;
+constexpr unsigned kBusFlags =
+    DAXSTORE_OPEN_KERNEL_BUS | DAXSTORE_OPEN_EMULATED_BUS;
+
+// The disk factory's spec for a C ABI target and flags; fails with a
+// message naming `fn` for flags it does not know or that contradict.
+int SpecFor(const char* target, const char* volume, unsigned flags,
+            unsigned allowed, const char* fn, daxstore::DiskSpec* spec) {
+  if ((flags & ~allowed) != 0) {
+    return Fail(-EINVAL, std::string(fn) + ": unknown flags " +
+                             std::to_string(flags & ~allowed));
   }
-  return mo;
+  if ((flags & kBusFlags) == kBusFlags) {
+    return Fail(-EINVAL, std::string(fn) +
+                             ": DAXSTORE_OPEN_KERNEL_BUS and "
+                             "DAXSTORE_OPEN_EMULATED_BUS exclude each other");
+  }
+  spec->target = target;
+  spec->volume = volume ? volume : "";
+  spec->access = (flags & DAXSTORE_OPEN_READ_ONLY) != 0
+                     ? daxstore::Access::kReadOnly
+                     : daxstore::Access::kReadWrite;
+  if (flags & DAXSTORE_EMULATED_PMEM) {
+    spec->emulate = daxstore::PersistenceDomain::kMemoryController;
+  }
+  if (flags & DAXSTORE_OPEN_KERNEL_BUS)
+    spec->bus = daxstore::BusSelect::kKernel;
+  if (flags & DAXSTORE_OPEN_EMULATED_BUS) {
+    spec->bus = daxstore::BusSelect::kEmulated;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -130,12 +134,13 @@ int daxstore_image_create(const char* path, const daxstore_image_options* o,
   io.block_size = o->block_size;
   io.lanes = o->lanes;
   io.max_volumes = o->max_volumes;
-  if ((o->flags & ~DAXSTORE_EMULATED_PMEM) != 0) {
-    return Fail(-EINVAL, "daxstore_image_create: unknown options.flags " +
-                             std::to_string(o->flags));
+  daxstore::DiskSpec spec;
+  if (int rc =
+          SpecFor(path, nullptr, o->flags, DAXSTORE_EMULATED_PMEM | kBusFlags,
+                  "daxstore_image_create", &spec)) {
+    return rc;
   }
-  return Emit(daxstore::Image::Create(path, io, MapOptionsFor(o->flags)), false,
-              out);
+  return Emit(daxstore::CreateDisk(spec, io), false, out);
 }
 
 int daxstore_image_open(const char* path, const char* volume, unsigned flags,
@@ -144,14 +149,15 @@ int daxstore_image_open(const char* path, const char* volume, unsigned flags,
     return Fail(-EINVAL, "daxstore_image_open: path and out must be set");
   }
   *out = nullptr;
-  if ((flags & ~(DAXSTORE_OPEN_READ_ONLY | DAXSTORE_EMULATED_PMEM)) != 0) {
-    return Fail(-EINVAL,
-                "daxstore_image_open: unknown flags " + std::to_string(flags));
+  daxstore::DiskSpec spec;
+  if (int rc =
+          SpecFor(path, volume, flags,
+                  DAXSTORE_OPEN_READ_ONLY | DAXSTORE_EMULATED_PMEM | kBusFlags,
+                  "daxstore_image_open", &spec)) {
+    return rc;
   }
-  const bool ro = (flags & DAXSTORE_OPEN_READ_ONLY) != 0;
-  daxstore::MapOptions mo = MapOptionsFor(flags);
-  mo.access = ro ? daxstore::Access::kReadOnly : daxstore::Access::kReadWrite;
-  return Emit(daxstore::Image::Open(path, volume ? volume : "", mo), ro, out);
+  return Emit(daxstore::OpenDisk(spec), (flags & DAXSTORE_OPEN_READ_ONLY) != 0,
+              out);
 }
 
 void daxstore_image_close(daxstore_image* img) { delete img; }

@@ -126,23 +126,11 @@ bool FormatLosesNothing(const ImageTarget& t) {
 }
 
 Image CreateImage(const ImageTarget& t, const ImageOptions& o) {
-  if (t.ns.empty()) return Must(Image::Create(t.path, o, t.options));
-  if (Image::Open(t.path, t.options).ok()) {
-    throw Failure{
-        Busy("namespace " + t.ns + " (" + t.path +
-             ") already holds a daxstore image (destroy and recreate the "
-             "namespace to start over)")};
-  }
-  MapOptions mo = t.options;
-  mo.access = Access::kReadWrite;
-  mo.lock = true;
-  mo.create_size = 0;  // the namespace's size, whatever the layout asks
-  Mapping m = Must(Mapping::Open(t.path, mo));
-  auto img = Image::Format(std::move(m), o);
-  if (!img.ok()) {
-    throw Failure{img.status().WithContext("image on namespace " + t.ns)};
-  }
-  return std::move(img).value();
+  DiskLocation loc;
+  loc.path = t.path;
+  loc.options = t.options;
+  loc.ns = t.ns;
+  return Must(CreateDiskAt(loc, o));
 }
 
 std::string TargetBaseName(const ImageTarget& t) {
