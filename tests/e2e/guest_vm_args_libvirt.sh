@@ -102,7 +102,7 @@ ram=512M
 # The second disk gets the next name.
 "$DAXSTORE" vm-args "$work/nbd.img" --nbd --libvirt \
   --socket "$work/nbd.sock" --guest-ram $ram |
-  sed "s/<target dev='vda'/<target dev='vdb'/" >"$work/nbd.txt"
+  sed 's/<target dev="vda"/<target dev="vdb"/' >"$work/nbd.txt"
 
 # domain NAME PRINTED...: a domain of the printed "under <domain>" parts
 # (several <maxMemory> become one, with the slots and the sizes beyond the
@@ -235,7 +235,7 @@ rc=$(cat "$work/results-vm-args/status" 2>/dev/null || echo none)
 echo "libvirt guest ran in ${secs}s"
 
 # The guest found each device, the memory devices at the size printed.
-printed() { echo "$(($(sed -n "s/.*<size unit='KiB'>\([0-9]*\)<.*/\1/p" "$1") << 10))"; }
+printed() { echo "$(($(sed -n 's/.*<size unit="KiB">\([0-9]*\)<.*/\1/p' "$1") << 10))"; }
 found=$work/results-vm-args/found
 for want in "nvdimm $(printed "$work/nvdimm.txt")" "vhost-user 67108864" \
   "nbd 50331648"; do

@@ -6,12 +6,14 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "commands.h"
 #include "daxstore/image.h"
 #include "daxstore/image_server.h"
 #include "daxstore/size.h"
 #include "image_target.h"
+#include "xml.h"
 
 namespace daxstore::cli {
 namespace {
@@ -21,7 +23,7 @@ struct VmArgs {
   std::string volume;  // "" : the image's own disk
   std::string socket;
   std::string guest_ram;
-  bool qemu = false, libvirt = false;
+  bool qemu = false, libvirt = false, cloud_hypervisor = false;
   bool nbd = false, vhost_user = false;
   bool nvdimm = false, virtio_pmem = false;
 };
@@ -47,6 +49,51 @@ std::string QemuId(const std::string& target) {
     id += ok ? c : '_';
   }
   return id;
+}
+
+// A value inside a QEMU option list ("path=VALUE,..."): QEMU reads ",," as
+// one ','.
+std::string QemuValue(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    out += c;
+    if (c == ',') out += ',';
+  }
+  return out;
+}
+
+// One argv word as a shell reads it: as is when it holds nothing a shell
+// would split or expand, else single-quoted.
+std::string ShellWord(const std::string& w) {
+  bool plain = !w.empty();
+  for (char c : w) {
+    plain = plain &&
+            (std::isalnum(static_cast<unsigned char>(c)) ||
+             std::string_view("_-./:=,@%+").find(c) != std::string_view::npos);
+  }
+  if (plain) return w;
+  std::string out = "'";
+  for (char c : w) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Prints argv words on one line, each as ShellWord gives it.
+void PrintArgs(const std::vector<std::string>& words) {
+  std::string line;
+  for (const std::string& w : words) {
+    if (!line.empty()) line += ' ';
+    line += ShellWord(w);
+  }
+  std::printf("%s\n", line.c_str());
+}
+
+// cloud-hypervisor splits its option lists on ',' and has no escape for it.
+void RefuseCommaForCloudHypervisor(const std::string& path) {
+  if (path.find(',') != std::string::npos) {
+    throw Fail(path +
+               " holds a ',', which cloud-hypervisor's option syntax cannot "
+               "carry: use a path without one (a symlink will do)");
+  }
 }
 
 // The guest RAM words: placeholders, or --guest-ram in MiB (QEMU reads a
@@ -120,65 +167,105 @@ void Disk(const VmArgs& a, const ImageTarget& t) {
                   sock.c_str());
     } else if (a.volume.empty()) {
       std::printf("# first: daxstore serve vhost-user-blk %s --socket %s\n",
-                  what.c_str(), sock.c_str());
+                  ShellWord(what).c_str(), ShellWord(sock).c_str());
     } else {
       std::printf(
           "# first: daxstore serve vhost-user-blk %s --volume %s --socket "
           "%s\n# (or add it to the image's server: daxstore serve nbd %s "
-          "--vhost-user-blk %s=%s)\n",
-          what.c_str(), a.volume.c_str(), sock.c_str(), what.c_str(),
-          a.volume.c_str(), sock.c_str());
+          "--vhost-user-blk %s)\n",
+          ShellWord(what).c_str(), ShellWord(a.volume).c_str(),
+          ShellWord(sock).c_str(), ShellWord(what).c_str(),
+          ShellWord(a.volume + "=" + sock).c_str());
     }
     // The server maps guest RAM to reach the virtqueues: it must be shared.
     if (a.libvirt) {
       std::printf(
           "<!-- under <domain>: guest RAM the server can map -->\n"
-          "<memoryBacking><source type='memfd'/><access mode='shared'/>"
-          "</memoryBacking>\n"
+          "%s"
           "<!-- under <devices>: -->\n"
-          "<disk type='vhostuser' device='disk'>\n"
-          "  <driver name='qemu' type='raw'/>\n"
-          "  <source type='unix' path='%s'><reconnect enabled='yes' "
-          "timeout='10'/></source>\n"
-          "  <target dev='vda' bus='virtio'/>\n</disk>\n",
-          sock.c_str());
+          "%s",
+          XmlElement("memoryBacking")
+              .Add(std::move(XmlElement("source").Attr("type", "memfd")))
+              .Add(std::move(XmlElement("access").Attr("mode", "shared")))
+              .Dump()
+              .c_str(),
+          XmlElement("disk")
+              .Attr("type", "vhostuser")
+              .Attr("device", "disk")
+              .Add(std::move(XmlElement("driver")
+                                 .Attr("name", "qemu")
+                                 .Attr("type", "raw")))
+              .Add(std::move(XmlElement("source")
+                                 .Attr("type", "unix")
+                                 .Attr("path", sock)
+                                 .Add(std::move(XmlElement("reconnect")
+                                                    .Attr("enabled", "yes")
+                                                    .Attr("timeout", "10")))))
+              .Add(std::move(XmlElement("target")
+                                 .Attr("dev", "vda")
+                                 .Attr("bus", "virtio")))
+              .Dump()
+              .c_str());
+      return;
+    }
+    GuestRam g = ReadGuestRam(a);
+    if (a.cloud_hypervisor) {
+      RefuseCommaForCloudHypervisor(sock);
+      PrintArgs({"--memory", "size=" + g.ram + ",shared=on", "--disk",
+                 "vhost_user=true,socket=" + sock +
+                     ",num_queues=" + std::to_string(queues)});
     } else {
-      GuestRam g = ReadGuestRam(a);
+      PrintArgs(
+          {"-object",
+           "memory-backend-memfd,id=daxstore-ram,size=" + g.ram + ",share=on",
+           "-machine", "memory-backend=daxstore-ram", "-m", g.ram, "-chardev",
+           "socket,id=" + id + ",path=" + QemuValue(sock), "-device",
+           "vhost-user-blk-pci,chardev=" + id +
+               ",num-queues=" + std::to_string(queues)});
+    }
+    if (g.mib == 0) {
       std::printf(
-          "-object memory-backend-memfd,id=daxstore-ram,size=%s,share=on "
-          "-machine memory-backend=daxstore-ram -m %s "
-          "-chardev socket,id=%s,path=%s "
-          "-device vhost-user-blk-pci,chardev=%s,num-queues=%u\n",
-          g.ram.c_str(), g.ram.c_str(), id.c_str(), sock.c_str(), id.c_str(),
-          queues);
-      if (g.mib == 0) {
-        std::printf(
-            "# GUEST_RAM: the guest's RAM (e.g. 2G), or pass "
-            "--guest-ram\n");
-      }
+          "# GUEST_RAM: the guest's RAM (e.g. 2G), or pass --guest-ram\n");
     }
     return;
   }
+  if (a.cloud_hypervisor) {
+    throw Fail(
+        "cloud-hypervisor has no NBD client: attach the volume with "
+        "--vhost-user (add it to the image's server with 'daxstore serve nbd "
+        "IMAGE --vhost-user-blk VOLUME=SOCKET', or 'daxstore serve "
+        "vhost-user-blk')");
+  }
   std::string sock = a.socket.empty() ? DefaultSocket(base, ".nbd") : a.socket;
-  std::printf("# first: daxstore serve nbd %s --socket %s\n", what.c_str(),
-              sock.c_str());
+  std::printf("# first: daxstore serve nbd %s --socket %s\n",
+              ShellWord(what).c_str(), ShellWord(sock).c_str());
   // Every volume is an export named by the volume; none: the default.
   if (a.libvirt) {
-    std::string name = a.volume.empty() ? "" : " name='" + a.volume + "'";
+    XmlElement source("source");
+    source.Attr("protocol", "nbd");
+    if (!a.volume.empty()) source.Attr("name", a.volume);
+    source.Add(std::move(
+        XmlElement("host").Attr("transport", "unix").Attr("socket", sock)));
     std::printf(
-        "<disk type='network' device='disk'>\n"
-        "  <driver name='qemu' type='raw' cache='none'/>\n"
-        "  <source protocol='nbd'%s><host transport='unix' socket='%s'/>"
-        "</source>\n"
-        "  <target dev='vda' bus='virtio'/>\n</disk>\n",
-        name.c_str(), sock.c_str());
+        "%s",
+        XmlElement("disk")
+            .Attr("type", "network")
+            .Attr("device", "disk")
+            .Add(std::move(XmlElement("driver")
+                               .Attr("name", "qemu")
+                               .Attr("type", "raw")
+                               .Attr("cache", "none")))
+            .Add(std::move(source))
+            .Add(std::move(
+                XmlElement("target").Attr("dev", "vda").Attr("bus", "virtio")))
+            .Dump()
+            .c_str());
   } else {
-    std::string name = a.volume.empty() ? "" : ",export=" + a.volume;
-    std::printf(
-        "-blockdev driver=nbd,server.type=unix,server.path=%s%s,"
-        "node-name=%s,cache.direct=on "
-        "-device virtio-blk-pci,drive=%s\n",
-        sock.c_str(), name.c_str(), id.c_str(), id.c_str());
+    std::string name = a.volume.empty() ? "" : ",export=" + QemuValue(a.volume);
+    PrintArgs({"-blockdev",
+               "driver=nbd,server.type=unix,server.path=" + QemuValue(sock) +
+                   name + ",node-name=" + id + ",cache.direct=on",
+               "-device", "virtio-blk-pci,drive=" + id});
   }
 }
 
@@ -223,12 +310,6 @@ void Memory(const VmArgs& a, const ImageTarget& t) {
         "guest flushes into fsync)\n");
   }
   if (a.libvirt) {
-    const char* model = a.virtio_pmem ? "virtio-pmem" : "nvdimm";
-    std::string source = "<path>" + abs + "</path>";
-    if (!a.virtio_pmem) {
-      source += "<alignsize unit='KiB'>" + std::to_string(align >> 10) +
-                "</alignsize>" + (real ? "<pmem/>" : "");
-    }
     std::printf(
         "<!-- the domain also needs a NUMA cell with all its RAM: "
         "<cpu><numa><cell id='0' cpus='0-N' memory='%s' unit='KiB'/>"
@@ -237,18 +318,37 @@ void Memory(const VmArgs& a, const ImageTarget& t) {
         a.virtio_pmem
             ? ""
             : "; and ACPI for the NFIT: <features><acpi/></features>");
+    XmlElement source("source");
+    source.Add(std::move(XmlElement("path").Text(abs)));
+    if (!a.virtio_pmem) {
+      source.Add(std::move(XmlElement("alignsize")
+                               .Attr("unit", "KiB")
+                               .Text(std::to_string(align >> 10))));
+      if (real) source.Add(XmlElement("pmem"));
+    }
+    XmlElement target("target");
+    target.Add(std::move(XmlElement("size")
+                             .Attr("unit", "KiB")
+                             .Text(std::to_string(size >> 10))));
     // libvirt's QEMU driver puts an NVDIMM in a NUMA node (it refuses one
     // without) and takes none for virtio-pmem.
-    std::string node = a.virtio_pmem ? "" : "<node>0</node>";
+    if (!a.virtio_pmem) target.Add(std::move(XmlElement("node").Text("0")));
     std::printf(
         "<!-- under <domain>: the guest's RAM plus the device, in KiB -->\n"
-        "<maxMemory slots='1' unit='KiB'>%s</maxMemory>\n"
-        "<!-- under <devices>: -->\n"
-        "<memory model='%s' access='shared'>\n"
-        "  <source>%s</source>\n"
-        "  <target><size unit='KiB'>%llu</size>%s</target>\n</memory>\n",
-        g.MaxMemKiB(size).c_str(), model, source.c_str(),
-        (unsigned long long)(size >> 10), node.c_str());
+        "%s<!-- under <devices>: -->\n%s",
+        XmlElement("maxMemory")
+            .Attr("slots", "1")
+            .Attr("unit", "KiB")
+            .Text(g.MaxMemKiB(size))
+            .Dump()
+            .c_str(),
+        XmlElement("memory")
+            .Attr("model", a.virtio_pmem ? "virtio-pmem" : "nvdimm")
+            .Attr("access", "shared")
+            .Add(std::move(source))
+            .Add(std::move(target))
+            .Dump()
+            .c_str());
     if (a.virtio_pmem) {
       std::printf(
           "<!-- libvirt 9.0 (Debian 12) starts QEMU, then fails: \"virtio-pmem "
@@ -263,20 +363,31 @@ void Memory(const VmArgs& a, const ImageTarget& t) {
     }
     return;
   }
-  std::printf(
-      "-object memory-backend-file,id=%s,mem-path=%s,size=%llu,"
-      "share=on,align=%llu,pmem=%s ",
-      id.c_str(), abs.c_str(), (unsigned long long)size,
-      (unsigned long long)align, real ? "on" : "off");
-  if (a.virtio_pmem) {
-    std::printf("-device virtio-pmem-pci,memdev=%s,id=%s-dev -m %s,maxmem=%s\n",
-                id.c_str(), id.c_str(), g.ram.c_str(), g.MaxMem(size).c_str());
-  } else {
-    std::printf(
-        "-device nvdimm,memdev=%s,id=%s-dev -machine nvdimm=on "
-        "-m %s,slots=1,maxmem=%s\n",
-        id.c_str(), id.c_str(), g.ram.c_str(), g.MaxMem(size).c_str());
+  if (a.cloud_hypervisor) {
+    // cloud-hypervisor's --pmem is a virtio-pmem device; it maps the file
+    // shared, and discard_writes=off keeps the guest's writes.
+    RefuseCommaForCloudHypervisor(abs);
+    PrintArgs({"--pmem", "file=" + abs + ",size=" + std::to_string(size) +
+                             ",discard_writes=off"});
+    return;
   }
+  std::vector<std::string> words = {
+      "-object", "memory-backend-file,id=" + id + ",mem-path=" +
+                     QemuValue(abs) + ",size=" + std::to_string(size) +
+                     ",share=on,align=" + std::to_string(align) +
+                     ",pmem=" + (real ? "on" : "off")};
+  if (a.virtio_pmem) {
+    words.insert(
+        words.end(),
+        {"-device", "virtio-pmem-pci,memdev=" + id + ",id=" + id + "-dev", "-m",
+         g.ram + ",maxmem=" + g.MaxMem(size)});
+  } else {
+    words.insert(
+        words.end(),
+        {"-device", "nvdimm,memdev=" + id + ",id=" + id + "-dev", "-machine",
+         "nvdimm=on", "-m", g.ram + ",slots=1,maxmem=" + g.MaxMem(size)});
+  }
+  PrintArgs(words);
   if (g.mib == 0) {
     std::printf(
         "# GUEST_RAM: the guest's RAM (e.g. 2G); MAXMEM: GUEST_RAM + %lluM "
@@ -289,7 +400,19 @@ void Run(const VmArgs& a, const CLI::App* cmd) {
   int disk = a.nbd + a.vhost_user, mem = a.nvdimm + a.virtio_pmem;
   if (disk + mem > 1)
     throw Fail("pick one of --nbd, --vhost-user, --nvdimm, --virtio-pmem");
-  if (a.qemu && a.libvirt) throw Fail("pick one of --qemu and --libvirt");
+  if (a.qemu + a.libvirt + a.cloud_hypervisor > 1) {
+    throw Fail("pick one of --qemu, --libvirt and --cloud-hypervisor");
+  }
+  if (a.cloud_hypervisor && a.nvdimm) {
+    throw Fail(
+        "cloud-hypervisor attaches pmem as virtio-pmem (its --pmem): use "
+        "--virtio-pmem");
+  }
+  if (mem != 0 && !a.volume.empty()) {
+    throw Fail(
+        "--volume attaches a volume of an image as a disk: drop "
+        "--nvdimm and --virtio-pmem");
+  }
   ImageTarget t = ResolveImageTarget(cmd, a.target, "");
   if (t.ns.empty() && !DefaultPlatform()->StatPath(t.path).ok()) {
     throw Failure{NotFound("no file or namespace " + a.target +
@@ -305,6 +428,8 @@ void Run(const VmArgs& a, const CLI::App* cmd) {
     if (image.ok() || image.status().kind() == ErrorKind::kBusy) {
       return Disk(a, t);
     }
+    // A volume names a disk of an image: no volume, no image, no disk.
+    if (!a.volume.empty()) throw Failure{image.status()};
     if (disk && !t.ns.empty()) {
       throw Failure{
           NotFound("namespace " + a.target +
@@ -327,7 +452,9 @@ void Run(const VmArgs& a, const CLI::App* cmd) {
 void AddVmArgsCommands(CLI::App& app) {
   static VmArgs a;
   auto* c = app.add_subcommand(
-      "vm-args", "print QEMU arguments or libvirt XML that attach a target");
+      "vm-args",
+      "print QEMU or cloud-hypervisor arguments or libvirt XML that attach a "
+      "target");
   c->add_option("target", a.target,
                 "an image, a DAX file, /dev/daxX.Y, or a namespace by "
                 "device (namespace0.0, dax0.0, pmem0) or -n name")
@@ -337,6 +464,8 @@ void AddVmArgsCommands(CLI::App& app) {
                 "read-only): its NBD export or vhost-user-blk socket");
   c->add_flag("--qemu", a.qemu, "QEMU arguments (default)");
   c->add_flag("--libvirt", a.libvirt, "libvirt domain XML");
+  c->add_flag("--cloud-hypervisor", a.cloud_hypervisor,
+              "cloud-hypervisor arguments (vhost-user-blk disks, virtio-pmem)");
   c->add_flag("--nbd", a.nbd, "an image as a disk over NBD (default)");
   c->add_flag("--vhost-user", a.vhost_user,
               "an image as a vhost-user-blk disk");
