@@ -31,7 +31,7 @@ echo "== a size that does not fit the interleave: daxstore says what would"
 "${ns[@]}" create-namespace -r region0 -m fsdax -s 100M || true
 echo "== list, as ndctl would print it, and as a table"
 "${ns[@]}" list -RN -u
-"${ns[@]}" list -RN --human
+"${ns[@]}" list -RN --table
 echo "== map the devdax namespace's device through the mapping layer"
 "$cli" map info "$bus/region1/dax1.0" --emulate memory_controller
 echo "== system-ram and back"

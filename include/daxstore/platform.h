@@ -266,6 +266,9 @@ class Platform {
                       const ExecOptions& options);
   // Calls handler (which must be async-signal-safe) on SIGINT and SIGTERM.
   virtual Status OnStopSignals(void (*handler)(int));
+  // Calls handler (async-signal-safe) on SIGUSR1: a request to print the
+  // progress of a long operation once, as dd and qemu-img take it.
+  virtual Status OnProgressSignal(void (*handler)(int));
 };
 
 // The real operating system, with sysfs at sysfs_root.

@@ -81,6 +81,7 @@ class OsPlatform : public Platform {
   Status Exec(const std::vector<std::string>& argv,
               const ExecOptions& options) override;
   Status OnStopSignals(void (*handler)(int)) override;
+  Status OnProgressSignal(void (*handler)(int)) override;
 
  private:
   std::string Abs(const std::string& rel) const;

@@ -26,6 +26,9 @@ Status Platform::Exec(const std::vector<std::string>&, const ExecOptions&) {
 Status Platform::OnStopSignals(void (*)(int)) {
   return Unsupported("this platform has no signals");
 }
+Status Platform::OnProgressSignal(void (*)(int)) {
+  return Unsupported("this platform has no signals");
+}
 
 Result<uint32_t> OsPlatform::UserId() { return ::getuid(); }
 
@@ -79,6 +82,17 @@ Status OsPlatform::OnStopSignals(void (*handler)(int)) {
     if (::sigaction(sig, &sa, nullptr) != 0) {
       return FromErrno(errno, "cannot install a signal handler");
     }
+  }
+  return Status::Ok();
+}
+
+Status OsPlatform::OnProgressSignal(void (*handler)(int)) {
+  struct sigaction sa {};
+  sa.sa_handler = handler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;  // a copy's reads and writes go on
+  if (::sigaction(SIGUSR1, &sa, nullptr) != 0) {
+    return FromErrno(errno, "cannot install a SIGUSR1 handler");
   }
   return Status::Ok();
 }

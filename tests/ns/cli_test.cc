@@ -137,7 +137,7 @@ TEST_F(Cli, CreateAndListPrintNdctlJson) {
   RunResult gone = Cmd({"--bus", "emulated", "destroy-namespace", "-f", "all"});
   EXPECT_EQ(gone.rc, 0) << gone.err;
   EXPECT_NE(gone.err.find("destroyed 1 namespace"), std::string::npos);
-  RunResult table = Cmd({"--bus", "emulated", "list", "-R", "--human"});
+  RunResult table = Cmd({"--bus", "emulated", "list", "-R", "--table"});
   EXPECT_NE(table.out.find("region0"), std::string::npos);
   EXPECT_NE(table.out.find("1.00 GiB"), std::string::npos);
 }

@@ -9,6 +9,7 @@
 #include "daxstore/size.h"
 #include "identity.h"
 #include "image_target.h"
+#include "output.h"
 
 namespace daxstore::cli {
 namespace {
@@ -146,14 +147,17 @@ void AddImageCommands(CLI::App& app) {
                    "on a namespace or device, allow a virtual size beyond "
                    "what the medium holds (writes fail with ENOSPC when it "
                    "is full)");
+  AddOutputOption(create);
   create->callback([create, a] { Create(create, *a); });
 
-  auto* info = noun->add_subcommand("info", "describe an image as JSON");
+  auto* info = noun->add_subcommand(
+      "info", "describe an image (JSON, or --output=human)");
   AddTarget(info, *a, "image path or namespace");
   info->add_option("--volume", a->volume, "also describe this volume");
   info->add_option("--control", a->control,
                    "the control socket of the server that has the image "
                    "open (default: the one 'daxstore serve' makes)");
+  AddOutputOption(info);
   info->callback([info, a] { Info(info, *a); });
 
   AddImageCheckCommand(*noun);

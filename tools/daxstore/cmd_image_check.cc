@@ -9,6 +9,7 @@
 #include "daxstore/image.h"
 #include "identity.h"
 #include "image_target.h"
+#include "output.h"
 
 namespace daxstore::cli {
 namespace {
@@ -219,6 +220,8 @@ void AddImageCheckCommand(CLI::App& image) {
                    "redo records); all: also drop damaged map entries' data, "
                    "listing the LBAs dropped")
       ->expected(0, 1);
+  AddOutputOption(check);
+  AddQuietOption(check);
   check->callback([check, a] { Check(check, *a); });
 }
 

@@ -12,6 +12,7 @@
 #include "daxstore/size.h"
 #include "identity.h"
 #include "image_target.h"
+#include "output.h"
 
 namespace daxstore::cli {
 namespace {
@@ -230,6 +231,8 @@ void AddImageCopyCommands(CLI::App& image) {
                 "beyond what the medium holds");
   imp->add_option("--emulate", a->emulate,
                   "declare a plain file pmem: cpu_cache or memory_controller");
+  AddOutputOption(imp);
+  AddProgressOptions(imp);
   imp->callback([imp, a] { Import(imp, *a); });
 
   auto* exp = image.add_subcommand(
@@ -242,6 +245,8 @@ void AddImageCopyCommands(CLI::App& image) {
                   "image's own disk)");
   exp->add_option("--emulate", a->emulate,
                   "declare a plain file pmem: cpu_cache or memory_controller");
+  AddOutputOption(exp);
+  AddProgressOptions(exp);
   exp->callback([exp, a] { Export(exp, *a); });
 }
 

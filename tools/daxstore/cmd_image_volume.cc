@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "image_target.h"
+#include "output.h"
 
 namespace daxstore::cli {
 namespace {
@@ -45,6 +46,7 @@ CLI::App* Verb(CLI::App& image, const char* name, const char* help,
   c->add_option("--control", a.control,
                 "the control socket of the server that has the image open "
                 "(default: the one 'daxstore serve' makes for it)");
+  AddOutputOption(c);
   return c;
 }
 
@@ -86,7 +88,8 @@ void AddImageVolumeCommands(CLI::App& image) {
                {"allocated_bytes", info.value("allocated_bytes", 0)}});
   });
 
-  auto* list = Verb(image, "list", "list the volumes as a JSON array", *a);
+  auto* list = Verb(image, "list",
+                    "list the volumes (JSON array, or --output=human)", *a);
   list->callback([list, a] {
     PrintJson(Request(list, *a, "query-volumes", nullptr, false));
   });

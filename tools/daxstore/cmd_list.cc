@@ -1,5 +1,5 @@
 // daxstore list: ndctl list's options and JSON over either bus, or a table
-// with --human.
+// with --table.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -14,7 +14,8 @@ namespace {
 
 struct ListArgs {
   bool buses = false, regions = false, namespaces = false, dimms = false;
-  bool dax = false, idle = false, human_units = false, verbose = false;
+  bool dax = false, idle = false, human_units = false;
+  int verbose = 0;  // -v, -vv, -vvv
   bool capabilities = false, table = false;
   std::string region, ns, mode, bus;
 };
@@ -110,6 +111,10 @@ void PrintTable(const std::vector<Bus>& buses, const ListArgs& a) {
 }
 
 void List(const CLI::App* cmd, ListArgs a) {
+  // As ndctl: -vv adds buses, DIMMs, regions and namespaces; -vvv also the
+  // idle ones and the regions' capabilities.
+  if (a.verbose >= 2) a.buses = a.dimms = a.regions = a.namespaces = true;
+  if (a.verbose >= 3) a.idle = a.capabilities = true;
   if (!a.buses && !a.regions && !a.namespaces && !a.dimms) a.namespaces = true;
   ListFilter filter;
   filter.bus = a.bus;
@@ -125,7 +130,7 @@ void List(const CLI::App* cmd, ListArgs a) {
   }
   JsonFlags f;
   f.human = a.human_units;
-  f.verbose = a.verbose;
+  f.verbose = a.verbose >= 1;
   f.dax = a.dax;
   f.capabilities = a.capabilities;
   f.mappings = a.dimms && a.regions;
@@ -148,14 +153,17 @@ void AddListCommands(CLI::App& app) {
   c->add_flag("-C,--capabilities", a->capabilities,
               "include region capabilities");
   c->add_flag("-i,--idle", a->idle, "include disabled devices");
-  c->add_flag("-u", a->human_units, "sizes in human units (1006.00 MiB)");
-  c->add_flag("-v,--verbose", a->verbose, "every field");
+  c->add_flag("-u,--human", a->human_units,
+              "human units: sizes as \"1006.00 MiB (1054.87 MB)\", DIMM "
+              "handles and ids in hex");
+  c->add_flag("-v,--verbose", a->verbose,
+              "-v every field; -vv also buses, DIMMs and regions; -vvv also "
+              "idle devices and capabilities");
   c->add_option("-b,--bus-filter", a->bus, "only this bus");
   c->add_option("-r,--region", a->region, "only this region");
   c->add_option("-n,--namespace", a->ns, "only this namespace");
   c->add_option("-m,--mode", a->mode, "only namespaces in this mode");
-  c->add_flag("--human,--table", a->table,
-              "a table for people instead of JSON");
+  c->add_flag("--table", a->table, "a table for people instead of JSON");
   c->callback([c, a] { List(c, *a); });
 }
 

@@ -47,7 +47,8 @@ class OpenFile {
   int fd_;
 };
 
-// Prints JSON the way ndctl does (two-space indent).
+// Prints JSON the way ndctl does (two-space indent); for the verbs with
+// --output or -q (output.h), the human view or nothing.
 void PrintJson(const nlohmann::json& j);
 nlohmann::json MappingJson(const MappingInfo& info);
 

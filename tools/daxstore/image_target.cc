@@ -140,26 +140,4 @@ std::string TargetBaseName(const ImageTarget& t) {
   return loc.BaseName();
 }
 
-Progress::Progress(std::string verb, uint64_t total)
-    : verb_(std::move(verb)),
-      total_(total),
-      tty_(DefaultPlatform()->IsTerminal(2)) {}
-
-Progress::~Progress() {
-  if (tty_ && last_ >= 0) std::fputs("\n", stderr);
-}
-
-void Progress::Update(uint64_t done) {
-  if (!tty_ || total_ == 0) return;
-  const int pct = static_cast<int>(done * 100 / total_);
-  if (pct == last_) return;
-  last_ = pct;
-  char bar[41];
-  const int fill = pct * 40 / 100;
-  for (int i = 0; i < 40; ++i) bar[i] = i < fill ? '#' : '.';
-  bar[40] = '\0';
-  std::fprintf(stderr, "\r%s %3d%% [%s]", verb_.c_str(), pct, bar);
-  std::fflush(stderr);
-}
-
 }  // namespace daxstore::cli

@@ -77,19 +77,4 @@ nlohmann::json ImageRequest(const CLI::App* cmd, const std::string& target,
                             const std::string& control,
                             const nlohmann::json& request, bool write);
 
-// Draws "\rVERB  42% [#####.....]" on stderr while stderr is a terminal;
-// does nothing otherwise.
-class Progress {
- public:
-  Progress(std::string verb, uint64_t total);
-  ~Progress();  // ends the line if one was drawn
-  void Update(uint64_t done);
-
- private:
-  std::string verb_;
-  uint64_t total_;
-  bool tty_;
-  int last_ = -1;
-};
-
 }  // namespace daxstore::cli

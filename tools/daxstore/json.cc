@@ -1,10 +1,19 @@
 #include <iostream>
 
 #include "commands.h"
+#include "output.h"
 
 namespace daxstore::cli {
 
-void PrintJson(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
+void PrintJson(const nlohmann::json& j) {
+  EndProgressLine();
+  if (Output().quiet) return;
+  if (Output().format == OutputFormat::kHuman) {
+    std::cout << HumanView(j);
+  } else {
+    std::cout << j.dump(2) << "\n";
+  }
+}
 
 nlohmann::json MappingJson(const MappingInfo& info) {
   nlohmann::json j;

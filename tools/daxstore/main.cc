@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "output.h"
 
 namespace daxstore::cli {
 namespace {
@@ -19,6 +20,7 @@ constexpr Noun kNouns[] = {{AddMapCommands},        {AddBenchCommands},
 
 int main(int argc, char** argv) {
   using namespace daxstore::cli;
+  AcceptProgressSignal();
   CLI::App app{"daxstore: persistent-memory mappings, namespaces and images"};
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the verb
@@ -28,6 +30,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const Failure& f) {
+    EndProgressLine();
     std::fprintf(stderr, "daxstore: %s\n", f.status.message().c_str());
     return f.exit_code;
   }

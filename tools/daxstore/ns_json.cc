@@ -1,5 +1,6 @@
 #include "ns_json.h"
 
+#include <cstdio>
 #include <iostream>
 
 #include "daxstore/size.h"
@@ -7,10 +8,43 @@
 namespace daxstore::cli {
 
 namespace {
-OrderedJson Size(uint64_t bytes, const JsonFlags& f) {
-  if (f.human) return FormatSizeHuman(bytes);
-  return bytes;
+
+// "X.YY UNIT" with UNIT = 1 << shift or a power of ten, rounded half up.
+std::string Centi(uint64_t bytes, uint64_t unit, const char* name) {
+  const unsigned __int128 centi =
+      (static_cast<unsigned __int128>(bytes) * 200 / unit + 1) / 2;
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%llu.%02llu %s",
+                static_cast<unsigned long long>(centi / 100),
+                static_cast<unsigned long long>(centi % 100), name);
+  return buf;
 }
+
+// ndctl's -u: below 5000 KiB the number itself, else the binary size and,
+// in parentheses, the decimal one ("1006.00 MiB (1054.87 MB)"), in MiB
+// below 2 GiB, GiB below 2 TiB, else TiB.
+OrderedJson Size(uint64_t bytes, const JsonFlags& f) {
+  if (!f.human || bytes < 5000ull * 1024) return bytes;
+  if (bytes < (2ull << 30)) {
+    return Centi(bytes, 1ull << 20, "MiB") + " (" +
+           Centi(bytes, 1000000ull, "MB") + ")";
+  }
+  if (bytes < (2ull << 40)) {
+    return Centi(bytes, 1ull << 30, "GiB") + " (" +
+           Centi(bytes, 1000000000ull, "GB") + ")";
+  }
+  return Centi(bytes, 1ull << 40, "TiB") + " (" +
+         Centi(bytes, 1000000000000ull, "TB") + ")";
+}
+
+// ndctl's -u prints DIMM handles and physical ids in hex.
+OrderedJson Id(uint64_t v, const JsonFlags& f) {
+  if (!f.human) return v;
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
 }  // namespace
 
 OrderedJson DaxDeviceJson(const DaxDevice& d, const JsonFlags& f) {
@@ -107,8 +141,8 @@ OrderedJson DimmJson(const Dimm& d, const JsonFlags& f) {
   OrderedJson j;
   j["dev"] = d.dev;
   j["id"] = d.id;
-  j["handle"] = d.handle;
-  j["phys_id"] = d.phys_id;
+  j["handle"] = Id(d.handle, f);
+  j["phys_id"] = Id(d.phys_id, f);
   if (f.verbose) j["size"] = Size(d.size, f);
   if (!d.label_area) j["flag_no_labels"] = true;
   if (!d.enabled) j["state"] = "disabled";

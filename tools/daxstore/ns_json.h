@@ -11,7 +11,7 @@ namespace daxstore::cli {
 using OrderedJson = nlohmann::ordered_json;
 
 struct JsonFlags {
-  bool human = false;    // -u: sizes as "1006.00 MiB"
+  bool human = false;    // -u: sizes as "1006.00 MiB (1054.87 MB)", hex ids
   bool verbose = false;  // -v: every field
   bool dax = false;      // -X: devdax namespaces show their daxregion
   bool capabilities = false;
