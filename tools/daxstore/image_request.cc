@@ -37,7 +37,7 @@ nlohmann::json ReturnOf(const std::string& text) {
 
 }  // namespace
 
-std::string SocketDir(bool create) {
+std::string SocketDir(bool create, const std::string& option) {
   Platform& os = *DefaultPlatform();
   std::string xdg = os.Environment("XDG_RUNTIME_DIR").value_or(std::string());
   std::string dir = !xdg.empty()
@@ -47,9 +47,9 @@ std::string SocketDir(bool create) {
   Status st = os.MakePrivateDir(dir);
   if (!st.ok()) {
     // A failed mkdir carries its errno; a directory that is not ours none.
-    throw Fail(st.message() + (st.sys_errno() != 0
-                                   ? "; pass --socket PATH"
-                                   : "; remove it or pass --socket PATH"));
+    throw Fail(st.message() +
+               (st.sys_errno() != 0 ? "; pass " : "; remove it or pass ") +
+               option + " PATH");
   }
   return dir;
 }
