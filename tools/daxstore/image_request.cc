@@ -1,6 +1,7 @@
 // Image verbs that work offline and on a served image alike: a request
 // answered by an ImageServer in this process, or by the control socket of
 // the server that owns the image.
+#include <cerrno>
 #include <cstdio>
 
 #include "commands.h"
@@ -75,6 +76,15 @@ nlohmann::json ImageRequest(const CLI::App* cmd, const std::string& target,
   Platform& os = *DefaultPlatform();
   const std::string mine = Must(os.AbsolutePath(t.path));
   auto theirs = ControlImagePath(sock);
+  if (!theirs.ok() && theirs.status().sys_errno() == EACCES) {
+    // The socket is there but is not ours (0600, another user's server).
+    throw Failure{Status::Error(
+        theirs.status().kind(),
+        "permission denied: " + sock +
+            " is the control socket of another user's server for " + t.path +
+            " (mode 0600); run this as the user the server runs as",
+        EACCES)};
+  }
   if (!theirs.ok() || *theirs != mine) {
     std::string why = !theirs.ok()
                           ? "no daxstore server answers on " + sock
