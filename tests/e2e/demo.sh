@@ -10,8 +10,9 @@ dir=$(mktemp -d /var/tmp/daxstore-demo-test.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 echo "the user's" >"$dir/keep.img"
-DAXSTORE_DEMO_DIR=$dir "$src/scripts/demo.sh" "$build" >"$dir/out" 2>&1 ||
-  { cat "$dir/out"; fail "demo.sh exited $?"; }
+rc=0
+DAXSTORE_DEMO_DIR=$dir "$src/scripts/demo.sh" "$build" >"$dir/out" 2>&1 || rc=$?
+((rc == 0)) || { cat "$dir/out"; fail "demo.sh exited $rc"; }
 cat "$dir/out"
 for want in "ok: vm1 read the golden disk and wrote its own data" \
   "ok: vm2 read the golden disk and wrote its own data" \
