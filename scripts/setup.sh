@@ -19,7 +19,7 @@ base_pkgs=(build-essential cmake ninja-build pkg-config git python3
   nlohmann-json3-dev libcli11-dev libsystemd-dev libxml2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   ndctl daxctl pmdk-tools gnuplot-nox
-  nbdkit nbdkit-plugin-dev libnbd-bin)  # the NBD server and its clients
+  nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd jq)  # NBD server, clients
 # The kernel tier boots Debian's kernel in QEMU with an initramfs built from
 # these (emulation/kernel/).
 test_pkgs=(clang-format qemu-system-x86 qemu-system-common busybox-static kmod

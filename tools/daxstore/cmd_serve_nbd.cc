@@ -79,8 +79,9 @@ void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
   const std::string& nbdkit = *nbdkit_path;
   ImageTarget t = ResolveImageTarget(cmd, a.image, "");
   const std::string ctl = Must(os->AbsolutePath(
-      a.control.empty() ? SocketDir(true) + "/" + TargetBaseName(t) + ".ctl"
-                        : a.control));
+      a.control.empty()
+          ? SocketDir(true, "--control") + "/" + TargetBaseName(t) + ".ctl"
+          : a.control));
   // Open (and close) the image with every export first, so a missing or
   // corrupt image, an unknown volume or a socket in use gets our own
   // one-line error before nbdkit starts.

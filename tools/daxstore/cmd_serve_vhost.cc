@@ -55,8 +55,9 @@ void Serve(const CLI::App* cmd, const VhostArgs& a) {
   o.disk = SpecFor(cmd, a.image, "");
   o.read_only = a.options.read_only;
   o.control_socket = Must(os.AbsolutePath(
-      a.control.empty() ? SocketDir(true) + "/" + TargetBaseName(t) + ".ctl"
-                        : a.control));
+      a.control.empty()
+          ? SocketDir(true, "--control") + "/" + TargetBaseName(t) + ".ctl"
+          : a.control));
   ServedExport first;
   first.volume = a.volume;
   first.socket = a.options.socket_path;

@@ -1,6 +1,7 @@
 // Image verbs that work offline and on a served image alike: a request
 // answered by an ImageServer in this process, or by the control socket of
 // the server that owns the image.
+#include <cerrno>
 #include <cstdio>
 
 #include "commands.h"
@@ -37,7 +38,7 @@ nlohmann::json ReturnOf(const std::string& text) {
 
 }  // namespace
 
-std::string SocketDir(bool create) {
+std::string SocketDir(bool create, const std::string& option) {
   Platform& os = *DefaultPlatform();
   std::string xdg = os.Environment("XDG_RUNTIME_DIR").value_or(std::string());
   std::string dir = !xdg.empty()
@@ -47,9 +48,9 @@ std::string SocketDir(bool create) {
   Status st = os.MakePrivateDir(dir);
   if (!st.ok()) {
     // A failed mkdir carries its errno; a directory that is not ours none.
-    throw Fail(st.message() + (st.sys_errno() != 0
-                                   ? "; pass --socket PATH"
-                                   : "; remove it or pass --socket PATH"));
+    throw Fail(st.message() +
+               (st.sys_errno() != 0 ? "; pass " : "; remove it or pass ") +
+               option + " PATH");
   }
   return dir;
 }
@@ -75,6 +76,15 @@ nlohmann::json ImageRequest(const CLI::App* cmd, const std::string& target,
   Platform& os = *DefaultPlatform();
   const std::string mine = Must(os.AbsolutePath(t.path));
   auto theirs = ControlImagePath(sock);
+  if (!theirs.ok() && theirs.status().sys_errno() == EACCES) {
+    // The socket is there but is not ours (0600, another user's server).
+    throw Failure{Status::Error(
+        theirs.status().kind(),
+        "permission denied: " + sock +
+            " is the control socket of another user's server for " + t.path +
+            " (mode 0600); run this as the user the server runs as",
+        EACCES)};
+  }
   if (!theirs.ok() || *theirs != mine) {
     std::string why = !theirs.ok()
                           ? "no daxstore server answers on " + sock

@@ -60,8 +60,8 @@ std::string TargetBaseName(const ImageTarget& t);
 
 // Where servers put their sockets by default: $XDG_RUNTIME_DIR/daxstore,
 // else /tmp/daxstore-UID. With `create`, made 0700 and checked to be ours
-// (throws Failure otherwise).
-std::string SocketDir(bool create);
+// (throws Failure otherwise, naming `option` as the way around it).
+std::string SocketDir(bool create, const std::string& option = "--socket");
 // The control socket `daxstore serve` makes for t by default, and where
 // the image verbs look for a server holding t: SocketDir()/NAME.ctl.
 std::string DefaultControlSocket(const ImageTarget& t);
