@@ -174,13 +174,18 @@ for vm in ("vm1", "vm2", "vm3"):
     print(f"{vm}: {shared} blocks shared, {v['unique_blocks']} its own")
 PY
 
-# After the server: the snapshot, exported, is still golden.raw; the image
-# checks clean.
+# After the server: the snapshot, exported, is still golden.raw; each
+# clone exports as NBD served it; the image checks clean.
 kill "$server" && wait "$server" || true
 server=
 "$DAXSTORE" image export "$img" "$work/golden-export.raw" --volume golden >/dev/null
 cmp "$work/golden.raw" "$work/golden-export.raw" ||
   fail "image export --volume golden differs from golden.raw"
+for vm in "${vms[@]}"; do
+  "$DAXSTORE" image export "$img" "$work/$vm-export.raw" --volume "$vm" >/dev/null
+  cmp "$work/$vm.raw" "$work/$vm-export.raw" ||
+    fail "image export --volume $vm differs from what NBD served"
+done
 "$DAXSTORE" image check "$img" >"$work/check.json" ||
   fail "image check: status $?: $(cat "$work/check.json")"
 echo "guest golden: ok"
