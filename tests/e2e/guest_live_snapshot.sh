@@ -84,18 +84,21 @@ echo "guest: wrote stamps 1..$n; e2fsck clean"
 GUEST
 chmod +x "$ship/guest.sh"
 
+declare -A pid
 for vm in "${vms[@]}"; do
   mkdir -p "$work/results-$vm"
   "$RUN_IN_GUEST" --cache "$KERNEL_CACHE" --build "$ship" --nvdimm 0 \
     --memory "$ram" --timeout 150 --results "$work/results-$vm" \
     --vm-args "$work/$vm.args" -- sh "$ship/guest.sh" >"$work/$vm.log" 2>&1 &
   guests+=($!)
+  pid[$vm]=$!
 done
 done_n() { cat "$work/results-$1/done" 2>/dev/null || echo 0; }
 # wait_for VM N: until VM's guest has written stamp N.
 wait_for() {
   for _ in $(seq 1200); do
     (($(done_n "$1") >= $2)) && return 0
+    kill -0 "${pid[$1]}" 2>/dev/null || break
     sleep 0.1
   done
   cat "$work/$1.log" >&2
