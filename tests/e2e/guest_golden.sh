@@ -12,7 +12,9 @@
 #   - the host then copies each clone out (nbdcopy, from the running
 #     server) and finds in it the golden files and its own VM's file and no
 #     other VM's; the golden snapshot is byte for byte golden.raw; `image
-#     list` shows each clone still sharing blocks; `image check` is clean.
+#     list` shows each clone still sharing blocks; after the server, `image
+#     export --volume vmN` equals what NBD served and `image check` is
+#     clean.
 # Env: DAXSTORE, RUN_IN_GUEST, KERNEL_CACHE.
 set -euo pipefail
 # Images live in /dev/shm (on a disk every write would be msyncs); the
