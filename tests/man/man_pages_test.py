@@ -14,7 +14,7 @@ Reads every verb and subverb from `daxstore --help` and `daxstore VERB
       page), the global options on daxstore(1); with --plugin, every
       parameter of `nbdkit PLUGIN --help` on nbdkit-daxstore-plugin(1);
   (c) every page renders with `man --warnings -l` at 80 columns without a
-      warning.
+      warning and without a line wider than 80 columns.
 Exits 77 (a ctest skip) saying why when scdoc or man is missing.
 """
 import argparse
@@ -100,6 +100,11 @@ def render(path):
     if text.returncode != 0:
         fail(f"man -l {path} exited {text.returncode}: {text.stderr.strip()}")
     out = text.stdout
+    # Lines man cannot fill (examples, the synopsis of libdaxstore(3)) draw
+    # no warning when they overflow: measure them.
+    for line in out.splitlines():
+        if len(line) > 80:
+            fail(f"{os.path.basename(path)}: a line is wider than 80 columns: {line.strip()!r}")
     # Undo line breaks inside words: groff's own hyphens (U+2010) go, a
     # break after a word's hyphen keeps it ("--vhost-" "user-blk").
     out = re.sub("\u2010\n\\s+", "", out)
