@@ -19,7 +19,8 @@ base_pkgs=(build-essential cmake ninja-build pkg-config git python3
   nlohmann-json3-dev libcli11-dev libsystemd-dev libxml2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   ndctl daxctl pmdk-tools gnuplot-nox
-  nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd jq)  # NBD server, clients
+  nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd jq  # NBD server, clients
+  scdoc)  # renders the man pages (docs/man/)
 # The kernel tier boots Debian's kernel in QEMU with an initramfs built from
 # these (emulation/kernel/).
 test_pkgs=(clang-format qemu-system-x86 qemu-system-common busybox-static kmod
@@ -28,7 +29,8 @@ test_pkgs=(clang-format qemu-system-x86 qemu-system-common busybox-static kmod
   libvirt-daemon-driver-qemu     # virt-qemu-run boots it (no daemon)
   clang libclang-rt-14-dev       # the libFuzzer targets
   debhelper dpkg-dev systemd     # package.build: dpkg-buildpackage, systemd-analyze
-  debootstrap)                   # package.install: a fresh Debian 12 root
+  debootstrap                    # package.install: a fresh Debian 12 root
+  man-db)                        # man.pages renders every page with man
 
 install_pkgs() {
   local missing=()

@@ -94,8 +94,19 @@ has libdaxstore-dev usr/include/daxstore/daxstore.h usr/include/daxstore/image.h
   "usr/lib/$ma/cmake/daxstore/daxstoreConfig.cmake"
 has daxstore usr/bin/daxstore lib/systemd/system/daxstore-serve@.service \
   usr/lib/sysusers.d/daxstore.conf usr/lib/tmpfiles.d/daxstore.conf \
-  etc/daxstore/serve.conf.example
-has nbdkit-plugin-daxstore "${plugindir#/}/nbdkit-daxstore-plugin.so"
+  etc/daxstore/serve.conf.example usr/share/bash-completion/completions/daxstore
+has nbdkit-plugin-daxstore "${plugindir#/}/nbdkit-daxstore-plugin.so" \
+  usr/share/man/man1/nbdkit-daxstore-plugin.1.gz
+# The man pages: one per verb (docs/man/), a ".so" page for each verb that
+# shares another's, libdaxstore(3) with the headers.
+for page in daxstore daxstore-list daxstore-create-namespace daxstore-emulate \
+  daxstore-map daxstore-image daxstore-serve daxstore-vm-args daxstore-bench \
+  daxstore-destroy-namespace daxstore-enable-namespace daxstore-disable-namespace \
+  daxstore-reconfigure-device daxstore-enable-region daxstore-disable-region \
+  daxstore-init-labels; do
+  has daxstore "usr/share/man/man1/$page.1.gz"
+done
+has libdaxstore-dev usr/share/man/man3/libdaxstore.3.gz
 
 field libdaxstore0 Depends libpmem2 libndctl6 libdaxctl1
 field libdaxstore-dev Depends "libdaxstore0 (= $version)" libpmem2-dev libndctl-dev
@@ -121,6 +132,19 @@ pcdir=$(PKG_CONFIG_PATH=$root/usr/lib/$ma/pkgconfig \
   pkg-config --variable=includedir daxstore)
 [ "$(realpath -m "$pcdir")" = "$root/usr/include" ] ||
   fail "daxstore.pc's includedir is $pcdir, not $root/usr/include"
+
+# man finds the packaged pages, follows a redirect, and the completion
+# script offers the verbs.
+if command -v man >/dev/null; then
+  MANWIDTH=80 man -M "$root/usr/share/man" daxstore-destroy-namespace 2>&1 |
+    grep -q "^NAME" || fail "man does not show daxstore-destroy-namespace(1) from the package"
+  MANWIDTH=80 man -M "$root/usr/share/man" daxstore-destroy-namespace 2>&1 |
+    grep -q "daxstore-create-namespace, daxstore-destroy-namespace" ||
+    fail "daxstore-destroy-namespace(1) does not lead to daxstore-create-namespace(1)"
+fi
+verbs=$(bash -c 'source "$1"; COMP_WORDS=(daxstore ima); COMP_CWORD=1; _daxstore
+  echo "${COMPREPLY[*]}"' _ "$root/usr/share/bash-completion/completions/daxstore")
+[ "$verbs" = image ] || fail "the packaged completion offers '$verbs' for 'daxstore ima'"
 
 export LD_LIBRARY_PATH=$root/usr/lib/$ma
 export DAXSTORE_NBDKIT_PLUGIN=$root$plugindir/nbdkit-daxstore-plugin.so
