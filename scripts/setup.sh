@@ -69,29 +69,32 @@ case "$mode" in
     ;;
   test)
     install_pkgs "${base_pkgs[@]}" "${test_pkgs[@]}"
-    echo "== format check"
+    # Each phase's heading says how long the run has taken so far.
+    phase() { echo "== $* (at ${SECONDS}s)"; }
+    phase "format check"
     scripts/check-format.sh
-    echo "== ASan+UBSan build and tests"
+    phase "ASan+UBSan build and tests"
     configure build-asan -DCMAKE_BUILD_TYPE=Debug \
       -DDAXSTORE_SANITIZE=address,undefined -DDAXSTORE_BUILD_BENCH=OFF
     cmake --build build-asan -j "$jobs"
     (cd build-asan && ctest -j "$jobs" --output-on-failure -LE "kernel|package|install|e2e")
-    echo "== TSan build and concurrent tests"
+    phase "TSan build and concurrent tests"
     configure build-tsan "${opt[@]}" \
       -DDAXSTORE_SANITIZE=thread -DDAXSTORE_BUILD_BENCH=OFF
     cmake --build build-tsan -j "$jobs" --target concurrent_tests
     (cd build-tsan && ctest -j "$jobs" --output-on-failure -R Concurrent)
-    echo "== libFuzzer targets (clang, ASan+UBSan): a short run of each"
+    phase "libFuzzer targets (clang, ASan+UBSan): a short run of each"
     CC=clang CXX=clang++ configure build-fuzz "${opt[@]}" \
       -DDAXSTORE_BUILD_FUZZ=ON -DDAXSTORE_SANITIZE=address,undefined \
       -DDAXSTORE_BUILD_BENCH=OFF
     cmake --build build-fuzz -j "$jobs" --target image_fuzzer vhost_fuzzer fuzz_seeds
     scripts/fuzz.sh build-fuzz 20
-    echo "== release build and every test but package-install"
+    phase "release build and every test but package-install"
     configure build "${opt[@]}"
     cmake --build build -j "$jobs"
     # package-install downloads a Debian base system: by hand only.
-    cd build && ctest -j "$jobs" --output-on-failure -LE '^package-install$'
+    (cd build && ctest -j "$jobs" --output-on-failure -LE '^package-install$')
+    phase "done"
     ;;
   *)
     echo "usage: scripts/setup.sh demo|test" >&2
