@@ -19,10 +19,8 @@
 // and only `create -e` changes it.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
-#include <string_view>
 
 #include "daxstore/mapping.h"
 #include "daxstore/namespace.h"
@@ -45,9 +43,6 @@ struct EmulatedBusConfig {
 struct EmulatedOptions {
   std::string dir;
   std::shared_ptr<Platform> platform;  // null: DefaultPlatform()
-  // Test hook: called at named points inside mutating operations (e.g.
-  // "create:device-file", "create:before-publish") with the lock held.
-  std::function<void(std::string_view point)> crash_point;
 };
 
 // Creates a bus in options.dir (created if missing). Fails with kBusy if a

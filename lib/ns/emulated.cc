@@ -65,7 +65,7 @@ Status CheckIdle(LockedBus& bus, const RegionRecord& r, const NsRecord& n,
 
 Result<std::unique_ptr<LockedBus>> EmulatedBackend::Lock() {
   auto p = options_.platform ? options_.platform : DefaultPlatform();
-  return LockedBus::Acquire(std::move(p), options_.dir, options_.crash_point);
+  return LockedBus::Acquire(std::move(p), options_.dir, crash_point_);
 }
 
 Result<std::vector<Bus>> EmulatedBackend::List(const ListFilter& filter) {

@@ -3,6 +3,7 @@
 // in the order emulated_store.h describes.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -13,8 +14,13 @@ namespace daxstore::ns {
 
 class EmulatedBackend : public NamespaceBackend {
  public:
-  explicit EmulatedBackend(EmulatedOptions options)
-      : options_(std::move(options)) {}
+  // crash_point, if set, is called at named points inside mutating
+  // operations ("create:device-file", "create:before-publish", ...) with
+  // the lock held: the crash tests kill the process there.
+  explicit EmulatedBackend(
+      EmulatedOptions options,
+      std::function<void(std::string_view point)> crash_point = {})
+      : options_(std::move(options)), crash_point_(std::move(crash_point)) {}
 
   std::string_view name() const override { return "emulated"; }
   Result<std::vector<Bus>> List(const ListFilter& filter) override;
@@ -36,6 +42,7 @@ class EmulatedBackend : public NamespaceBackend {
                              const CreateRequest& r);
 
   EmulatedOptions options_;
+  std::function<void(std::string_view point)> crash_point_;
 };
 
 // Lookups that explain what is missing.

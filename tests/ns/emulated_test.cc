@@ -1,6 +1,8 @@
 // The emulated bus only: labels and data survive a restart, a process
 // killed in the middle of an operation leaves a consistent bus, and many
 // users of one bus do not lose each other's labels.
+#include "ns/emulated.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -227,11 +229,11 @@ void KillAt(const EmulatedOptions& base, const std::string& point,
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     EmulatedOptions o = base;
-    o.crash_point = [point](std::string_view at) {
+    if (!o.platform) o.platform = DefaultPlatform();
+    ns::EmulatedBackend b(o, [point](std::string_view at) {
       if (at == point) raise(SIGKILL);
-    };
-    auto b = OpenEmulatedBackend(o);
-    if (b.ok()) op(**b);
+    });
+    op(b);
     _exit(3);  // the crash point was never reached
   }
   int status = 0;
