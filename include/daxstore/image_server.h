@@ -53,6 +53,9 @@ struct ImageServerOptions {
   DiskSpec disk;  // the image (disk.volume is ignored: every volume)
   // Whether volumes are NBD exports (a host that speaks NBD calls in).
   bool nbd = false;
+  // The unix socket NBD clients connect to, when known ("" otherwise):
+  // query-exports reports it with each NBD export.
+  std::string nbd_socket;
   std::string control_socket;          // "" : no control socket
   std::vector<ServedExport> exports;   // vhost-user-blk exports to start
   bool read_only = false;              // the whole image

@@ -98,7 +98,9 @@ static json Execute(ImageServer& server, ImageServer::State& s,
   if (cmd == "query-exports") {
     json out = json::array();
     for (const std::string& v : server.NbdExports()) {
-      out.push_back({{"type", "nbd"}, {"volume", v}});
+      json e = {{"type", "nbd"}, {"volume", v}};
+      if (!s.options.nbd_socket.empty()) e["socket"] = s.options.nbd_socket;
+      out.push_back(std::move(e));
     }
     std::lock_guard lock(s.mu);
     for (const auto& [v, e] : s.vhost) {

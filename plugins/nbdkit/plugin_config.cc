@@ -19,7 +19,9 @@ const char kHelp[] =
     "threads=serial|parallel  requests of one connection one at a time\n"
     "              on the connection's thread (default), or in parallel\n"
     "              on nbdkit's worker threads\n"
-    "announce=TEXT  a line printed on stderr once serving";
+    "announce=TEXT  a line printed on stderr once serving\n"
+    "nbd-socket=PATH  the unix socket nbdkit serves on, reported to\n"
+    "              the control socket's query-exports";
 
 namespace {
 
@@ -95,12 +97,14 @@ Status Apply(Config* c, const std::string& key, const std::string& value) {
     c->parallel = value == "parallel";
   } else if (key == "announce") {
     c->announce = value;
+  } else if (key == "nbd-socket") {
+    c->server.nbd_socket = value;
   } else {
     return InvalidArgument(
         "unknown parameter '" + key +
         "' (use image=TARGET [volume=NAME] [vhost=VOLUME:SOCKET[:QUEUES]] "
         "[control=SOCKET] [bus=...] [emulated-dir=DIR] [emulate=DOMAIN] "
-        "[threads=serial|parallel])");
+        "[threads=serial|parallel] [nbd-socket=PATH])");
   }
   return Status::Ok();
 }

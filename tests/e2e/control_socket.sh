@@ -75,6 +75,19 @@ else
   echo "$skipped"
 fi
 
+echo "== vm-args asks the server for its sockets"
+# serve nbd --socket is a path of the user's choosing: vm-args finds it
+# (and a volume's vhost-user-blk socket) through the control socket.
+out=$("$DAXSTORE" vm-args "$img" --volume vm1 --control "$ctl")
+[[ $out == *"# served by the running daxstore server on $sock"* &&
+  $out == *"server.path=$sock,export=vm1,"* ]] || fail "vm-args nbd: $out"
+out=$("$DAXSTORE" vm-args "$img" --volume vm2 --vhost-user --control "$ctl" --guest-ram 256M)
+[[ $out == *"path=$work/vm2.sock "* ]] || fail "vm-args vhost-user: $out"
+# Without a server to ask, the default socket, and the line to start one.
+out=$("$DAXSTORE" vm-args "$img" --volume vm1 --control "$work/none.ctl")
+[[ $out == *"# first: daxstore serve nbd"* && $out != *"server.path=$sock,"* ]] ||
+  fail "vm-args without a server: $out"
+
 echo "== hostile requests get error replies"
 # A 1 MiB name (a line over the 64 KiB limit) and a 60 KiB one (within).
 long=$(head -c 1048576 /dev/zero | tr '\0' a)

@@ -110,6 +110,7 @@ void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
   std::vector<std::string> args = {nbdkit, "--foreground"};
   std::string uri;
   const std::string& vol = a.volume;  // "": the default export
+  std::string nbd_socket;             // reported by the control socket
   if (!a.tcp.empty()) {
     size_t colon = a.tcp.rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == a.tcp.size()) {
@@ -128,11 +129,13 @@ void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
                            : a.socket;
     ClaimSocket(*os, sock);
     args.insert(args.end(), {"--unix", sock});
+    nbd_socket = Must(os->AbsolutePath(sock));
     uri = "nbd+unix:///" + vol + "?socket=" + sock;
   }
   if (a.read_only) args.push_back("--readonly");
   args.push_back(PluginPath(*os));
   args.push_back("image=" + abs);
+  if (!nbd_socket.empty()) args.push_back("nbd-socket=" + nbd_socket);
   if (t.options.emulate) {  // an emulated-bus namespace
     args.push_back("emulate=" +
                    std::string(PersistenceDomainName(*t.options.emulate)));

@@ -22,6 +22,7 @@ struct VmArgs {
   std::string target;
   std::string volume;  // "" : the image's own disk
   std::string socket;
+  std::string control;  // "": the one `daxstore serve` makes
   std::string guest_ram;
   bool qemu = false, libvirt = false, cloud_hypervisor = false;
   bool nbd = false, vhost_user = false;
@@ -124,21 +125,24 @@ GuestRam ReadGuestRam(const VmArgs& a) {
   return g;
 }
 
-// The vhost-user-blk export of `volume` on the server that owns t, if one
-// answers on its default control socket: its socket and queues.
+// The `type` export of `volume` on the server that owns t, if one answers
+// on its control socket (--control, else the default): its socket (for NBD,
+// known when served on a unix socket) and queues.
 struct Served {
   std::string socket;
   uint32_t queues = 1;
 };
-std::optional<Served> ServedVhost(const ImageTarget& t,
-                                  const std::string& volume) {
-  auto reply = ControlRequest(DefaultControlSocket(t),
-                              R"({"execute": "query-exports"})", 5000);
+std::optional<Served> ServedExport(const VmArgs& a, const ImageTarget& t,
+                                   const char* type,
+                                   const std::string& volume) {
+  auto reply =
+      ControlRequest(a.control.empty() ? DefaultControlSocket(t) : a.control,
+                     R"({"execute": "query-exports"})", 5000);
   if (!reply.ok()) return std::nullopt;
   auto j = nlohmann::json::parse(*reply, nullptr, false);
   if (j.is_discarded() || !j.contains("return")) return std::nullopt;
   for (const auto& e : j["return"]) {
-    if (e.value("type", "") != "vhost-user-blk") continue;
+    if (e.value("type", "") != type || e.value("socket", "").empty()) continue;
     if (e.value("volume", "") != (volume.empty() ? "base" : volume)) continue;
     return Served{e.value("socket", ""), e.value("queues", 1u)};
   }
@@ -154,7 +158,8 @@ void Disk(const VmArgs& a, const ImageTarget& t) {
   std::string id = QemuId(a.volume.empty() ? base : base + "-" + a.volume);
   if (a.vhost_user) {
     std::optional<Served> served =
-        a.socket.empty() ? ServedVhost(t, a.volume) : std::nullopt;
+        a.socket.empty() ? ServedExport(a, t, "vhost-user-blk", a.volume)
+                         : std::nullopt;
     std::string sock =
         served ? served->socket
         : !a.socket.empty()
@@ -236,9 +241,18 @@ void Disk(const VmArgs& a, const ImageTarget& t) {
         "IMAGE --vhost-user-blk VOLUME=SOCKET', or 'daxstore serve "
         "vhost-user-blk')");
   }
-  std::string sock = a.socket.empty() ? DefaultSocket(base, ".nbd") : a.socket;
-  std::printf("# first: daxstore serve nbd %s --socket %s\n",
-              ShellWord(what).c_str(), ShellWord(sock).c_str());
+  std::optional<Served> served =
+      a.socket.empty() ? ServedExport(a, t, "nbd", a.volume) : std::nullopt;
+  std::string sock = served             ? served->socket
+                     : a.socket.empty() ? DefaultSocket(base, ".nbd")
+                                        : a.socket;
+  if (served) {
+    std::printf("# served by the running daxstore server on %s\n",
+                ShellWord(sock).c_str());
+  } else {
+    std::printf("# first: daxstore serve nbd %s --socket %s\n",
+                ShellWord(what).c_str(), ShellWord(sock).c_str());
+  }
   // Every volume is an export named by the volume; none: the default.
   if (a.libvirt) {
     XmlElement source("source");
@@ -472,7 +486,12 @@ void AddVmArgsCommands(CLI::App& app) {
   c->add_flag("--nvdimm", a.nvdimm,
               "a virtual NVDIMM (default for non-images)");
   c->add_flag("--virtio-pmem", a.virtio_pmem, "a virtio-pmem device");
-  c->add_option("--socket", a.socket, "the server's socket");
+  c->add_option("--socket", a.socket,
+                "the server's socket (default: the one the image's running "
+                "server reports, else the one 'daxstore serve' makes)");
+  c->add_option("--control", a.control,
+                "the control socket of the image's running server, asked "
+                "for its sockets (default: the one 'daxstore serve' makes)");
   c->add_option("--guest-ram", a.guest_ram,
                 "the guest's RAM (e.g. 2G) in place of the GUEST_RAM and "
                 "MAXMEM placeholders");
