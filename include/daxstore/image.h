@@ -15,6 +15,10 @@
 //     cost depends on the number of lanes, not on the image size. Free space
 //     is found lazily, one group of 4096 blocks at a time, the first time a
 //     lane allocates from that group, so Open never scans the refcount table.
+//     The first write or volume operation after a read-write Open reads
+//     every volume's map and the refcounts once (O(virtual blocks x volumes
+//     + data blocks), one byte per data block of memory meanwhile) to make
+//     sure no refcount is lower than the map entries naming its block.
 //
 // Thin provisioning: unwritten blocks read as zeros and take no data block;
 // a write whose block ends up all zeros is stored as a hole (QEMU's
@@ -43,16 +47,16 @@
 //
 // Corruption met by a write: a write (or volume operation) that finds the
 // metadata inconsistent where it looks (a map entry past the data blocks,
-// a mapped block whose refcount says free, a block it would free that
-// another volume still maps) changes nothing, fails with kCorruption
+// a mapped block whose refcount says free, a refcount lower than the map
+// entries naming its block) changes nothing, fails with kCorruption
 // (EUCLEAN), and flags the image corrupt on media. From then on every
 // open of the image refuses writes and volume operations with kCorruption
 // naming 'daxstore image check --repair=all' (read_only() is true; reads
-// work); a repair that leaves the image consistent clears the flag. A
-// write never frees a data block that another volume maps at the same
-// virtual block. (A refcount damaged to 0 while a map still names the
-// block is seen when a write meets that map entry, or by Check; until
-// then the allocator may hand the block out.)
+// work); a repair that leaves the image consistent clears the flag. The
+// first write or volume operation after a read-write Open compares every
+// refcount with the map entries naming its block (above), and fails as
+// above if one is lower: so no write frees, or takes as a new block, a
+// data block that another volume maps.
 //
 // Media errors (bad blocks of pmem, listed by the kernel or met as poison):
 //   - a read touching a block whose data lies on a bad block fails with

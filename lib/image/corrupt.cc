@@ -3,6 +3,7 @@
 // corrupt bit). Reads go on working.
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "image/engine.h"
 
@@ -43,6 +44,40 @@ Status Image::State::CorruptError() const {
                     "opens read-only: run 'daxstore image check "
                     "--repair=all " +
                     m.info().path + "' to repair it and clear the flag");
+}
+
+Status Image::State::VerifyRefs() {
+  if (refs_verified.load(std::memory_order_acquire)) return Status::Ok();
+  if (!writable || corrupt.load(std::memory_order_acquire)) {
+    return Status::Ok();  // no write gets past these anyway
+  }
+  // Entries naming each block, saturating: real counts stay far below.
+  std::vector<uint8_t> count(sb.data_blocks, 0);
+  for (uint32_t v = 0; v < sb.max_volumes; v++) {
+    if (!vols[v].live && !vols[v].damaged) continue;
+    for (uint64_t lba = 0; lba < sb.virtual_blocks; lba++) {
+      const uint64_t e = LoadEntry(v, lba);
+      if (e == 0 || !EntryOk(e)) continue;
+      uint8_t& c = count[image::EntryPba(e)];
+      if (c != UINT8_MAX) c++;
+    }
+  }
+  for (uint64_t pba = 0; pba < sb.data_blocks; pba++) {
+    const uint32_t ref = LoadRef(pba);
+    const bool low = ref == image::kRefRetired ? count[pba] != 0
+                     : count[pba] == UINT8_MAX ? ref < UINT8_MAX
+                                               : ref < count[pba];
+    if (!low) continue;
+    return MarkCorrupt(Corruption(
+        "image " + m.info().path + ": data block " + std::to_string(pba) +
+        " is named by " + (count[pba] == UINT8_MAX ? "at least " : "") +
+        std::to_string(count[pba]) + " map entries but its refcount is " +
+        (ref == image::kRefRetired ? std::string("retired")
+                                   : std::to_string(ref)) +
+        ": a write could free or reuse it under a volume that maps it"));
+  }
+  refs_verified.store(true, std::memory_order_release);
+  return Status::Ok();
 }
 
 Status Image::State::CheckNotShared(uint32_t slot, uint64_t lba,

@@ -196,6 +196,10 @@ struct Image::State {
   image::VolumeEntry* table = nullptr;    // in pmem
   std::unique_ptr<image::Group[]> groups;
   uint64_t ngroups = 0;
+  // The refcounts were found to admit every map entry naming their block
+  // (VerifyRefs): the first write or volume operation of a read-write
+  // open checks it, so that none frees or hands out a block a map names.
+  std::atomic<bool> refs_verified{false};
   std::atomic<uint64_t> next_group{0};
   // Whole blocks of zeros written become holes (Image::set_detect_zeroes).
   std::atomic<bool> detect_zeroes{true};
@@ -278,6 +282,13 @@ struct Image::State {
   Status MarkCorrupt(const Status& why);
   // The error of a write or volume operation on a flagged image.
   Status CorruptError() const;
+  // Unless refs_verified: counts the map entries (of live and damaged
+  // volumes) naming each data block and compares: a refcount below its
+  // count (a block a write could free, or the allocator hand out, while a
+  // map names it) flags the image corrupt (MarkCorrupt's error). Caller
+  // holds every lane (no write in flight). O(virtual blocks x volumes +
+  // data blocks), once per open.
+  Status VerifyRefs();
   // Sets or clears kFlagCorrupt on media (Check). No write in flight.
   void StoreCorruptFlag(bool on);
   // A write is about to drop the last reference the refcount of old_pba

@@ -121,7 +121,8 @@ Result<uint64_t> TakeBlock(Image::State& s, Lane& lane, const uint8_t* data,
   *check = s.detect_zeroes.load(std::memory_order_relaxed) &&
            AllZero(data, kZeroProbe);
   Result<uint64_t> pba = s.Allocate(lane);
-  if (!pba.ok() && *check && AllZero(data, s.bs())) {
+  if (!pba.ok() && pba.status().kind() == ErrorKind::kNoSpace && *check &&
+      AllZero(data, s.bs())) {
     return image::kNoBlock;  // a full image still takes zero writes
   }
   return pba;
@@ -265,6 +266,11 @@ Status WriteRange(Image::State& s, uint32_t slot, uint64_t offset, uint64_t n,
   }
   if (s.corrupt.load(std::memory_order_acquire)) return s.CorruptError();
   DAXSTORE_RETURN_IF_ERROR(CheckRange(s, offset, n));
+  if (!s.refs_verified.load(std::memory_order_acquire)) [[unlikely]] {
+    // Once per open, with no write in flight (every lane held).
+    auto lanes = s.LockAllLanes();
+    DAXSTORE_RETURN_IF_ERROR(s.VerifyRefs());
+  }
   // Held for the whole write: volume operations take every lane, so they
   // see no write in flight.
   Lane& lane = s.MyLane();

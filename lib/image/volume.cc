@@ -304,6 +304,7 @@ Status Image::Snapshot(const std::string& name) {
   State& s = *s_;
   std::unique_lock lock(s.vol_mu);
   auto lanes = s.LockAllLanes();  // no write in flight
+  DAXSTORE_RETURN_IF_ERROR(s.VerifyRefs());
   image::Volume v;
   v.snapshot = true;
   v.name = name;
@@ -315,6 +316,7 @@ Status Image::Clone(const std::string& snapshot, const std::string& name) {
   State& s = *s_;
   std::unique_lock lock(s.vol_mu);
   auto lanes = s.LockAllLanes();  // no write in flight
+  DAXSTORE_RETURN_IF_ERROR(s.VerifyRefs());
   int src = s.FindVolume(snapshot);
   if (src < 0) {
     return NotFound("image " + s.m.info().path + " has no snapshot '" +
@@ -335,6 +337,7 @@ Status Image::DeleteVolume(const std::string& name) {
   State& s = *s_;
   std::unique_lock lock(s.vol_mu);
   auto lanes = s.LockAllLanes();  // no write in flight
+  DAXSTORE_RETURN_IF_ERROR(s.VerifyRefs());
   int slot = s.FindVolume(name);
   if (slot < 0) {
     return NotFound("image " + s.m.info().path + " has no volume '" + name +

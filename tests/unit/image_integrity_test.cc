@@ -376,5 +376,70 @@ TEST_F(ImageIntegrityTest, WriteMeetingBadRefcountFlagsImageCorrupt) {
   EXPECT_TRUE(img->Check()->clean());
 }
 
+// A refcount damaged to 0 on a block only the snapshot maps: no write
+// takes the block; the first write fails with kCorruption and the snapshot
+// keeps its bytes.
+TEST_F(ImageIntegrityTest, FreeButMappedBlockIsNeverHandedOut) {
+  image::Superblock sb = Sb();
+  uint64_t entry = 0;
+  // Snap's block 2: base rewrote it, so snap alone holds it (ref 1).
+  Pread(&entry, sizeof entry, sb.map_offset + sb.map_slot_bytes + 2 * 8);
+  ASSERT_TRUE(image::EntryPresent(entry));
+  const uint32_t zero = 0;
+  Pwrite(&zero, sizeof zero, sb.ref_offset + 4 * image::EntryPba(entry));
+
+  auto img = Image::Open(path_);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  Status st;
+  // Enough new blocks that the free list would reach the damaged one.
+  for (uint64_t lba = 8; lba < 40 && st.ok(); lba++) {
+    st = img->Write(lba * kBlock, Fill(7, 1).data(), kBlock);
+  }
+  EXPECT_EQ(st.kind(), ErrorKind::kCorruption) << st.ToString();
+  EXPECT_TRUE(Has(st.message(), "but its refcount is 0")) << st.message();
+  EXPECT_TRUE(img->corrupt());
+  auto snap = img->OpenVolume("snap");
+  ASSERT_TRUE(snap.ok());
+  std::vector<uint8_t> got(4 * kBlock);
+  ASSERT_TRUE(snap->Read(0, got.data(), got.size()).ok());
+  EXPECT_EQ(got, Fill(1, 4));
+  auto rep = img->Check(CheckRepair::kAll);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_TRUE(rep->corrupt_flag_cleared);
+  EXPECT_TRUE(img->Check()->clean());
+  ASSERT_TRUE(img->Write(8 * kBlock, Fill(7, 1).data(), kBlock).ok());
+  ASSERT_TRUE(snap->Read(0, got.data(), got.size()).ok());
+  EXPECT_EQ(got, Fill(1, 4));
+}
+
+// A snapshot's map entry damaged to name a block base holds at another
+// virtual block (the refcount says 1, two entries name it): rewriting
+// base's block must not free it, so the write fails and the snapshot
+// still reads that block's bytes.
+TEST_F(ImageIntegrityTest, BlockSharedAcrossVirtualBlocksIsNotFreed) {
+  image::Superblock sb = Sb();
+  uint64_t entry = 0;
+  Pread(&entry, sizeof entry, sb.map_offset + 2 * 8);  // base block 2
+  ASSERT_TRUE(image::EntryPresent(entry));
+  Pwrite(&entry, sizeof entry, sb.map_offset + sb.map_slot_bytes + 9 * 8);
+
+  auto img = Image::Open(path_);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  auto snap = img->OpenVolume("snap");
+  ASSERT_TRUE(snap.ok());
+  std::vector<uint8_t> before(16 * kBlock), after(16 * kBlock);
+  ASSERT_TRUE(snap->Read(0, before.data(), before.size()).ok());
+  EXPECT_EQ(before[9 * kBlock], 2);
+  Status st = img->Write(2 * kBlock, Fill(5, 1).data(), kBlock);
+  EXPECT_EQ(st.kind(), ErrorKind::kCorruption) << st.ToString();
+  for (uint64_t lba = 16; lba < 24; lba++) {
+    (void)img->Write(lba * kBlock, Fill(6, 1).data(), kBlock);
+  }
+  ASSERT_TRUE(snap->Read(0, after.data(), after.size()).ok());
+  EXPECT_EQ(after, before);
+  EXPECT_TRUE(img->corrupt());
+  EXPECT_TRUE(img->Check()->corrupt());
+}
+
 }  // namespace
 }  // namespace daxstore
