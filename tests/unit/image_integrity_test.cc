@@ -16,6 +16,7 @@
 
 #include "daxstore/daxstore.h"
 #include "daxstore/image.h"
+#include "daxstore/image_server.h"
 #include "image/format.h"
 #include "testing/temp_dir.h"
 
@@ -439,6 +440,43 @@ TEST_F(ImageIntegrityTest, BlockSharedAcrossVirtualBlocksIsNotFreed) {
   EXPECT_EQ(after, before);
   EXPECT_TRUE(img->corrupt());
   EXPECT_TRUE(img->Check()->corrupt());
+}
+
+// A server over an image flagged corrupt offers its NBD exports read-only
+// and says so in query-image; a damaged volume is no NBD export.
+TEST_F(ImageIntegrityTest, ServerOffersAFlaggedImageReadOnly) {
+  image::Superblock sb = Sb();
+  uint64_t entry = 0;
+  Pread(&entry, sizeof entry, sb.map_offset);
+  const uint32_t one = 1;  // base and snap share the block: 2
+  Pwrite(&one, sizeof one, sb.ref_offset + 4 * image::EntryPba(entry));
+  {
+    auto img = Image::Open(path_);
+    ASSERT_TRUE(img.ok());
+    EXPECT_EQ(img->Write(0, Fill(4, 1).data(), kBlock).kind(),
+              ErrorKind::kCorruption);
+  }
+  image::VolumeEntry e = Entry(1);
+  e.flags ^= 1u << 9;  // not re-sealed
+  PutEntry(1, e);
+
+  ImageServerOptions o;
+  o.disk.target = path_;
+  o.nbd = true;
+  auto server = ImageServer::Open(o);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  EXPECT_EQ((*server)->NbdExports(), std::vector<std::string>{"base"});
+  auto h = (*server)->OpenNbdExport("", false);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_TRUE((*h)->read_only());
+  EXPECT_EQ((*h)->Write(0, Fill(4, 1).data(), kBlock).kind(),
+            ErrorKind::kCorruption);
+  std::vector<uint8_t> got(4 * kBlock);
+  ASSERT_TRUE((*h)->Read(0, got.data(), got.size()).ok());
+  EXPECT_EQ(got, BaseWant());
+  json info = json::parse((*server)->Handle(R"({"execute":"query-image"})"));
+  EXPECT_EQ(info["return"]["corrupt"], true) << info.dump();
+  EXPECT_EQ(info["return"]["damaged_volumes"], 1) << info.dump();
 }
 
 }  // namespace
