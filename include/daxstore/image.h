@@ -15,6 +15,10 @@
 //     cost depends on the number of lanes, not on the image size. Free space
 //     is found lazily, one group of 4096 blocks at a time, the first time a
 //     lane allocates from that group, so Open never scans the refcount table.
+//     The first write or volume operation after a read-write Open reads
+//     every volume's map and the refcounts once (O(virtual blocks x volumes
+//     + data blocks), one byte per data block of memory meanwhile) to make
+//     sure no refcount is lower than the map entries naming its block.
 //
 // Thin provisioning: unwritten blocks read as zeros and take no data block;
 // a write whose block ends up all zeros is stored as a hole (QEMU's
@@ -40,6 +44,19 @@
 //
 // Failure: a failed call returns a Status and leaves the image consistent;
 // a failed write may have written any subset of its blocks, each one wholly.
+//
+// Corruption met by a write: a write (or volume operation) that finds the
+// metadata inconsistent where it looks (a map entry past the data blocks,
+// a mapped block whose refcount says free, a refcount lower than the map
+// entries naming its block) changes nothing, fails with kCorruption
+// (EUCLEAN), and flags the image corrupt on media. From then on every
+// open of the image refuses writes and volume operations with kCorruption
+// naming 'daxstore image check --repair=all' (read_only() is true; reads
+// work); a repair that leaves the image consistent clears the flag. The
+// first write or volume operation after a read-write Open compares every
+// refcount with the map entries naming its block (above), and fails as
+// above if one is lower: so no write frees, or takes as a new block, a
+// data block that another volume maps.
 //
 // Media errors (bad blocks of pmem, listed by the kernel or met as poison):
 //   - a read touching a block whose data lies on a bad block fails with
@@ -111,6 +128,13 @@ struct ImageInfo {
   uint32_t recovered_records = 0;  // redo records replayed by Open
   uint32_t max_volumes = 0;        // volume slots of the image
   uint32_t volumes = 0;            // live volumes (base, snapshots, clones)
+  // Volume table entries that are damaged (Image::Volumes lists them):
+  // they cannot be opened; Check reports them and CheckRepair::kAll drops
+  // them.
+  uint32_t damaged_volumes = 0;
+  // The image is flagged corrupt (Image::read_only): writes fail with
+  // kCorruption until 'daxstore image check --repair=all' clears it.
+  bool corrupt = false;
   uint64_t free_blocks() const {
     return data_blocks - allocated_blocks - retired_blocks;
   }
@@ -127,6 +151,12 @@ struct VolumeInfo {
   uint64_t created_unix_ns = 0;
   uint64_t mapped_blocks = 0;  // non-hole entries in this volume's map
   uint64_t unique_blocks = 0;  // blocks only this volume references
+  // The volume table entry is damaged (bad checksum, a name the format
+  // forbids, ...): the volume cannot be opened; `damage` says what is
+  // wrong, `name` shows the stored bytes with anything outside '!'..'~'
+  // as \xHH, and the other fields are empty.
+  bool damaged = false;
+  std::string damage;
 };
 
 // A run of the virtual disk with one allocation state.
@@ -180,6 +210,17 @@ struct BadRange {
   bool operator==(const BadRange&) const = default;
 };
 
+// A volume table entry Check found damaged (VolumeInfo::damaged).
+struct DamagedVolume {
+  uint32_t slot = 0;
+  std::string name;    // as VolumeInfo::name shows it
+  std::string damage;  // what is wrong
+  // CheckRepair::kAll dropped the entry; freed_blocks are the data blocks
+  // only its map referenced, now free.
+  bool dropped = false;
+  std::vector<uint64_t> freed_blocks;
+};
+
 struct CheckReport {
   std::vector<std::string> findings;  // one line per problem; empty if clean
   // Data lost to media errors, by volume then offset, adjacent blocks
@@ -198,9 +239,29 @@ struct CheckReport {
   // image; a read-write open replays them first, so they are never here).
   std::vector<PendingRecord> pending;
   uint32_t logical_block_size = 0;  // of the image: the unit of LBAs here
+  // Damaged volume table entries, in slot order (kAll drops them).
+  std::vector<DamagedVolume> damaged_volumes;
+  // Why the primary superblock is unusable ("" when it is sound): Open
+  // reads the image through the backup. Any repair level rewrites the
+  // primary from the backup (primary_superblock_restored).
+  std::string primary_superblock_damage;
+  bool primary_superblock_restored = false;
+  // The image carries the corrupt flag (a write met an inconsistency;
+  // writes fail until a repair clears it). corrupt_flag_cleared: a repair
+  // left the image consistent and cleared the flag.
+  bool corrupt_flag = false;
+  bool corrupt_flag_cleared = false;
   bool clean() const { return findings.empty() && media_errors.empty(); }
-  // Problems only kAll fixes: damaged map entries, refcounts too low.
-  bool corrupt() const { return bad_entries > 0 || overcommitted_blocks > 0; }
+  // Corruption left on media: damaged map entries, refcounts too low and
+  // damaged volume table entries (only kAll fixes them), a damaged
+  // primary superblock or the corrupt flag that no repair fixed.
+  bool corrupt() const {
+    return bad_entries > 0 || overcommitted_blocks > 0 ||
+           (!damaged_volumes.empty() && !damaged_volumes[0].dropped) ||
+           (!primary_superblock_damage.empty() &&
+            !primary_superblock_restored) ||
+           (corrupt_flag && !corrupt_flag_cleared);
+  }
 };
 
 class Image {
@@ -240,9 +301,11 @@ class Image {
   // from one golden image. NotFound if there is no such volume.
   [[nodiscard]] Result<Image> OpenVolume(const std::string& volume) const;
   const std::string& volume() const;  // this handle's volume name
-  // True when writes fail: the image was opened read-only, or this
-  // handle's volume is a snapshot.
+  // True when writes fail: the image was opened read-only, this handle's
+  // volume is a snapshot, or the image is flagged corrupt (below).
   bool read_only() const;
+  // The image is flagged corrupt (see "Corruption met by a write" above).
+  bool corrupt() const;
 
   // A read-only snapshot named `name` of this handle's volume, as it is
   // now. Names: 1 to 63 of [A-Za-z0-9._-], unique in the image. NoSpace

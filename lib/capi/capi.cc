@@ -66,8 +66,9 @@ int Refuse(const daxstore_image* img, const char* fn) {
 int Emit(daxstore::Result<daxstore::Image> r, bool read_only,
          daxstore_image** out) {
   if (!r.ok()) return Fail(r.status());
-  // A snapshot is read-only whatever the flags said.
-  read_only = read_only || r->read_only();
+  // A snapshot is read-only whatever the flags said. Writes to an image
+  // flagged corrupt reach the engine, whose -EUCLEAN says how to repair.
+  read_only = read_only || (r->read_only() && !r->corrupt());
   auto* h = new (std::nothrow) daxstore_image{std::move(r).value(), read_only};
   if (h == nullptr) return Fail(-ENOMEM, "out of memory for an image handle");
   *out = h;
@@ -309,6 +310,9 @@ int daxstore_image_list_volumes(const daxstore_image* img,
   }
   auto r = img->image.Volumes();
   if (!r.ok()) return Fail(r.status());
+  // Damaged volume table entries cannot be opened: daxstore image check
+  // lists them.
+  std::erase_if(*r, [](const daxstore::VolumeInfo& v) { return v.damaged; });
   for (size_t i = 0; i < r->size() && i < capacity; i++) {
     const daxstore::VolumeInfo& v = (*r)[i];
     daxstore_volume_info& o = volumes[i];

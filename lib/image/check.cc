@@ -116,6 +116,24 @@ PendingRecord Pending(const Image::State& s, uint32_t lane,
   return p;
 }
 
+// "3-5, 9, 12-13": block numbers, sorted, runs merged, at most 32 runs.
+std::string BlockList(const std::vector<uint64_t>& blocks) {
+  std::string out;
+  size_t runs = 0;
+  for (size_t i = 0; i < blocks.size();) {
+    size_t j = i;
+    while (j + 1 < blocks.size() && blocks[j + 1] == blocks[j] + 1) j++;
+    if (runs == 32) {
+      out += " and more";
+      break;
+    }
+    out += (runs++ ? ", " : "") + std::to_string(blocks[i]);
+    if (j > i) out += "-" + std::to_string(blocks[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<CheckReport> Image::Check(bool repair, const CheckProgress& progress) {
@@ -139,6 +157,19 @@ Result<CheckReport> Image::Check(CheckRepair level,
   bool wrote = false;
   {
     Findings f(report);
+    if (!s.primary_damage.empty() && !s.primary_restored) {
+      // Only a read-only open leaves it on media (it cannot repair).
+      report.primary_superblock_damage = s.primary_damage;
+      f.Add("the primary superblock is damaged (" + s.primary_damage +
+            "); the image is read through the backup superblock");
+    } else if (!s.primary_damage.empty() && repair) {
+      // The read-write open this repair runs in rewrote it.
+      report.primary_superblock_damage = s.primary_damage;
+      report.primary_superblock_restored = true;
+      f.Add("rewrote the damaged primary superblock (" + s.primary_damage +
+            ") from the backup");
+      report.repaired = true;
+    }
     image::Superblock backup;
     DAXSTORE_RETURN_IF_ERROR(
         m.Read(s.sb.backup_offset, &backup, sizeof backup));
@@ -180,17 +211,54 @@ Result<CheckReport> Image::Check(CheckRepair level,
         wrote = true;
       }
     }
+    // Damaged volume table entries: kAll drops them (the default volume's
+    // excepted: without it the image cannot be opened by path).
+    std::vector<uint64_t> orphans;  // blocks the dropped entries' maps name
+    for (uint32_t v = 0; v < image::kMaxVolumes; v++) {
+      if (!s.vols[v].damaged) continue;
+      DamagedVolume d;
+      d.slot = v;
+      d.name = s.vols[v].name;
+      d.damage = s.vols[v].damage;
+      f.Add("volume table entry " + std::to_string(v) + " ('" + d.name +
+            "') is damaged: " + d.damage +
+            (v == 0 ? "; export the other volumes"
+                    : "; 'daxstore image check --repair=all' drops it"));
+      if (repair_all && v != 0) {
+        for (uint64_t lba = 0;
+             v < s.sb.max_volumes && lba < s.sb.virtual_blocks; lba++) {
+          const uint64_t e = s.LoadEntry(v, lba);
+          if (e && s.EntryOk(e)) orphans.push_back(EntryPba(e));
+        }
+        std::memset(&s.table[v], 0, sizeof s.table[v]);
+        // The entry is gone (durable) before any refcount drops.
+        m.Persist(&s.table[v], sizeof s.table[v]);
+        s.vols[v] = image::Volume{};
+        d.dropped = true;
+        wrote = true;
+      }
+      report.damaged_volumes.push_back(std::move(d));
+    }
     std::vector<uint32_t> count(s.sb.data_blocks, 0);
     uint32_t live = 0;
-    for (uint32_t v = 0; v < s.sb.max_volumes; v++) live += s.vols[v].live;
+    for (uint32_t v = 0; v < s.sb.max_volumes; v++) {
+      live += s.vols[v].live || s.vols[v].damaged;
+    }
     Ticker tick(progress, live * s.sb.virtual_blocks + s.sb.data_blocks);
     for (uint32_t v = 0; v < s.sb.max_volumes; v++) {
-      if (!s.vols[v].live) continue;
+      if (!s.vols[v].live && !s.vols[v].damaged) continue;
       uint64_t* map = s.MapOf(v);
       for (uint64_t lba = 0; lba < s.sb.virtual_blocks; lba++) {
         if ((lba & 4095) == 4095) tick.Add(4096);
         uint64_t e = s.LoadEntry(v, lba);
         if (e == 0) continue;
+        if (s.vols[v].damaged) {
+          // Its blocks stay held (reported above, not entry by entry).
+          if (s.EntryOk(e) && count[EntryPba(e)] != UINT32_MAX) {
+            count[EntryPba(e)]++;
+          }
+          continue;
+        }
         Status st = s.ValidateEntry(lba, e);
         if (!st.ok()) {
           report.bad_entries++;
@@ -241,6 +309,28 @@ Result<CheckReport> Image::Check(CheckRepair level,
       }
     }
     tick.Add(s.sb.data_blocks % 4096);
+    if (!orphans.empty()) {
+      std::sort(orphans.begin(), orphans.end());
+      orphans.erase(std::unique(orphans.begin(), orphans.end()), orphans.end());
+      std::vector<uint64_t> freed;
+      for (uint64_t pba : orphans) {
+        if (count[pba] == 0) freed.push_back(pba);
+      }
+      for (DamagedVolume& d : report.damaged_volumes) {
+        if (!d.dropped) continue;
+        f.Add("dropped volume table entry " + std::to_string(d.slot) + " ('" +
+              d.name + "'); freed " + std::to_string(freed.size()) +
+              " data block(s) only it referenced" +
+              (freed.empty() ? "" : ": " + BlockList(freed)));
+        d.freed_blocks = freed;  // every dropped entry's together
+      }
+    } else {
+      for (const DamagedVolume& d : report.damaged_volumes) {
+        if (!d.dropped) continue;
+        f.Add("dropped volume table entry " + std::to_string(d.slot) + " ('" +
+              d.name + "'); it referenced no data block of its own");
+      }
+    }
     for (std::string& line : s.RefreshBadBlocks()) f.Add(std::move(line));
     report.media_errors = s.MediaErrors();
     tick.Finish();
@@ -250,6 +340,23 @@ Result<CheckReport> Image::Check(CheckRepair level,
       m.Drain();
       s.ResetFreeSpace();
       report.repaired = true;
+    }
+    if (s.corrupt.load(std::memory_order_acquire)) {
+      // What kAll cannot fix: damage to the default volume's entry.
+      const bool left = repair_all ? !report.damaged_volumes.empty() &&
+                                         !report.damaged_volumes[0].dropped
+                                   : report.corrupt();
+      report.corrupt_flag = true;
+      f.Add(
+          "the image is flagged corrupt (a write met an inconsistency): "
+          "writes fail until a repair clears the flag");
+      if (repair && !left) {
+        // The repairs above are durable (drained) before the flag clears.
+        s.StoreCorruptFlag(false);
+        f.Add("cleared the corrupt flag: the image is consistent");
+        report.corrupt_flag_cleared = true;
+        report.repaired = true;
+      }
     }
   }
   return report;

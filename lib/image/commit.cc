@@ -142,14 +142,19 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
     shared = std::unique_lock(RefLockOf(old_pba));
   }
   uint32_t ref_old = has_old ? LoadRef(old_pba) : 0;
-  if (has_old && ref_old == 0) {
-    return Corruption("image " + m.info().path + ": data block " +
-                      std::to_string(old_pba) + " is mapped at block " +
-                      std::to_string(lba) +
-                      " but its refcount is 0; 'daxstore image check "
-                      "--repair=all' fixes the refcount (no data is lost)");
+  if (has_old && (ref_old == 0 || ref_old == image::kRefRetired)) {
+    return MarkCorrupt(Corruption(
+        "image " + m.info().path + ": data block " + std::to_string(old_pba) +
+        " is mapped at block " + std::to_string(lba) + " but its refcount " +
+        (ref_old ? "marks it retired" : "is 0") + " (free)"));
   }
   const uint32_t ref_old_after = has_old ? ref_old - 1 : 0;
+  if (has_old && ref_old_after == 0) {
+    // Freeing a block another volume still maps would let a later write
+    // change that volume's data.
+    Status st = CheckNotShared(slot, lba, old_entry, ref_old);
+    if (!st.ok()) return MarkCorrupt(st);
+  }
   // A bad old block that nothing references any more is retired, not freed:
   // its refcount goes from 1 straight to kRefRetired, so no scan ever sees
   // it free, and it becomes no spare.

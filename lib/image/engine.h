@@ -124,10 +124,15 @@ struct alignas(64) RefLock {
   std::mutex mu;
 };
 
-// The in-memory copy of a live volume table entry.
+// The in-memory copy of a volume table entry: a live volume, or a damaged
+// entry (not live: it cannot be opened, and its name is Printable). A
+// damaged entry in a map slot keeps the blocks its map names referenced
+// until Check with CheckRepair::kAll drops it, so no write frees them.
 struct Volume {
   bool live = false;
   bool snapshot = false;
+  bool damaged = false;
+  std::string damage;  // what is wrong with a damaged entry
   std::string name, parent;
   uint64_t created_unix_ns = 0;
   uint32_t handles = 0;  // open Image handles on it
@@ -161,6 +166,16 @@ struct Image::State {
   uint32_t block_shift = 0;  // log2 of sb.block_size: reads shift, not divide
   bool writable = true;
   uint32_t recovered = 0;
+  // Why the primary superblock was unusable when Open read the backup
+  // instead ("" when it was sound), and whether Open (read-write) rewrote
+  // it from the backup. Check reports it: as corruption while it is on
+  // media, as repaired by a repair.
+  std::string primary_damage;
+  bool primary_restored = false;
+  // The superblock carries kFlagCorrupt: writes and volume operations fail
+  // (CorruptError). Set under corrupt_mu by MarkCorrupt, cleared by Check.
+  std::atomic<bool> corrupt{false};
+  std::mutex corrupt_mu;
   // Read-only inspection (Image::CheckReadOnly): Recover lists valid redo
   // records in `pending` (by lane) instead of refusing them.
   bool inspect = false;
@@ -181,6 +196,10 @@ struct Image::State {
   image::VolumeEntry* table = nullptr;    // in pmem
   std::unique_ptr<image::Group[]> groups;
   uint64_t ngroups = 0;
+  // The refcounts were found to admit every map entry naming their block
+  // (VerifyRefs): the first write or volume operation of a read-write
+  // open checks it, so that none frees or hands out a block a map names.
+  std::atomic<bool> refs_verified{false};
   std::atomic<uint64_t> next_group{0};
   // Whole blocks of zeros written become holes (Image::set_detect_zeroes).
   std::atomic<bool> detect_zeroes{true};
@@ -256,6 +275,29 @@ struct Image::State {
   // Retire on every lane. Caller holds vol_mu exclusive or is alone.
   void RetireAll();
 
+  // --- corrupt.cc ---
+  // A write met `why` (a kCorruption): sets kFlagCorrupt in both
+  // superblocks (durable on return, read-write only) and returns why,
+  // saying that the image is now read-only and how to repair it.
+  Status MarkCorrupt(const Status& why);
+  // The error of a write or volume operation on a flagged image.
+  Status CorruptError() const;
+  // Unless refs_verified: counts the map entries (of live and damaged
+  // volumes) naming each data block and compares: a refcount below its
+  // count (a block a write could free, or the allocator hand out, while a
+  // map names it) flags the image corrupt (MarkCorrupt's error). Caller
+  // holds every lane (no write in flight). O(virtual blocks x volumes +
+  // data blocks), once per open.
+  Status VerifyRefs();
+  // Sets or clears kFlagCorrupt on media (Check). No write in flight.
+  void StoreCorruptFlag(bool on);
+  // A write is about to drop the last reference the refcount of old_pba
+  // admits (lba of volume slot): Corruption if another volume's map still
+  // names the block at lba (its refcount is too low). Caller holds the
+  // ref lock or is the only writer.
+  Status CheckNotShared(uint32_t slot, uint64_t lba, uint64_t old_entry,
+                        uint32_t ref) const;
+
   // --- media.cc ---
   // Open, before recovery: fails with kIoError when the mapping lists a bad
   // range over metadata, or a guarded read of the redo records and the
@@ -299,6 +341,8 @@ struct Image::State {
   // --- volume.cc ---
   // Reads the volume table into vols (after Recover).
   Status LoadVolumes();
+  // Why the volume in `slot` (damaged or missing) cannot be opened.
+  Status VolumeUnusable(uint32_t slot) const;
   // Slot of the live volume `name`, or -1.
   int FindVolume(const std::string& name) const;
   // Creates volume `v` in a free slot as a copy of slot src's map.

@@ -80,6 +80,61 @@ bool VolumeValid(const VolumeEntry& v) {
          v.name[kNameMax] == 0 && v.parent[kNameMax] == 0 && v.name[0];
 }
 
+bool VolumeFree(const VolumeEntry& v) {
+  const auto* b = reinterpret_cast<const uint8_t*>(&v);
+  for (size_t i = 0; i < sizeof v; i++) {
+    if (b[i]) return false;
+  }
+  return true;
+}
+
+bool ValidVolumeName(std::string_view n) {
+  if (n.empty() || n.size() > kNameMax) return false;
+  for (char c : n) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return n != "." && n != "..";
+}
+
+std::string VolumeEntryProblem(const VolumeEntry& v, uint32_t slot,
+                               uint32_t max_volumes) {
+  if (v.state != kVolumeLive) return "its state word is damaged";
+  if (v.checksum != Checksum(&v, offsetof(VolumeEntry, checksum))) {
+    return "its checksum does not match";
+  }
+  if (slot >= max_volumes) {
+    return "it lies past the image's " + std::to_string(max_volumes) +
+           " volume slots";
+  }
+  const size_t name = strnlen(v.name, sizeof v.name);
+  const size_t parent = strnlen(v.parent, sizeof v.parent);
+  if (name > kNameMax || !ValidVolumeName({v.name, name})) {
+    return "its name is not 1 to 63 characters of A-Z a-z 0-9 . _ -";
+  }
+  if (parent > kNameMax || (parent && !ValidVolumeName({v.parent, parent}))) {
+    return "its parent name is not 1 to 63 characters of A-Z a-z 0-9 . _ -";
+  }
+  return "";
+}
+
+std::string Printable(const char* p, size_t n) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < n && p[i]; i++) {
+    const auto c = static_cast<unsigned char>(p[i]);
+    if (c > ' ' && c <= '~' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 void SealIntent(VolumeIntent& i) {
   i.checksum = Checksum(&i, offsetof(VolumeIntent, checksum));
 }

@@ -42,6 +42,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "daxstore/image.h"
 #include "daxstore/status.h"
@@ -79,6 +80,11 @@ inline constexpr uint64_t kVolumeLive = 0x454d554c4f564c41ull;   // "ALVOLUME"
 inline constexpr uint64_t kIntentValid = 0x544e45544e49564full;  // "OVINTENT"
 inline constexpr uint32_t kVolumeSnapshot = 1;  // VolumeEntry::flags
 inline constexpr size_t kNameMax = 63;          // bytes of a volume name
+// Superblock::flags. kFlagCorrupt: a write met an inconsistency it could
+// see (lib/image/corrupt.cc); writes are refused until Check repairs the
+// image and clears it. The word was reserved (always 0), so it needs no
+// new version: a reader that predates it ignores it.
+inline constexpr uint64_t kFlagCorrupt = 1;
 
 struct Superblock {
   uint64_t magic;
@@ -99,10 +105,12 @@ struct Superblock {
   uint64_t backup_offset;
   uint64_t total_size;
   uint64_t map_slot_bytes;  // distance between two volumes' maps
-  uint64_t reserved[15];    // zero
+  uint64_t flags;           // kFlagCorrupt; other bits 0 (was reserved)
+  uint64_t reserved[14];    // zero
   uint64_t checksum;        // Checksum of every byte before this field
 };
 static_assert(sizeof(Superblock) == 248);
+static_assert(offsetof(Superblock, flags) == 120);
 
 // One lane's redo record, at the start of its slot. Values are absolute, so
 // replaying a record twice is the same as replaying it once. Version 3:
@@ -171,6 +179,19 @@ void SealRecord(RedoRecord& r);       // sets checksum (this version's)
 bool RecordValid(const RedoRecord& r, uint32_t version);
 void SealVolume(VolumeEntry& v);
 bool VolumeValid(const VolumeEntry& v);  // live and sealed
+// Every byte of the entry is 0: a free slot.
+bool VolumeFree(const VolumeEntry& v);
+// A volume name as the format allows it: 1 to kNameMax bytes of
+// [A-Za-z0-9._-], not "." or "..". Names read from media are checked too.
+bool ValidVolumeName(std::string_view n);
+// What is wrong with the non-free entry of `slot` ("" when it is a sound,
+// live volume of an image with `max_volumes` slots): a bad state or
+// checksum, a slot past max_volumes, a name or parent the format forbids.
+std::string VolumeEntryProblem(const VolumeEntry& v, uint32_t slot,
+                               uint32_t max_volumes);
+// A string of up to n bytes read from media, printable whatever it holds:
+// bytes outside '!'..'~' and the backslash become \xHH.
+std::string Printable(const char* p, size_t n);
 void SealIntent(VolumeIntent& i);
 bool IntentValid(const VolumeIntent& i);
 

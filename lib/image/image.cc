@@ -249,12 +249,20 @@ Result<Image> Image::OpenMapping(Mapping m, const std::string& volume,
                         bst.message());
     }
     sb = backup;
-    // The primary is restored from the backup.
+    // A crash inside Format or a superblock update can leave the primary
+    // unwritten or torn: a read-write open restores it from the backup
+    // (Check's repair says so); a read-only open leaves it for Check to
+    // report.
     if (writable) m.MemcpyPersist(m.bytes(), &sb, sizeof sb);
   }
   auto s = std::make_shared<State>(std::move(m));
+  if (!st.ok()) {
+    s->primary_damage = st.message();
+    s->primary_restored = writable;
+  }
   s->sb = sb;
   s->writable = writable;
+  s->corrupt = sb.flags & image::kFlagCorrupt;
   s->inspect = inspect && !writable;
   s->Attach();
   // Recovery reads and writes metadata: none of it may lie on a bad block.
@@ -274,6 +282,10 @@ Result<Image> Image::OpenMapping(Mapping m, const std::string& volume,
   DAXSTORE_RETURN_IF_ERROR(s->LoadVolumes());
   s->RetireFreeBadBlocks();
   int slot = volume.empty() ? 0 : s->FindVolume(volume);
+  // A check reads every volume, whatever state the default one is in.
+  if (slot == 0 && !s->vols[0].live && !s->inspect) {
+    return s->VolumeUnusable(0);
+  }
   if (slot < 0) {
     return NotFound("image " + path + " has no volume '" + volume +
                     "'; list them with 'daxstore image list'");
@@ -304,10 +316,13 @@ Result<ImageInfo> Image::Info() const {
       s.sb.total_size - s.sb.data_blocks * uint64_t{s.sb.block_size};
   info.lanes = s.sb.lanes;
   info.recovered_records = s.recovered;
+  info.corrupt = s.corrupt.load(std::memory_order_acquire);
   info.max_volumes = s.sb.max_volumes;
   std::shared_lock lock(s.vol_mu);
-  for (uint32_t i = 0; i < s.sb.max_volumes; i++)
+  for (uint32_t i = 0; i < image::kMaxVolumes; i++) {
     info.volumes += s.vols[i].live;
+    info.damaged_volumes += s.vols[i].damaged;
+  }
   return info;
 }
 

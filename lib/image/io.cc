@@ -121,7 +121,8 @@ Result<uint64_t> TakeBlock(Image::State& s, Lane& lane, const uint8_t* data,
   *check = s.detect_zeroes.load(std::memory_order_relaxed) &&
            AllZero(data, kZeroProbe);
   Result<uint64_t> pba = s.Allocate(lane);
-  if (!pba.ok() && *check && AllZero(data, s.bs())) {
+  if (!pba.ok() && pba.status().kind() == ErrorKind::kNoSpace && *check &&
+      AllZero(data, s.bs())) {
     return image::kNoBlock;  // a full image still takes zero writes
   }
   return pba;
@@ -213,7 +214,7 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
     // one block do not lose each other's bytes.
     lock.lock();
     uint64_t old = s.LoadEntry(slot, lba);
-    DAXSTORE_RETURN_IF_ERROR(s.ValidateEntry(lba, old));
+    if (!s.EntryOk(old)) return s.MarkCorrupt(s.EntryError(lba, old));
     if (EntryPresent(old)) {
       // The rest of a bad block is unknown: refuse rather than guess it.
       if (!s.ReadData(buf, EntryPba(old), 0, bs)) {
@@ -233,7 +234,8 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
     }
   }
   uint64_t old = s.LoadEntry(slot, lba);
-  Status st = s.ValidateEntry(lba, old);
+  Status st =
+      s.EntryOk(old) ? Status::Ok() : s.MarkCorrupt(s.EntryError(lba, old));
   bool used = false;
   if (st.ok()) {
     // Runs under Commit's locks. Data that is zero after its probe is
@@ -262,7 +264,13 @@ Status WriteRange(Image::State& s, uint32_t slot, uint64_t offset, uint64_t n,
                              " is a read-only snapshot; clone it to write",
                          EROFS);
   }
+  if (s.corrupt.load(std::memory_order_acquire)) return s.CorruptError();
   DAXSTORE_RETURN_IF_ERROR(CheckRange(s, offset, n));
+  if (!s.refs_verified.load(std::memory_order_acquire)) [[unlikely]] {
+    // Once per open, with no write in flight (every lane held).
+    auto lanes = s.LockAllLanes();
+    DAXSTORE_RETURN_IF_ERROR(s.VerifyRefs());
+  }
   // Held for the whole write: volume operations take every lane, so they
   // see no write in flight.
   Lane& lane = s.MyLane();

@@ -23,16 +23,6 @@ void FlushRefs(const Image::State& s, uint64_t lo, uint64_t hi) {
   if (lo <= hi) s.m.Flush(&s.ref[lo], (hi - lo + 1) * sizeof *s.ref);
 }
 
-bool ValidName(const std::string& n) {
-  if (n.empty() || n.size() > image::kNameMax) return false;
-  for (char c : n) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return n != "." && n != "..";
-}
-
 uint64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -93,11 +83,14 @@ Status Image::State::LoadVolumes() {
   for (uint32_t i = 0; i < image::kMaxVolumes; i++) {
     const VolumeEntry& e = table[i];
     vols[i] = image::Volume{};
-    if (e.state == 0) continue;
-    if (i >= sb.max_volumes || !image::VolumeValid(e)) {
-      return Corruption("image " + m.info().path + ": volume table entry " +
-                        std::to_string(i) +
-                        " is damaged; export the volumes you need");
+    if (image::VolumeFree(e)) continue;
+    std::string problem = image::VolumeEntryProblem(e, i, sb.max_volumes);
+    if (!problem.empty()) {
+      // Costs this volume only: the others open as usual.
+      vols[i].damaged = true;
+      vols[i].damage = std::move(problem);
+      vols[i].name = image::Printable(e.name, sizeof e.name);
+      continue;
     }
     vols[i].live = true;
     vols[i].snapshot = e.flags & image::kVolumeSnapshot;
@@ -105,12 +98,23 @@ Status Image::State::LoadVolumes() {
     vols[i].parent = e.parent;
     vols[i].created_unix_ns = e.created_unix_ns;
   }
-  if (!vols[0].live) {
-    return Corruption("image " + m.info().path +
-                      ": the default volume is missing from the volume table");
-  }
   CountVolumes();
   return Status::Ok();
+}
+
+Status Image::State::VolumeUnusable(uint32_t slot) const {
+  const std::string where = "image " + m.info().path + ": ";
+  if (vols[slot].damaged) {
+    return Corruption(where + "the volume table entry of " +
+                      (slot == 0 ? std::string("the default volume")
+                                 : "slot " + std::to_string(slot)) +
+                      " is damaged (" + vols[slot].damage +
+                      "); open another volume by name, and run 'daxstore "
+                      "image check " +
+                      m.info().path + "' to list the damage");
+  }
+  return Corruption(where +
+                    "the default volume is missing from the volume table");
 }
 
 int Image::State::FindVolume(const std::string& name) const {
@@ -123,7 +127,8 @@ int Image::State::FindVolume(const std::string& name) const {
 uint64_t Image::State::Recount() {
   std::vector<uint32_t> count(sb.data_blocks, 0);
   for (uint32_t v = 0; v < sb.max_volumes; v++) {
-    if (!image::VolumeValid(table[v])) continue;
+    // A damaged entry's blocks stay held until Check drops the entry.
+    if (image::VolumeFree(table[v])) continue;
     const uint64_t* map = MapOf(v);
     for (uint64_t lba = 0; lba < sb.virtual_blocks; lba++) {
       uint64_t e = map[lba];
@@ -177,7 +182,8 @@ Status Image::State::CopyVolume(uint32_t src, const image::Volume& v) {
   if (!writable) {
     return InvalidArgument(m.info().path + " is open read-only");
   }
-  if (!ValidName(v.name)) {
+  if (corrupt.load(std::memory_order_acquire)) return CorruptError();
+  if (!image::ValidVolumeName(v.name)) {
     return InvalidArgument("volume name '" + v.name +
                            "' must be 1 to 63 characters of A-Z a-z 0-9 . _ -");
   }
@@ -187,7 +193,8 @@ Status Image::State::CopyVolume(uint32_t src, const image::Volume& v) {
   }
   int dst = -1;
   for (uint32_t i = 1; i < sb.max_volumes && dst < 0; i++) {
-    if (!vols[i].live) dst = static_cast<int>(i);
+    // A damaged entry keeps its slot (and its map) until Check drops it.
+    if (!vols[i].live && !vols[i].damaged) dst = static_cast<int>(i);
   }
   if (dst < 0) {
     return NoSpace("image " + m.info().path + ": all " +
@@ -235,14 +242,14 @@ Status Image::State::RemoveVolume(uint32_t slot) {
   if (!writable) {
     return InvalidArgument(m.info().path + " is open read-only");
   }
+  if (corrupt.load(std::memory_order_acquire)) return CorruptError();
   const uint64_t* map = MapOf(slot);
   for (uint64_t lba = 0; lba < sb.virtual_blocks; lba++) {
     DAXSTORE_RETURN_IF_ERROR(ValidateEntry(lba, map[lba]));
     if (map[lba] && LoadRef(EntryPba(map[lba])) == 0) {
-      return Corruption("image " + m.info().path + ": data block " +
-                        std::to_string(EntryPba(map[lba])) +
-                        " is mapped but its refcount is 0; run check with "
-                        "repair");
+      return MarkCorrupt(Corruption("image " + m.info().path + ": data block " +
+                                    std::to_string(EntryPba(map[lba])) +
+                                    " is mapped but its refcount is 0"));
     }
   }
   // No kept record may name a refcount the delete changes.
@@ -272,6 +279,7 @@ Status Image::State::RemoveVolume(uint32_t slot) {
 
 Result<Image> Image::OpenVolume(const std::string& volume) const {
   std::unique_lock lock(s_->vol_mu);
+  if (volume.empty() && !s_->vols[0].live) return s_->VolumeUnusable(0);
   int slot = s_->FindVolume(volume.empty() ? s_->vols[0].name : volume);
   if (slot < 0) {
     return NotFound("image " + s_->m.info().path + " has no volume '" + volume +
@@ -284,13 +292,19 @@ Result<Image> Image::OpenVolume(const std::string& volume) const {
 const std::string& Image::volume() const { return s_->vols[vol_].name; }
 
 bool Image::read_only() const {
-  return !s_->writable || s_->vols[vol_].snapshot;
+  return !s_->writable || s_->vols[vol_].snapshot ||
+         s_->corrupt.load(std::memory_order_acquire);
+}
+
+bool Image::corrupt() const {
+  return s_->corrupt.load(std::memory_order_acquire);
 }
 
 Status Image::Snapshot(const std::string& name) {
   State& s = *s_;
   std::unique_lock lock(s.vol_mu);
   auto lanes = s.LockAllLanes();  // no write in flight
+  DAXSTORE_RETURN_IF_ERROR(s.VerifyRefs());
   image::Volume v;
   v.snapshot = true;
   v.name = name;
@@ -302,6 +316,7 @@ Status Image::Clone(const std::string& snapshot, const std::string& name) {
   State& s = *s_;
   std::unique_lock lock(s.vol_mu);
   auto lanes = s.LockAllLanes();  // no write in flight
+  DAXSTORE_RETURN_IF_ERROR(s.VerifyRefs());
   int src = s.FindVolume(snapshot);
   if (src < 0) {
     return NotFound("image " + s.m.info().path + " has no snapshot '" +
@@ -322,6 +337,7 @@ Status Image::DeleteVolume(const std::string& name) {
   State& s = *s_;
   std::unique_lock lock(s.vol_mu);
   auto lanes = s.LockAllLanes();  // no write in flight
+  DAXSTORE_RETURN_IF_ERROR(s.VerifyRefs());
   int slot = s.FindVolume(name);
   if (slot < 0) {
     return NotFound("image " + s.m.info().path + " has no volume '" + name +
@@ -346,9 +362,15 @@ Result<std::vector<VolumeInfo>> Image::Volumes() const {
   std::vector<VolumeInfo> out;
   for (uint32_t i = 0; i < s.sb.max_volumes; i++) {
     const image::Volume& v = s.vols[i];
-    if (!v.live) continue;
+    if (!v.live && !v.damaged) continue;
     VolumeInfo info;
     info.name = v.name;
+    if (v.damaged) {
+      info.damaged = true;
+      info.damage = v.damage;
+      out.push_back(std::move(info));
+      continue;
+    }
     info.snapshot = v.snapshot;
     info.parent = v.parent;
     info.created_unix_ns = v.created_unix_ns;

@@ -41,6 +41,9 @@ std::string Arg(const json& args, const char* key,
 }
 
 json VolumeJson(const VolumeInfo& v, uint64_t block_size) {
+  if (v.damaged) {
+    return {{"name", v.name}, {"damaged", true}, {"damage", v.damage}};
+  }
   return {{"name", v.name},
           {"snapshot", v.snapshot},
           {"parent", v.parent},
@@ -77,6 +80,8 @@ static json Execute(ImageServer& server, ImageServer::State& s,
             {"recovered_records", i.recovered_records},
             {"max_volumes", i.max_volumes},
             {"volumes", i.volumes},
+            {"damaged_volumes", i.damaged_volumes},
+            {"corrupt", i.corrupt},
             {"read_only", s.options.read_only}};
   }
   if (cmd == "query-volumes") {

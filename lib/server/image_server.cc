@@ -127,7 +127,7 @@ std::vector<std::string> ImageServer::NbdExports() const {
   if (!vols.ok()) return out;
   std::lock_guard lock(s_->mu);
   for (const VolumeInfo& v : *vols) {
-    if (!s_->nbd_hidden.count(v.name)) out.push_back(v.name);
+    if (!v.damaged && !s_->nbd_hidden.count(v.name)) out.push_back(v.name);
   }
   return out;
 }
@@ -156,8 +156,9 @@ Result<std::unique_ptr<Image>> ImageServer::OpenNbdExport(
 bool ImageServer::State::VolumeExists(const std::string& volume) const {
   auto vols = image.Volumes();
   if (!vols.ok()) return false;
-  return std::any_of(vols->begin(), vols->end(),
-                     [&](const VolumeInfo& v) { return v.name == volume; });
+  return std::any_of(vols->begin(), vols->end(), [&](const VolumeInfo& v) {
+    return !v.damaged && v.name == volume;
+  });
 }
 
 Status ImageServer::State::StartVhost(const ServedExport& spec) {

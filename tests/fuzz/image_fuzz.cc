@@ -1,8 +1,13 @@
 // Fuzzing an image's on-media metadata: see image_fuzz.h.
 #include "fuzz/image_fuzz.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "daxstore/image.h"
@@ -51,6 +56,41 @@ const std::vector<uint8_t>& Template() {
   return image;
 }
 
+// A broken invariant: says which, and aborts (a libFuzzer finding; the
+// GoogleTest driver dies with the message).
+[[noreturn]] void Broken(const char* what, const std::string& detail) {
+  std::fprintf(stderr, "image fuzz: invariant broken: %s: %s\n", what,
+               detail.c_str());
+  std::abort();
+}
+
+// What every volume but `writer` reads, block by block: the bytes, or
+// nothing where the read failed (a damaged entry).
+using Contents = std::vector<std::optional<std::vector<uint8_t>>>;
+std::vector<std::pair<std::string, Contents>> ReadOthers(
+    const Image& img, const std::string& writer) {
+  std::vector<std::pair<std::string, Contents>> out;
+  auto vols = img.Volumes();
+  if (!vols.ok()) return out;
+  for (const VolumeInfo& vi : *vols) {
+    if (vi.damaged || vi.name == writer) continue;
+    auto h = img.OpenVolume(vi.name);
+    if (!h.ok()) continue;
+    Contents c;
+    const uint64_t bs = h->block_size();
+    for (uint64_t off = 0; off < h->virtual_size(); off += bs) {
+      std::vector<uint8_t> b(bs);
+      if (h->Read(off, b.data(), bs).ok()) {
+        c.push_back(std::move(b));
+      } else {
+        c.push_back(std::nullopt);
+      }
+    }
+    out.emplace_back(vi.name, std::move(c));
+  }
+  return out;
+}
+
 }  // namespace
 
 int ImageOpenAndUse(const uint8_t* data, size_t size) {
@@ -74,10 +114,34 @@ int ImageOpenAndUse(const uint8_t* data, size_t size) {
                                                            : (1 << 20));
   (void)img->Read(0, buf.data(), buf.size());
   std::vector<uint8_t> v(5000, 0x7e);
+  // Writes to the default volume never change what another volume reads
+  // (a write that meets damage fails instead).
+  const auto before = ReadOthers(*img, img->volume());
   (void)img->Write(3000, v.data(), v.size());
   (void)img->Discard(0, 4096);
+  (void)img->Write(12 * 4096, v.data(), 4096);
+  const auto after = ReadOthers(*img, img->volume());
+  if (after.size() != before.size()) Broken("volumes", "a volume went away");
+  for (size_t i = 0; i < before.size(); i++) {
+    for (size_t b = 0; b < before[i].second.size(); b++) {
+      if (before[i].second[b] && before[i].second[b] != after[i].second[b]) {
+        Broken("isolation", "a write to '" + img->volume() +
+                                "' changed block " + std::to_string(b) +
+                                " of '" + before[i].first + "'");
+      }
+    }
+  }
   (void)img->Info();
-  (void)img->Check(true);
+  // A full repair leaves an image that checks clean.
+  auto repaired = img->Check(CheckRepair::kAll);
+  if (repaired.ok()) {
+    auto again = img->Check(CheckRepair::kNone);
+    if (!again.ok()) Broken("repair", again.status().ToString());
+    if (!again->clean()) {
+      Broken("repair", "check after --repair=all: " + again->findings[0]);
+    }
+    if (img->corrupt()) Broken("repair", "the corrupt flag stayed set");
+  }
   (void)img->Write(100, v.data(), 100);
   (void)img->Check();
   // The volume operations over whatever the patches left.

@@ -1,5 +1,7 @@
 // Image I/O from several threads at once (also run under TSan).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "daxstore/image.h"
+#include "image/format.h"
 #include "testing/image_model.h"
 #include "testing/temp_dir.h"
 
@@ -288,6 +291,70 @@ TEST(ImageVolumeConcurrentTest, ConcurrentWritesOnTwoClonesSharingBlocks) {
   auto r = img->Check();
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->clean()) << r->findings.front();
+}
+
+// Writers racing into an image whose refcount is damaged (one block the
+// snapshot shares counted once): every write fails with kCorruption, the
+// snapshot reads its bytes throughout, and the flag is set once.
+TEST(ImageIntegrityConcurrentTest, ConcurrentWritesMeetingDamageAllFail) {
+  TempDir dir;
+  const std::string path = dir / "disk.img";
+  ImageOptions o;
+  o.virtual_size = 16 * kBs;
+  o.lanes = 8;
+  uint64_t ref_at = 0;
+  {
+    auto img = Image::Create(path, o);
+    ASSERT_TRUE(img.ok()) << img.status().ToString();
+    std::vector<uint8_t> v(16 * kBs, 0x5a);
+    ASSERT_TRUE(img->Write(0, v.data(), v.size()).ok());
+    ASSERT_TRUE(img->Snapshot("snap").ok());
+  }
+  {
+    // Base's map names block 0's data block first; its refcount is 2.
+    int fd = ::open(path.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    image::Superblock sb;
+    ASSERT_EQ(::pread(fd, &sb, sizeof sb, 0), (ssize_t)sizeof sb);
+    uint64_t entry = 0;
+    ASSERT_EQ(::pread(fd, &entry, 8, static_cast<off_t>(sb.map_offset)), 8);
+    ref_at = sb.ref_offset + 4 * image::EntryPba(entry);
+    const uint32_t one = 1;
+    ASSERT_EQ(::pwrite(fd, &one, 4, static_cast<off_t>(ref_at)), 4);
+    ::close(fd);
+  }
+  auto img = Image::Open(path);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  Image snap = std::move(img->OpenVolume("snap")).value();
+  std::atomic<int> written{0}, other{0}, changed{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; t++) {
+    writers.emplace_back([&, t] {
+      std::vector<uint8_t> v(kBs, static_cast<uint8_t>(t));
+      for (int i = 0; i < 50; i++) {
+        Status st = img->Write((i % 16) * kBs, v.data(), kBs);
+        if (st.ok()) written++;
+        if (!st.ok() && st.kind() != ErrorKind::kCorruption) other++;
+      }
+    });
+  }
+  std::thread reader([&] {
+    std::vector<uint8_t> got(kBs);
+    for (uint64_t b = 0; !stop.load(); b = (b + 1) % 16) {
+      if (!snap.Read(b * kBs, got.data(), kBs).ok() ||
+          got != std::vector<uint8_t>(kBs, 0x5a)) {
+        changed++;
+      }
+    }
+  });
+  for (auto& th : writers) th.join();
+  stop = true;
+  reader.join();
+  EXPECT_EQ(written.load(), 0);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(changed.load(), 0);
+  EXPECT_TRUE(img->corrupt());
 }
 
 }  // namespace

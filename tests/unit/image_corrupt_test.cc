@@ -74,9 +74,13 @@ TEST_F(ImageCorruptTest, PrimarySuperblockFallsBackToBackup) {
   std::vector<uint8_t> got(4096);
   ASSERT_TRUE(img->Read(0, got.data(), 4096).ok());
   EXPECT_EQ(got, std::vector<uint8_t>(4096, 1));
-  // Open restored the primary.
-  image::Superblock sb = ReadSb(0);
-  EXPECT_TRUE(image::ValidateSuperblock(sb, size_).ok());
+  // A read-write open restored the primary; a repair says so.
+  EXPECT_TRUE(image::ValidateSuperblock(ReadSb(0), size_).ok());
+  auto rep = img->Check(CheckRepair::kLeaks);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_TRUE(rep->primary_superblock_restored);
+  EXPECT_NE(rep->primary_superblock_damage.find("checksum"), std::string::npos);
+  EXPECT_FALSE(rep->corrupt());
 }
 
 TEST_F(ImageCorruptTest, BothSuperblocksBadIsCorruption) {

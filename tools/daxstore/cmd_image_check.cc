@@ -90,7 +90,23 @@ nlohmann::json ReportJson(const CheckReport& r, const ImageTarget& t,
     lost.push_back(
         {{"volume", b.volume}, {"offset", b.offset}, {"length", b.length}});
   }
+  nlohmann::json damaged = nlohmann::json::array();
+  for (const DamagedVolume& d : r.damaged_volumes) {
+    damaged.push_back({{"slot", d.slot},
+                       {"name", d.name},
+                       {"damage", d.damage},
+                       {"dropped", d.dropped},
+                       {"freed_blocks", d.freed_blocks}});
+  }
+  nlohmann::json primary = nullptr;
+  if (!r.primary_superblock_damage.empty()) {
+    primary = {{"damage", r.primary_superblock_damage},
+               {"restored", r.primary_superblock_restored}};
+  }
   return {{"path", t.path},
+          {"damaged_volumes", damaged},
+          {"primary_superblock", primary},
+          {"corrupt_flag", r.corrupt_flag && !r.corrupt_flag_cleared},
           {"clean", r.clean()},
           {"media_errors", lost},
           {"repair", LevelName(level)},
@@ -108,20 +124,40 @@ nlohmann::json ReportJson(const CheckReport& r, const ImageTarget& t,
 // The exit code and stderr line for what the check left unrepaired.
 void Conclude(const CheckReport& r, CheckRepair level,
               const std::string& target) {
-  if (level == CheckRepair::kAll) return;  // everything was fixed
+  // kAll fixed everything but damage to the default volume's entry.
+  if (level == CheckRepair::kAll &&
+      (r.damaged_volumes.empty() || r.damaged_volumes[0].dropped)) {
+    return;
+  }
   if (r.corrupt()) {
     std::string what =
         r.dropped.empty()
             ? "no guest data is lost"
             : "the guest data of the damaged map entries is lost: " +
                   LbaList(r.dropped);
+    if (!r.damaged_volumes.empty()) {
+      what =
+          "the damaged volume table entries are dropped with the data "
+          "only they hold; " +
+          (r.dropped.empty() ? std::string("no other guest data is lost")
+                             : what);
+    }
+    std::string also;
+    if (!r.primary_superblock_damage.empty() &&
+        !r.primary_superblock_restored) {
+      also += ", the primary superblock is damaged";
+    }
+    if (r.corrupt_flag && !r.corrupt_flag_cleared) {
+      also += ", the image is flagged corrupt (writes fail)";
+    }
     throw Failure{
-        Corruption(target + ": corruption found (" +
-                   std::to_string(r.bad_entries) + " damaged map entries, " +
-                   std::to_string(r.overcommitted_blocks) +
-                   " refcounts too low); 'daxstore image check "
-                   "--repair=all " +
-                   target + "' fixes it (" + what + ")"),
+        Corruption(
+            target + ": corruption found (" + std::to_string(r.bad_entries) +
+            " damaged map entries, " + std::to_string(r.overcommitted_blocks) +
+            " refcounts too low, " + std::to_string(r.damaged_volumes.size()) +
+            " damaged volume table entries" + also +
+            "); 'daxstore image check --repair=all " + target + "' fixes it (" +
+            what + ")"),
         kExitCorrupt};
   }
   if (!r.media_errors.empty()) {
@@ -189,6 +225,20 @@ void Check(const CLI::App* cmd, const CheckArgs& a) {
   nlohmann::json j = ReportJson(r, t, level);
   if (recovered >= 0) j["recovered_records"] = recovered;
   PrintJson(j);
+  if (level != CheckRepair::kNone && r.primary_superblock_restored) {
+    std::fprintf(stderr,
+                 "daxstore: repair rewrote the damaged primary superblock "
+                 "from the backup (%s)\n",
+                 r.primary_superblock_damage.c_str());
+  }
+  for (const DamagedVolume& d : r.damaged_volumes) {
+    if (!d.dropped) continue;
+    std::fprintf(stderr,
+                 "daxstore: repair dropped the damaged volume table entry %u "
+                 "('%s': %s); %zu data block(s) only it held are free\n",
+                 d.slot, d.name.c_str(), d.damage.c_str(),
+                 d.freed_blocks.size());
+  }
   if (level == CheckRepair::kAll) {
     for (const LbaRange& d : r.dropped) {
       std::fprintf(
