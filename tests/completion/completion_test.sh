@@ -16,6 +16,10 @@ fail() {
 }
 
 work=$(mktemp -d)
+# Control sockets of this test's servers in a directory of its own: tests
+# run side by side, and two servers of one name would collide.
+export XDG_RUNTIME_DIR=$work/run
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
 unset DAXSTORE_EMULATED_DIR

@@ -5,6 +5,10 @@
 # intact. Env: DAXSTORE, RUN_IN_GUEST, BUILD, KERNEL_CACHE.
 set -euo pipefail
 work=$(mktemp -d /dev/shm/daxstore-guest-nbd.XXXXXX)
+# Control sockets of this test's servers in a directory of its own: tests
+# run side by side, and two servers of one name would collide.
+export XDG_RUNTIME_DIR=$work/run
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 server=
 cleanup() {
   [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" || true

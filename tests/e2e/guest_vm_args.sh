@@ -16,6 +16,10 @@ set -euo pipefail
 # msyncs); the folder shipped into the guest does not, since the guest
 # mounts devtmpfs over /dev.
 work=$(mktemp -d /dev/shm/daxstore-guest-vm-args.XXXXXX)
+# Control sockets of this test's servers in a directory of its own: tests
+# run side by side, and two servers of one name would collide.
+export XDG_RUNTIME_DIR=$work/run
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 guest=$(mktemp -d "${TMPDIR:-/tmp}/daxstore-guest-vm-args.XXXXXX")
 server=
 cleanup() {

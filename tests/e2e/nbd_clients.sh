@@ -10,6 +10,10 @@ set -euo pipefail
 # several per block written); this keeps the test fast without changing
 # what it checks.
 work=$(mktemp -d /dev/shm/daxstore-e2e.XXXXXX)
+# Control sockets of this test's servers in a directory of its own: tests
+# run side by side, and two servers of one name would collide.
+export XDG_RUNTIME_DIR=$work/run
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 server=
 cleanup() {
   [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" || true

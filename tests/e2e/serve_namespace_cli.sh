@@ -8,6 +8,10 @@
 set -euo pipefail
 cli=$1 plugin=${2:-}
 work=$(mktemp -d /dev/shm/daxstore-serve-ns.XXXXXX)
+# Control sockets of this test's servers in a directory of its own: tests
+# run side by side, and two servers of one name would collide.
+export XDG_RUNTIME_DIR=$work/run
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 server=
 cleanup() {
   [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" || true
@@ -82,6 +86,11 @@ out=$(XDG_RUNTIME_DIR=$work/run d vm-args vm1)  # an image: NBD by default
 server=$!
 for _ in $(seq 600); do [[ -S $work/s ]] && break; sleep 0.05; done
 [[ -S $work/s ]] || { cat "$work/serve.log" >&2; fail "no socket"; }
+# The line comes once every socket is there: wait for it too.
+for _ in $(seq 600); do
+  grep -q "serving namespace0.0 ($work/bus/" "$work/serve.log" && break
+  sleep 0.05
+done
 grep -q "serving namespace0.0 ($work/bus/" "$work/serve.log" ||
   fail "serve log: $(cat "$work/serve.log")"
 bad "namespace pmem0 (namespace0.0) is busy" \

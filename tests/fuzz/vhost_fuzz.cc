@@ -50,9 +50,20 @@ int InflightFile() {
   return fd;
 }
 
+// A shared-memory file that SET_LOG_BASE and SET_LOG_FD messages carry.
+int LogFile() {
+  static int fd = [] {
+    auto r = DefaultPlatform()->MakeSharedMemory("fuzz-log", 1 << 16);
+    if (!r.ok()) std::abort();
+    return *r;
+  }();
+  return fd;
+}
+
 void Messages(const BlkDevice& dev, const uint8_t* p, size_t n) {
   Session s(dev, 2);
   const int inflight_fd = InflightFile();
+  const int log_fd = LogFile();
   std::vector<uint8_t> reply;
   while (n >= sizeof(MessageHeader)) {
     MessageHeader h;
@@ -63,6 +74,8 @@ void Messages(const BlkDevice& dev, const uint8_t* p, size_t n) {
     bool has_reply;
     std::span<const int> fds;
     if (h.request == kSetInflightFd) fds = {&inflight_fd, 1};
+    if (h.request == kSetLogBase || h.request == kSetLogFd)
+      fds = {&log_fd, 1};
     Status st = s.Handle(h, {p, len}, fds, &reply, &has_reply);
     p += len;
     n -= len;
@@ -77,6 +90,8 @@ void Chains(const BlkDevice& dev, const uint8_t* p, size_t n) {
   uint32_t num = 1u << (p[0] % 9);  // 1 to 256
   bool indirect = p[1] & 1;
   bool tracked = p[1] & 2;  // an inflight slot at 48 KiB of guest memory
+  bool logged = p[1] & 4;   // a dirty log of p[2] bytes (maybe too small)
+  const uint64_t log_bytes = p[2];
   p += 4;
   n -= 4;
   std::memcpy(guest, p, std::min(n, kMem));
@@ -88,6 +103,12 @@ void Chains(const BlkDevice& dev, const uint8_t* p, size_t n) {
   VringAddrs a{kGpa, kGpa + 16ull * num, kGpa + 32 * 1024};
   auto vq = Virtqueue::Attach(*mem, a, num, 0, indirect);
   if (!vq.ok()) return;
+  static uint8_t log_bits[256];
+  DirtyLog log = DirtyLog::Borrow(log_bits, log_bytes);
+  if (logged) vq->SetLog(&log, a.used);
+  auto mark = [&](const Chain& ch, uint32_t len) {
+    if (logged) (void)LogBlkWrites(log, ch, len);
+  };
   Chain c;
   Status st;
   std::optional<InflightQueue> track;
@@ -102,6 +123,7 @@ void Chains(const BlkDevice& dev, const uint8_t* p, size_t n) {
     for (uint16_t head : r->heads) {
       st = vq->ChainAt(*mem, head, &c);
       uint32_t len = st.ok() ? HandleBlkRequest(dev, c) : 0;
+      if (st.ok()) mark(c, len);
       track->Returning(head);
       vq->Push(head, len);
       track->Returned(head, vq->used_idx());
@@ -110,6 +132,7 @@ void Chains(const BlkDevice& dev, const uint8_t* p, size_t n) {
   for (int i = 0; i < 64 && vq->Pop(*mem, &c, &st); ++i) {
     if (track) track->Take(c.head);
     uint32_t len = st.ok() ? HandleBlkRequest(dev, c) : 0;
+    if (st.ok()) mark(c, len);
     if (track) track->Returning(c.head);
     vq->Push(c.head, len);
     if (track) track->Returned(c.head, vq->used_idx());

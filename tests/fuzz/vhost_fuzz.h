@@ -13,8 +13,9 @@ namespace daxstore::fuzz {
 // is copied into 64 KiB of guest memory (descriptor table, avail ring,
 // buffers) whose chains are popped, walked and executed as virtio-blk
 // requests against a small image, after recovering an inflight slot at
-// 48 KiB of that memory if flag bit 1 says so. SET_INFLIGHT_FD messages
-// carry a sealed 64 KiB shared-memory file. Any outcome but a crash or a
+// 48 KiB of that memory if flag bit 1 says so, marking a dirty log of
+// (third byte) bytes if flag bit 2 says so. SET_INFLIGHT_FD messages carry
+// a sealed 64 KiB shared-memory file, SET_LOG_BASE and SET_LOG_FD another. Any outcome but a crash or a
 // sanitizer report is a pass.
 int VhostMessagesAndChains(const uint8_t* data, size_t size);
 

@@ -12,6 +12,10 @@
 set -euo pipefail
 cli=$1 crash_writer=$2
 work=$(mktemp -d /dev/shm/daxstore-safety.XXXXXX)
+# Control sockets of this test's servers in a directory of its own: tests
+# run side by side, and two servers of one name would collide.
+export XDG_RUNTIME_DIR=$work/run
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 server=
 cleanup() {
   [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" || true

@@ -12,6 +12,10 @@
 set -euo pipefail
 rig=$1 cli=$2 cache=${3:-}
 work=$(mktemp -d "${TMPDIR:-/tmp}/daxstore-vhost-restart.XXXXXX")
+# Control sockets of this test's servers in a directory of its own: tests
+# run side by side, and two servers of one name would collide.
+export XDG_RUNTIME_DIR=$work/run
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 server='' guest='' shm=''
 cleanup() {
   [[ -n $guest ]] && kill "$guest" 2>/dev/null || true
