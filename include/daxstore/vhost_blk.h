@@ -13,6 +13,12 @@
 // (QEMU reconnects with reconnect=1 and hands the region back) resubmits
 // those first, in the order they were taken, so each completes once.
 //
+// Live migration: the backend offers VHOST_F_LOG_ALL and
+// VHOST_USER_PROTOCOL_F_LOG_SHMFD. While the front end logs, every page of
+// guest memory the backend writes (request data, status bytes, used rings)
+// is marked in the front end's dirty log; a log that does not cover guest
+// memory is refused.
+//
 // Isolation: the backend reads and writes only the regions of guest memory
 // the front end shared and the image; every ring, descriptor and buffer is
 // bounds-checked against the memory table first (lib/vhost/).

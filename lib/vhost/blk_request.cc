@@ -154,6 +154,24 @@ uint32_t HandleBlkRequest(const BlkDevice& dev, const Chain& c) {
   return written + 1;
 }
 
+bool LogBlkWrites(const DirtyLog& log, const Chain& c, uint32_t len) {
+  if (len == 0 || c.in_bytes == 0) return true;
+  bool ok = true;
+  uint64_t data = len - 1;  // bytes from the start of the writable part
+  for (size_t i = 0; i < c.in.size() && data > 0; ++i) {
+    const uint64_t k = std::min<uint64_t>(c.in[i].iov_len, data);
+    ok &= log.Mark(c.in_gpa[i], k);
+    data -= k;
+  }
+  // The status byte: the last byte of the last non-empty buffer.
+  for (size_t i = c.in.size(); i-- > 0;)
+    if (c.in[i].iov_len > 0) {
+      ok &= log.Mark(c.in_gpa[i] + c.in[i].iov_len - 1, 1);
+      break;
+    }
+  return ok;
+}
+
 virtio_blk_config MakeBlkConfig(const BlkDevice& dev, uint16_t num_queues) {
   virtio_blk_config c{};
   c.capacity = dev.image->virtual_size() / kSector;

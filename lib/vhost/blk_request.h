@@ -10,6 +10,7 @@
 #include <string>
 
 #include "daxstore/image.h"
+#include "vhost/dirty_log.h"
 #include "vhost/virtqueue.h"
 
 namespace daxstore::vhost {
@@ -33,6 +34,11 @@ struct BlkDevice {
 // buffers (the used length). A chain without room for the status byte gets
 // nothing written and length 0.
 uint32_t HandleBlkRequest(const BlkDevice& dev, const Chain& chain);
+
+// Marks in `log` the guest pages HandleBlkRequest wrote for a used length
+// of `len`: the first len - 1 device-writable bytes (data) and the last one
+// (the status byte). False if the log does not cover one of them.
+bool LogBlkWrites(const DirtyLog& log, const Chain& chain, uint32_t len);
 
 // The config space a front end reads with GET_CONFIG.
 virtio_blk_config MakeBlkConfig(const BlkDevice& dev, uint16_t num_queues);

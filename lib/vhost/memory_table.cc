@@ -134,6 +134,13 @@ uint64_t MemoryTable::Faults() const {
   return n;
 }
 
+uint64_t MemoryTable::GuestPhysEnd() const {
+  uint64_t end = 0;
+  for (const auto& r : regions_)
+    end = std::max(end, r.r.guest_phys_addr + r.r.memory_size);
+  return end;
+}
+
 bool MemoryTable::AllSealed() const {
   for (const auto& r : regions_)
     if (!r.sealed) return false;

@@ -50,6 +50,8 @@ class MemoryTable {
   void* TranslateUser(uint64_t uaddr, uint64_t len) const;
 
   size_t size() const { return regions_.size(); }
+  // One past the highest guest-physical address of any region (0: none).
+  uint64_t GuestPhysEnd() const;
 
   // The first region in which an access faulted (its file shrank under
   // us: those pages now read zeros and drop writes), or -1. Lock-free.

@@ -43,6 +43,7 @@ inline constexpr uint32_t kNeedReplyFlag = 0x8;
 // Feature bits.
 inline constexpr int kFProtocolFeatures = 30;  // VHOST_USER_F_PROTOCOL_FEATURES
 inline constexpr int kProtoMq = 0;
+inline constexpr int kProtoLogShmfd = 1;
 inline constexpr int kProtoReplyAck = 3;
 inline constexpr int kProtoConfig = 9;
 inline constexpr int kProtoInflightShmfd = 12;
@@ -83,6 +84,13 @@ struct ConfigHeader {
   uint32_t size;
   uint32_t flags;
 };
+
+// SET_LOG_BASE with VHOST_USER_PROTOCOL_F_LOG_SHMFD ("log description").
+struct LogInfo {
+  uint64_t mmap_size;
+  uint64_t mmap_offset;
+};
+static_assert(sizeof(LogInfo) == 16);
 
 // GET_INFLIGHT_FD / SET_INFLIGHT_FD ("inflight description"; the front end
 // lays it out as a C struct, so it is 24 bytes with the tail padding).

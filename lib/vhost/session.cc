@@ -50,6 +50,7 @@ Session::~Session() {
   StopAll();
   CloseFd(&reply_fd_);
   CloseFd(&drop_event_);
+  CloseFd(&log_fd_);
   for (auto& q : queues_) {
     CloseFd(&q->kick);
     CloseFd(&q->call);
@@ -68,14 +69,15 @@ uint64_t Session::OfferedFeatures(bool read_only) {
                (1ull << VIRTIO_BLK_F_SEG_MAX) |
                (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |
                (1ull << VIRTIO_BLK_F_MQ) | (1ull << VIRTIO_BLK_F_DISCARD) |
-               (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
+               (1ull << VIRTIO_BLK_F_WRITE_ZEROES) | (1ull << VHOST_F_LOG_ALL);
   if (read_only) f |= 1ull << VIRTIO_BLK_F_RO;
   return f;
 }
 
 uint64_t Session::OfferedProtocolFeatures() {
-  return (1ull << kProtoMq) | (1ull << kProtoReplyAck) |
-         (1ull << kProtoConfig) | (1ull << kProtoInflightShmfd);
+  return (1ull << kProtoMq) | (1ull << kProtoLogShmfd) |
+         (1ull << kProtoReplyAck) | (1ull << kProtoConfig) |
+         (1ull << kProtoInflightShmfd);
 }
 
 Result<Session::Queue*> Session::QueueAt(uint32_t index) {
@@ -131,6 +133,16 @@ Status Session::Dispatch(const MessageHeader& hdr,
       DAXSTORE_RETURN_IF_ERROR(Decode(payload, &u64, "SET_FEATURES"));
       if (u64 & ~OfferedFeatures(dev_.read_only))
         return InvalidArgument("SET_FEATURES: features that were not offered");
+      if ((u64 ^ features_) & (1ull << VHOST_F_LOG_ALL)) {
+        // Logging starts or stops: workers take the log when they start.
+        if ((u64 & (1ull << VHOST_F_LOG_ALL)) && log_.mapped())
+          DAXSTORE_RETURN_IF_ERROR(CheckLogCovers(log_, mem_));
+        StopAll();
+        features_ = u64;
+        features_set_ = true;
+        StartAll();
+        return Status::Ok();
+      }
       features_ = u64;
       features_set_ = true;
       return Status::Ok();
@@ -190,14 +202,28 @@ Status Session::Dispatch(const MessageHeader& hdr,
       vhost_vring_addr a{};
       DAXSTORE_RETURN_IF_ERROR(Decode(payload, &a, "SET_VRING_ADDR"));
       DAXSTORE_ASSIGN_OR_RETURN(Queue * q, QueueAt(a.index));
-      if (a.flags & (1u << VHOST_VRING_F_LOG))
-        return InvalidArgument("SET_VRING_ADDR: logging is not supported");
+      if (a.flags & ~(1u << VHOST_VRING_F_LOG))
+        return InvalidArgument("SET_VRING_ADDR: unknown flags");
+      const bool log_used = a.flags & (1u << VHOST_VRING_F_LOG);
+      if (log_used && q->num != 0 && log_.mapped() &&
+          !log_.Covers(a.log_guest_addr, UsedRingBytes(q->num)))
+        return InvalidArgument(
+            "SET_VRING_ADDR: the used ring's log address is past the dirty "
+            "log");
       Stop(*q);
       q->addrs = {a.desc_user_addr, a.avail_user_addr, a.used_user_addr};
       q->has_addrs = true;
+      q->log_used = log_used;
+      q->log_addr = a.log_guest_addr;
       Start(*q);
       return Status::Ok();
     }
+    case kSetLogBase:
+      DAXSTORE_RETURN_IF_ERROR(SetLogBase(payload, fds, reply));
+      *has_reply = true;
+      return Status::Ok();
+    case kSetLogFd:
+      return SetLogFd(payload, fds);
     case kSetVringKick:
     case kSetVringCall:
     case kSetVringErr:
@@ -252,6 +278,8 @@ Status Session::SetMemTable(std::span<const uint8_t> payload,
   std::memcpy(regions.data(), payload.data() + sizeof(h),
               h.nregions * sizeof(MemoryRegion));
   DAXSTORE_ASSIGN_OR_RETURN(MemoryTable t, MemoryTable::Map(regions, fds, os_));
+  // While logging, the front end grows the log before it grows memory.
+  if (ActiveLog() != nullptr) DAXSTORE_RETURN_IF_ERROR(CheckLogCovers(log_, t));
   if (t.AllSealed() && !mem_announced_sealed_) {
     mem_announced_sealed_ = true;
     std::fprintf(stderr,
@@ -263,6 +291,66 @@ Status Session::SetMemTable(std::span<const uint8_t> payload,
   StopAll();
   mem_ = std::move(t);
   StartAll();
+  return Status::Ok();
+}
+
+const DirtyLog* Session::ActiveLog() const {
+  return (features_ & (1ull << VHOST_F_LOG_ALL)) && log_.mapped() ? &log_
+                                                                  : nullptr;
+}
+
+Status Session::CheckLogCovers(const DirtyLog& log,
+                               const MemoryTable& mem) const {
+  const uint64_t need = DirtyLog::BytesFor(mem.GuestPhysEnd());
+  if (log.size() < need)
+    return InvalidArgument("dirty log of " + std::to_string(log.size()) +
+                           " bytes is too small for guest memory ending at " +
+                           std::to_string(mem.GuestPhysEnd()) + " (needs " +
+                           std::to_string(need) + " bytes)");
+  for (const auto& q : queues_)
+    if (q->log_used && q->num != 0 &&
+        !log.Covers(q->log_addr, UsedRingBytes(q->num)))
+      return InvalidArgument(
+          "dirty log is too small for the used ring of "
+          "vring " +
+          std::to_string(q->index));
+  return Status::Ok();
+}
+
+Status Session::SetLogBase(std::span<const uint8_t> payload,
+                           std::span<const int> fds,
+                           std::vector<uint8_t>* reply) {
+  if (!(protocol_features_ & (1ull << kProtoLogShmfd)))
+    return InvalidArgument(
+        "SET_LOG_BASE without VHOST_USER_PROTOCOL_F_LOG_SHMFD");
+  LogInfo info;
+  DAXSTORE_RETURN_IF_ERROR(Decode(payload, &info, "SET_LOG_BASE"));
+  if (fds.size() != 1)
+    return InvalidArgument("SET_LOG_BASE needs exactly one descriptor");
+  DAXSTORE_ASSIGN_OR_RETURN(
+      DirtyLog log,
+      DirtyLog::Map(os_, fds[0], info.mmap_size, info.mmap_offset));
+  if (mem_.size() != 0) DAXSTORE_RETURN_IF_ERROR(CheckLogCovers(log, mem_));
+  // Workers mark the old log until they stop.
+  StopAll();
+  log_ = std::move(log);
+  StartAll();
+  // The front end waits for this reply before it reads the log.
+  Encode<uint64_t>(0, reply);
+  return Status::Ok();
+}
+
+Status Session::SetLogFd(std::span<const uint8_t> payload,
+                         std::span<const int> fds) {
+  if (payload.size() > sizeof(uint64_t))
+    return InvalidArgument("SET_LOG_FD: payload of " +
+                           std::to_string(payload.size()) + " bytes");
+  if (fds.size() != 1)
+    return InvalidArgument("SET_LOG_FD needs exactly one descriptor");
+  auto d = os_->Duplicate(fds[0]);
+  if (!d.ok()) return d.status().WithContext("log fd");
+  CloseFd(&log_fd_);
+  log_fd_ = *d;
   return Status::Ok();
 }
 
@@ -359,7 +447,8 @@ void Session::Start(Queue& q) {
   q.last_avail.store(q.base);
   // The worker gets its settings now: later messages may change features_.
   const bool indirect = features_ & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
-  q.worker = std::thread([this, &q, indirect] { Work(q, indirect); });
+  const DirtyLog* log = ActiveLog();
+  q.worker = std::thread([this, &q, indirect, log] { Work(q, indirect, log); });
 }
 
 void Session::Stop(Queue& q) {

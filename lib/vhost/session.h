@@ -18,6 +18,7 @@
 #include "daxstore/status.h"
 #include "daxstore/vhost_blk.h"
 #include "vhost/blk_request.h"
+#include "vhost/dirty_log.h"
 #include "vhost/inflight.h"
 #include "vhost/memory_table.h"
 #include "vhost/protocol.h"
@@ -71,6 +72,10 @@ class Session {
     int stop = -1;  // eventfd that ends the worker
     std::atomic<uint16_t> last_avail{0};
     InflightQueueHeader* inflight = nullptr;  // its slot, if tracked
+    // SET_VRING_ADDR's VHOST_VRING_F_LOG and log_guest_addr: where the
+    // used ring's writes are logged.
+    bool log_used = false;
+    uint64_t log_addr = 0;
   };
   Status Dispatch(const MessageHeader& hdr, std::span<const uint8_t> payload,
                   std::span<const int> fds, std::vector<uint8_t>* reply,
@@ -83,6 +88,15 @@ class Session {
                        std::span<const int> fds, std::vector<uint8_t>* reply);
   Status SetInflightFd(std::span<const uint8_t> payload,
                        std::span<const int> fds);
+  Status SetLogBase(std::span<const uint8_t> payload, std::span<const int> fds,
+                    std::vector<uint8_t>* reply);
+  Status SetLogFd(std::span<const uint8_t> payload, std::span<const int> fds);
+  // Checks that `log` has a bit for every page of `mem` and of every ring
+  // whose used writes are logged.
+  Status CheckLogCovers(const DirtyLog& log, const MemoryTable& mem) const;
+  // The log the workers mark: set only while VHOST_F_LOG_ALL is
+  // negotiated and a log is mapped.
+  const DirtyLog* ActiveLog() const;
   Result<Queue*> QueueAt(uint32_t index);
   void Start(Queue& q);
   void Stop(Queue& q);
@@ -90,15 +104,17 @@ class Session {
   void StartAll();
   // The worker: only reads q, mem_ and dev_, which change only while it is
   // stopped.
-  void Work(Queue& q, bool indirect);
+  void Work(Queue& q, bool indirect, const DirtyLog* log);
   // Runs one request (already taken) and returns it; false if the stall
   // hook stopped the worker.
   bool Serve(Queue& q, Virtqueue& vq, InflightQueue* track, Chain& chain,
-             const Status& walk, bool resubmitted);
+             const Status& walk, bool resubmitted, const DirtyLog* log);
   // True (after failing the request, if chain is not null) if guest
   // memory faulted: logs once, signals drop_event().
   bool GuestMemoryShrank(Queue& q, Virtqueue& vq, InflightQueue* track,
-                         const Chain* chain);
+                         const Chain* chain, const DirtyLog* log);
+  // Logs once per connection that a write could not be logged.
+  void LogMissed(Queue& q);
   // The stall hook: true if the worker must stop at `point` now.
   bool Stalls(Queue& q, VhostStall::Point point, uint64_t request);
 
@@ -111,6 +127,9 @@ class Session {
   bool features_set_ = false;
   MemoryTable mem_;
   InflightRegion inflight_;  // unmapped until SET_INFLIGHT_FD
+  DirtyLog log_;             // unmapped until SET_LOG_BASE
+  int log_fd_ = -1;          // SET_LOG_FD's eventfd (kept, never signalled)
+  std::atomic<bool> log_missed_{false};
   int reply_fd_ = -1;
   int drop_event_ = -1;
   bool mem_announced_sealed_ = false;

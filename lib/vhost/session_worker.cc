@@ -24,20 +24,34 @@ bool Session::Stalls(Queue& q, VhostStall::Point point, uint64_t request) {
   return true;
 }
 
+void Session::LogMissed(Queue& q) {
+  if (!log_missed_.exchange(true))
+    std::fprintf(stderr,
+                 "daxstore vhost: queue %u: a guest write lies past the dirty "
+                 "log; a migration may miss it\n",
+                 q.index);
+}
+
 bool Session::GuestMemoryShrank(Queue& q, Virtqueue& vq, InflightQueue* track,
-                                const Chain* chain) {
+                                const Chain* chain, const DirtyLog* log) {
   const int region = mem_.FaultedRegion();
   if (region < 0) return false;
   // Fail the request if its status byte is still the front end's: write
   // IOERR and complete only if that write did not fault too.
   const iovec* last = nullptr;
+  uint64_t last_gpa = 0;
   if (chain != nullptr)
-    for (const iovec& v : chain->in)
-      if (v.iov_len > 0) last = &v;
+    for (size_t i = 0; i < chain->in.size(); ++i)
+      if (chain->in[i].iov_len > 0) {
+        last = &chain->in[i];
+        last_gpa = chain->in_gpa[i] + last->iov_len - 1;
+      }
   if (last != nullptr) {
     const uint64_t before = mem_.Faults();
     auto* status = static_cast<uint8_t*>(last->iov_base) + last->iov_len - 1;
     __atomic_store_n(status, uint8_t{VIRTIO_BLK_S_IOERR}, __ATOMIC_RELAXED);
+    // Mark's OR is a release: the status byte is visible before its bit.
+    if (log != nullptr && !log->Mark(last_gpa, 1)) LogMissed(q);
     if (mem_.Faults() == before) {
       if (track != nullptr) track->Returning(chain->head);
       vq.Push(chain->head, 1);
@@ -56,7 +70,7 @@ bool Session::GuestMemoryShrank(Queue& q, Virtqueue& vq, InflightQueue* track,
 }
 
 bool Session::Serve(Queue& q, Virtqueue& vq, InflightQueue* track, Chain& chain,
-                    const Status& walk, bool resubmitted) {
+                    const Status& walk, bool resubmitted, const DirtyLog* log) {
   using Point = VhostStall::Point;
   if (track != nullptr && !resubmitted) track->Take(chain.head);
   const uint64_t n = taken_.fetch_add(1) + 1;
@@ -71,26 +85,34 @@ bool Session::Serve(Queue& q, Virtqueue& vq, InflightQueue* track, Chain& chain,
       __atomic_store_n(chain.error_status, uint8_t{VIRTIO_BLK_S_IOERR},
                        __ATOMIC_RELAXED);
       len = 1;
+      // Mark's OR is a release: the status byte is visible before its bit.
+      if (log != nullptr && !log->Mark(chain.error_status_gpa, 1)) LogMissed(q);
     }
   }
+  // Mark's OR is a release: the data and status the request wrote are
+  // visible before their bits.
+  if (log != nullptr && walk.ok() && !LogBlkWrites(*log, chain, len))
+    LogMissed(q);
   // Nothing is acknowledged after a fault: the request may have read
   // zeros for the front end's data.
-  if (GuestMemoryShrank(q, vq, track, &chain)) return false;
+  if (GuestMemoryShrank(q, vq, track, &chain, log)) return false;
   if (Stalls(q, Point::kBeforeUsed, n)) return false;
   if (track != nullptr) track->Returning(chain.head);
   vq.Push(chain.head, len);
+  if (vq.log_misses() != 0) LogMissed(q);
   if (Stalls(q, Point::kBeforeClear, n)) return false;
   if (track != nullptr) track->Returned(chain.head, vq.used_idx());
   return true;
 }
 
-void Session::Work(Queue& q, bool indirect) {
+void Session::Work(Queue& q, bool indirect, const DirtyLog* log) {
   auto vq = Virtqueue::Attach(mem_, q.addrs, q.num, q.base, indirect);
   if (!vq.ok()) {
     std::fprintf(stderr, "daxstore vhost: queue %u: %s\n", q.index,
                  vq.status().message().c_str());
     return;
   }
+  if (log != nullptr && q.log_used) vq->SetLog(log, q.log_addr);
   std::optional<InflightQueue> track;
   Chain chain;
   if (q.inflight != nullptr) {
@@ -112,7 +134,7 @@ void Session::Work(Queue& q, bool indirect) {
     bool pushed = false;
     for (uint16_t head : resume->heads) {
       Status st = vq->ChainAt(mem_, head, &chain);
-      if (!Serve(q, *vq, &*track, chain, st, true)) return;
+      if (!Serve(q, *vq, &*track, chain, st, true, log)) return;
       pushed = true;
     }
     if (pushed && q.call >= 0) os_->SignalEvent(q.call);
@@ -121,12 +143,13 @@ void Session::Work(Queue& q, bool indirect) {
     bool pushed = false;
     Status st;
     while (vq->Pop(mem_, &chain, &st)) {
-      if (!Serve(q, *vq, track ? &*track : nullptr, chain, st, false)) return;
+      if (!Serve(q, *vq, track ? &*track : nullptr, chain, st, false, log))
+        return;
       pushed = true;
     }
     q.last_avail.store(vq->last_avail());
     // The rings themselves may have faulted (zeros read, writes lost).
-    if (GuestMemoryShrank(q, *vq, nullptr, nullptr)) return;
+    if (GuestMemoryShrank(q, *vq, nullptr, nullptr, log)) return;
     if (vq->broken())
       std::fprintf(stderr,
                    "daxstore vhost: queue %u: driver overran the ring; "

@@ -1,5 +1,6 @@
 #include "vhost/virtqueue.h"
 
+#include <cstddef>
 #include <string>
 
 namespace daxstore::vhost {
@@ -47,6 +48,7 @@ Status WalkTable(const MemoryTable& mem, const vring_desc* table, uint32_t num,
     if (p == nullptr) return Bad("buffer outside guest memory");
     if (d.flags & VRING_DESC_F_WRITE) {
       chain->in.push_back({p, d.len});
+      chain->in_gpa.push_back(d.addr);
       chain->in_bytes += d.len;
     } else {
       if (!chain->in.empty()) return Bad("readable buffer after writable");
@@ -60,9 +62,11 @@ Status WalkTable(const MemoryTable& mem, const vring_desc* table, uint32_t num,
 
 // For a chain that failed validation: its last descriptor, followed with
 // the same hop limits but without needing the middle buffers to be valid,
-// if it is a device-writable buffer inside guest memory.
+// if it is a device-writable buffer inside guest memory; *gpa is its
+// guest-physical address.
 uint8_t* FindStatusByte(const MemoryTable& mem, const vring_desc* table,
-                        uint32_t num, uint16_t head, bool indirect_ok) {
+                        uint32_t num, uint16_t head, bool indirect_ok,
+                        uint64_t* gpa) {
   uint32_t i = head;
   for (uint32_t hops = 0; i < num && hops < num; ++hops) {
     vring_desc d = LoadDesc(&table[i]);
@@ -74,13 +78,14 @@ uint8_t* FindStatusByte(const MemoryTable& mem, const vring_desc* table,
       if (t == nullptr || reinterpret_cast<uintptr_t>(t) % 16 != 0)
         return nullptr;
       return FindStatusByte(mem, static_cast<const vring_desc*>(t),
-                            d.len / sizeof(vring_desc), 0, false);
+                            d.len / sizeof(vring_desc), 0, false, gpa);
     }
     if (!(d.flags & VRING_DESC_F_NEXT)) {
       if (!(d.flags & VRING_DESC_F_WRITE) || d.len == 0 ||
           (d.flags & VRING_DESC_F_INDIRECT) || d.addr + d.len - 1 < d.addr)
         return nullptr;
-      return static_cast<uint8_t*>(mem.Translate(d.addr + d.len - 1, 1));
+      *gpa = d.addr + d.len - 1;
+      return static_cast<uint8_t*>(mem.Translate(*gpa, 1));
     }
     i = d.next;
   }
@@ -94,11 +99,14 @@ Status WalkChain(const MemoryTable& mem, const vring_desc* table, uint32_t num,
   chain->head = head;
   chain->out.clear();
   chain->in.clear();
+  chain->in_gpa.clear();
   chain->out_bytes = chain->in_bytes = 0;
   chain->error_status = nullptr;
+  chain->error_status_gpa = 0;
   Status st = WalkTable(mem, table, num, head, indirect_ok, chain);
   if (!st.ok())
-    chain->error_status = FindStatusByte(mem, table, num, head, indirect_ok);
+    chain->error_status = FindStatusByte(mem, table, num, head, indirect_ok,
+                                         &chain->error_status_gpa);
   return st;
 }
 
@@ -113,8 +121,8 @@ Result<Virtqueue> Virtqueue::Attach(const MemoryTable& mem, const VringAddrs& a,
       mem.TranslateUser(a.desc, uint64_t{num} * sizeof(vring_desc)));
   q.avail_ = static_cast<vring_avail*>(
       mem.TranslateUser(a.avail, 4 + 2 * uint64_t{num} + 2));
-  q.used_ = static_cast<vring_used*>(mem.TranslateUser(
-      a.used, 4 + sizeof(vring_used_elem) * uint64_t{num} + 2));
+  q.used_ =
+      static_cast<vring_used*>(mem.TranslateUser(a.used, UsedRingBytes(num)));
   if (q.desc_ == nullptr || q.avail_ == nullptr || q.used_ == nullptr)
     return InvalidArgument("vring outside guest memory");
   if (reinterpret_cast<uintptr_t>(q.desc_) % 16 != 0 ||
@@ -162,12 +170,21 @@ Status Virtqueue::ChainAt(const MemoryTable& mem, uint16_t head,
 uint16_t Virtqueue::RingUsedIdx() const { return Load(&used_->idx); }
 
 void Virtqueue::Push(uint16_t head, uint32_t len) {
-  vring_used_elem* e = &used_->ring[used_idx_ % num_];
+  const uint32_t slot = used_idx_ % num_;
+  vring_used_elem* e = &used_->ring[slot];
   __atomic_store_n(&e->id, head, __ATOMIC_RELAXED);
   __atomic_store_n(&e->len, len, __ATOMIC_RELAXED);
   ++used_idx_;
   // The used element is visible before the index that publishes it.
   __atomic_store_n(&used_->idx, used_idx_, __ATOMIC_RELEASE);
+  if (log_ != nullptr) {
+    // Mark's OR is a release: both writes are visible before their bits.
+    const uint64_t elem = used_gpa_ + offsetof(vring_used, ring) +
+                          uint64_t{slot} * sizeof(vring_used_elem);
+    if (!log_->Mark(elem, sizeof(vring_used_elem))) ++log_misses_;
+    if (!log_->Mark(used_gpa_ + offsetof(vring_used, idx), sizeof(uint16_t)))
+      ++log_misses_;
+  }
 }
 
 }  // namespace daxstore::vhost

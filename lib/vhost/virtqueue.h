@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "daxstore/status.h"
+#include "vhost/dirty_log.h"
 #include "vhost/memory_table.h"
 
 namespace daxstore::vhost {
@@ -25,13 +26,20 @@ struct VringAddrs {
 // device-writable ones (virtio requires that order).
 struct Chain {
   uint16_t head = 0;
-  std::vector<iovec> out;  // device reads
-  std::vector<iovec> in;   // device writes
+  std::vector<iovec> out;        // device reads
+  std::vector<iovec> in;         // device writes
+  std::vector<uint64_t> in_gpa;  // guest-physical address of each `in`
   uint64_t out_bytes = 0, in_bytes = 0;
   // Set when the walk failed but the chain still ends in a writable byte
   // inside guest memory: where to report VIRTIO_BLK_S_IOERR.
   uint8_t* error_status = nullptr;
+  uint64_t error_status_gpa = 0;
 };
+
+// Bytes of a used ring of `num` entries (flags, idx, ring, avail_event).
+inline uint64_t UsedRingBytes(uint32_t num) {
+  return 4 + sizeof(vring_used_elem) * uint64_t{num} + 2;
+}
 
 inline constexpr uint32_t kMaxIndirect = 1024;  // descriptors per table
 
@@ -59,6 +67,14 @@ class Virtqueue {
   bool Pop(const MemoryTable& mem, Chain* chain, Status* status);
   // Returns a chain to the driver with `len` bytes written.
   void Push(uint16_t head, uint32_t len);
+  // From now on Push marks the used ring's writes in `log` at `used_gpa`
+  // (the ring's log_guest_addr); nullptr: no logging. A write the log does
+  // not cover is counted in log_misses().
+  void SetLog(const DirtyLog* log, uint64_t used_gpa) {
+    log_ = log;
+    used_gpa_ = used_gpa;
+  }
+  uint64_t log_misses() const { return log_misses_; }
   // The chain at `head` again (a request resubmitted after a restart),
   // checked like Pop's.
   [[nodiscard]] Status ChainAt(const MemoryTable& mem, uint16_t head,
@@ -87,6 +103,9 @@ class Virtqueue {
   uint16_t used_idx_ = 0;
   bool indirect_ok_ = false;
   bool broken_ = false;
+  const DirtyLog* log_ = nullptr;
+  uint64_t used_gpa_ = 0;
+  uint64_t log_misses_ = 0;
 };
 
 }  // namespace daxstore::vhost

@@ -186,7 +186,8 @@ Status VhostFrontend::Setup() {
   DAXSTORE_ASSIGN_OR_RETURN(uint64_t proto, GetU64(kGetProtocolFeatures));
   proto &= (1ull << kProtoMq) | (1ull << kProtoReplyAck) |
            (1ull << kProtoConfig) |
-           (o_.inflight ? 1ull << kProtoInflightShmfd : 0);
+           (o_.inflight ? 1ull << kProtoInflightShmfd : 0) |
+           (o_.log ? 1ull << kProtoLogShmfd : 0);
   DAXSTORE_RETURN_IF_ERROR(Send(kSetProtocolFeatures, &proto, 8));
   DAXSTORE_RETURN_IF_ERROR(Send(kSetOwner, nullptr, 0));
   DAXSTORE_ASSIGN_OR_RETURN(uint64_t nq, GetU64(kGetQueueNum));
@@ -252,6 +253,30 @@ Status VhostFrontend::Setup() {
         acked(kSetVringKick, &idx, 8, {&rings_[q].kick, 1}));
     vhost_vring_state on{q, 1};
     DAXSTORE_RETURN_IF_ERROR(acked(kSetVringEnable, &on, sizeof(on)));
+  }
+  return Status::Ok();
+}
+
+Status VhostFrontend::StartLog(int log_fd, uint64_t size, uint64_t offset) {
+  LogInfo info{size, offset};
+  DAXSTORE_RETURN_IF_ERROR(
+      Send(kSetLogBase, &info, sizeof(info), {&log_fd, 1}));
+  DAXSTORE_ASSIGN_OR_RETURN(auto r, Receive(kSetLogBase));
+  if (r.size() != 8) return Internal("SET_LOG_BASE: bad reply");
+  features_ |= 1ull << VHOST_F_LOG_ALL;
+  DAXSTORE_RETURN_IF_ERROR(Send(kSetFeatures, &features_, 8));
+  for (uint32_t q = 0; q < o_.queues; ++q) {
+    uint64_t desc = QueueBase(q) - kGpaBase + kUserBase;
+    uint64_t avail = desc + 16ull * o_.queue_size;
+    uint64_t used = (avail + 6 + 2ull * o_.queue_size + 4095) & ~4095ull;
+    vhost_vring_addr a{q,         1u << VHOST_VRING_F_LOG, desc, used, avail,
+                       UsedGpa(q)};
+    DAXSTORE_RETURN_IF_ERROR(
+        Send(kSetVringAddr, &a, sizeof(a), {}, kVersion | kNeedReplyFlag));
+    DAXSTORE_ASSIGN_OR_RETURN(auto ack, Receive(kSetVringAddr));
+    uint64_t v = 1;
+    if (ack.size() == 8) std::memcpy(&v, ack.data(), 8);
+    if (v != 0) return Internal("backend refused SET_VRING_ADDR with log");
   }
   return Status::Ok();
 }

@@ -34,6 +34,8 @@ class VhostFrontend {
     // Seal guest memory's size (F_SEAL_SHRINK | F_SEAL_GROW), as QEMU's
     // memory-backend-memfd does by default.
     bool seal_memory = false;
+    // Negotiate VHOST_USER_PROTOCOL_F_LOG_SHMFD if offered.
+    bool log = false;
   };
   static constexpr uint64_t kKnownFeatures =
       (1ull << 32) | (1ull << 30) | (1ull << 28) |
@@ -113,6 +115,15 @@ class VhostFrontend {
   [[nodiscard]] Result<uint32_t> RunChain(uint32_t q,
                                           std::span<const vring_desc> descs,
                                           uint16_t head = 0);
+
+  // Starts dirty logging as QEMU does when a migration begins:
+  // SET_LOG_BASE (log_fd, size, offset; waits for its reply), SET_FEATURES
+  // with VHOST_F_LOG_ALL, SET_VRING_ADDR with VHOST_VRING_F_LOG at each
+  // used ring's guest-physical address.
+  [[nodiscard]] Status StartLog(int log_fd, uint64_t size, uint64_t offset);
+  // The guest-physical address of queue q's used ring.
+  uint64_t UsedGpa(uint32_t q) const { return QueueBase(q) + UsedOffset(); }
+  uint16_t queue_size() const { return o_.queue_size; }
 
   const virtio_blk_config& config() const { return config_; }
   // The inflight region as the front end maps it (nullptr without one).
