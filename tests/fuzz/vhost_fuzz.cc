@@ -74,8 +74,7 @@ void Messages(const BlkDevice& dev, const uint8_t* p, size_t n) {
     bool has_reply;
     std::span<const int> fds;
     if (h.request == kSetInflightFd) fds = {&inflight_fd, 1};
-    if (h.request == kSetLogBase || h.request == kSetLogFd)
-      fds = {&log_fd, 1};
+    if (h.request == kSetLogBase || h.request == kSetLogFd) fds = {&log_fd, 1};
     Status st = s.Handle(h, {p, len}, fds, &reply, &has_reply);
     p += len;
     n -= len;

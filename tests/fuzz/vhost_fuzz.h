@@ -15,8 +15,8 @@ namespace daxstore::fuzz {
 // requests against a small image, after recovering an inflight slot at
 // 48 KiB of that memory if flag bit 1 says so, marking a dirty log of
 // (third byte) bytes if flag bit 2 says so. SET_INFLIGHT_FD messages carry
-// a sealed 64 KiB shared-memory file, SET_LOG_BASE and SET_LOG_FD another. Any outcome but a crash or a
-// sanitizer report is a pass.
+// a sealed 64 KiB shared-memory file, SET_LOG_BASE and SET_LOG_FD another. Any
+// outcome but a crash or a sanitizer report is a pass.
 int VhostMessagesAndChains(const uint8_t* data, size_t size);
 
 }  // namespace daxstore::fuzz
