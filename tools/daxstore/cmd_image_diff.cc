@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <memory>
+#include <vector>
 
 #include "commands.h"
 #include "daxstore/image.h"
@@ -18,7 +19,7 @@ namespace daxstore::cli {
 namespace {
 
 struct DiffArgs {
-  std::string image, file = "-", from, to, volume, emulate;
+  std::string image, file = "-", from, to, volume, emulate, control;
   bool force = false;
 };
 
@@ -44,43 +45,59 @@ Image OpenOffline(const CLI::App* cmd, const DiffArgs& a, bool write,
   return Must(std::move(opened));
 }
 
+// Through ImageRequest: answered by the image itself, or by the control
+// socket of the server that has it open (snapshots do not change while it
+// is served). The stream goes to a file the answering process creates.
 void ExportDiff(const CLI::App* cmd, const DiffArgs& a) {
-  Image img = OpenOffline(cmd, a, false, "export-diff");
-  Stream out;
-  if (a.file == "-") {
-    out.f = stdout;
+  Platform& os = *DefaultPlatform();
+  const bool to_stdout = a.file == "-";
+  std::string path;
+  if (to_stdout) {
+    path =
+        SocketDir(true) + "/export-diff-" + std::to_string(getpid()) + ".rbd";
+    (void)os.Remove(path);  // a leftover of an earlier run of this pid
   } else {
     RefuseHeld(a.file, a.file);
-    out.f = std::fopen(a.file.c_str(), a.force ? "wb" : "wbx");
-    out.owned = true;
-    if (!out.f && errno == EEXIST) {
-      throw Failure{Busy(a.file + " exists; write to a new path, or pass " +
-                         "--force to replace it (" + WhatIsLost(a.file) + ")")};
+    path = Must(os.AbsolutePath(a.file));
+    if (os.Exists(path)) {
+      if (!a.force) {
+        throw Failure{Busy(a.file + " exists; write to a new path, or pass " +
+                           "--force to replace it (" + WhatIsLost(a.file) +
+                           ")")};
+      }
+      Must(os.Remove(path).WithContext("replacing " + a.file));
     }
-    if (!out.f) throw Failure{FromErrno(errno, "creating " + a.file)};
   }
-  const std::string where = a.file == "-" ? "standard output" : a.file;
-  auto stats = Must(rbd::WriteDiff(
-      img, a.from, a.to, [&](std::span<const uint8_t> b) -> Status {
-        if (std::fwrite(b.data(), 1, b.size(), out.f) != b.size()) {
-          return FromErrno(errno, "writing " + where);
-        }
-        return Status::Ok();
-      }));
-  if (std::fflush(out.f) != 0) {
-    throw Failure{FromErrno(errno, "writing " + where)};
-  }
-  if (out.owned && fsync(fileno(out.f)) != 0) {
-    throw Failure{FromErrno(errno, "syncing " + where)};
-  }
-  if (a.file != "-") {
+  nlohmann::json args = {{"to-snap", a.to}, {"path", path}};
+  if (!a.from.empty()) args["from-snap"] = a.from;
+  nlohmann::json r =
+      ImageRequest(cmd, a.image, a.emulate, a.control,
+                   {{"execute", "export-diff"}, {"arguments", args}}, false);
+  if (!to_stdout) {
     PrintJson({{"image", a.image},
                {"from_snap", a.from},
                {"to_snap", a.to},
                {"destination", a.file},
-               {"data_bytes", stats.data_bytes},
-               {"zero_bytes", stats.zero_bytes},
-               {"records", stats.records}});
+               {"data_bytes", r.value("data_bytes", 0)},
+               {"zero_bytes", r.value("zero_bytes", 0)},
+               {"records", r.value("records", 0)}});
+    return;
+  }
+  // Copy the stream to standard output, then remove it.
+  std::FILE* in = std::fopen(path.c_str(), "rb");
+  if (!in) throw Failure{FromErrno(errno, "opening " + path)};
+  (void)os.Remove(path);  // the open stream keeps it readable
+  std::vector<char> buf(1u << 20);
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), in)) > 0) {
+    if (std::fwrite(buf.data(), 1, n, stdout) != n) {
+      std::fclose(in);
+      throw Failure{FromErrno(errno, "writing standard output")};
+    }
+  }
+  std::fclose(in);
+  if (std::fflush(stdout) != 0) {
+    throw Failure{FromErrno(errno, "writing standard output")};
   }
 }
 
@@ -130,6 +147,9 @@ void AddImageDiffCommands(CLI::App& image) {
   exp->add_flag("--force", a->force, "overwrite an existing file");
   exp->add_option("--emulate", a->emulate,
                   "declare a plain file pmem: cpu_cache or memory_controller");
+  exp->add_option("--control", a->control,
+                  "the control socket of the server that has the image open "
+                  "(default: the one 'daxstore serve' makes for it)");
   AddOutputOption(exp);
   exp->callback([exp, a] { ExportDiff(exp, *a); });
 
