@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs both libFuzzer targets of a fuzzing build (-DDAXSTORE_BUILD_FUZZ=ON,
+# Runs the libFuzzer targets of a fuzzing build (-DDAXSTORE_BUILD_FUZZ=ON,
 # clang) side by side, each from the GoogleTest drivers' inputs as a seed
 # corpus kept in BUILD/corpus/, for SECONDS each (default 20). A crash
 # leaves its input in BUILD/artifacts/ and fails the run.
@@ -7,7 +7,7 @@
 set -euo pipefail
 build=${1:?usage: scripts/fuzz.sh BUILD [SECONDS]}
 seconds=${2:-20}
-for t in image vhost; do
+for t in image vhost rbd_diff; do
   [[ -x $build/tests/${t}_fuzzer ]] || {
     echo "fuzz: no $build/tests/${t}_fuzzer: configure with CC=clang" \
       "CXX=clang++ -DDAXSTORE_BUILD_FUZZ=ON and build it" >&2
@@ -18,15 +18,16 @@ for t in image vhost; do
     "$build/tests/fuzz_seeds" "$t" "$build/corpus/$t"
 done
 pids=()
-for t in image vhost; do
+for t in image vhost rbd_diff; do
   nice -n 10 "$build/tests/${t}_fuzzer" -max_total_time="$seconds" \
     -artifact_prefix="$build/artifacts/$t-" -print_final_stats=1 \
     "$build/corpus/$t" >"$build/fuzz-$t.log" 2>&1 &
   pids+=($!)
 done
 rc=0
-for i in 0 1; do
-  t=$([[ $i == 0 ]] && echo image || echo vhost)
+targets=(image vhost rbd_diff)
+for i in 0 1 2; do
+  t=${targets[$i]}
   log=$build/fuzz-$t.log
   if wait "${pids[$i]}"; then
     runs=$(awk '/^stat::number_of_executed_units/ {print $2}' "$log")

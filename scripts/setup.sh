@@ -87,7 +87,7 @@ case "$mode" in
     CC=clang CXX=clang++ configure build-fuzz "${opt[@]}" \
       -DDAXSTORE_BUILD_FUZZ=ON -DDAXSTORE_SANITIZE=address,undefined \
       -DDAXSTORE_BUILD_BENCH=OFF
-    cmake --build build-fuzz -j "$jobs" --target image_fuzzer vhost_fuzzer fuzz_seeds
+    cmake --build build-fuzz -j "$jobs" --target image_fuzzer vhost_fuzzer rbd_diff_fuzzer fuzz_seeds
     scripts/fuzz.sh build-fuzz 20
     phase "release build and every test but package-install"
     configure build "${opt[@]}"

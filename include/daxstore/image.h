@@ -353,6 +353,15 @@ class Image {
   [[nodiscard]] Result<std::vector<Extent>> Extents(
       uint64_t offset, uint64_t n, size_t max_extents = SIZE_MAX) const;
 
+  // Where this handle's volume differs from volume `from`, found from the
+  // two block maps alone (no data is read): blocks whose map entries
+  // differ, adjacent blocks of the same kind merged, in offset order.
+  // Extent::hole: a hole here (the block holds data in `from`). Blocks
+  // that are holes in both or share a data block are left out. NotFound if
+  // there is no volume `from`. O(virtual blocks).
+  [[nodiscard]] Result<std::vector<Extent>> Changes(
+      const std::string& from) const;
+
   // Reads every refcount to count allocated blocks (image-wide, every
   // volume together): O(data blocks).
   [[nodiscard]] Result<ImageInfo> Info() const;

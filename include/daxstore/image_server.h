@@ -14,7 +14,10 @@
 //    "errno": N}, "id": ANY}. Commands: query-image, query-volumes,
 //    query-exports, snapshot {name, volume?}, clone {snapshot, name},
 //    delete {name}, export-add {type: "nbd"|"vhost-user-blk", volume,
-//    socket?, queues?, read-only?}, export-remove {type, volume}.
+//    socket?, queues?, read-only?}, export-remove {type, volume},
+//    export-diff {to-snap, from-snap?, path} (an RBD diff v1 stream,
+//    include/daxstore/rbd_diff.h, into the new file `path`, made 0600;
+//    returns data_bytes, zero_bytes, records, bytes).
 //    A request line is at most 64 KiB; a longer one, or bytes that are
 //    not a JSON object, get an error and the connection is closed.
 //

@@ -1,8 +1,12 @@
 // The control channel's commands (include/daxstore/image_server.h): JSON
 // in, JSON out, modelled on QMP.
+#include <fcntl.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "daxstore/platform.h"
+#include "daxstore/rbd_diff.h"
 #include "server/state.h"
 
 namespace daxstore {
@@ -153,6 +157,44 @@ static json Execute(ImageServer& server, ImageServer::State& s,
     s.nbd_hidden.erase(name);
     return {{"deleted", name}};
   }
+  if (cmd == "export-diff") {
+    // Snapshots do not change, so a served image can write one out.
+    const std::string to = Arg(args, "to-snap");
+    const std::string from =
+        args.contains("from-snap") ? Arg(args, "from-snap") : std::string();
+    const std::string path = Arg(args, "path");
+    Platform& os = *DefaultPlatform();
+    auto fd = os.Open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (!fd.ok() && fd.status().sys_errno() == EEXIST) {
+      Must(Busy(path + " exists; write the diff to a new path"));
+    }
+    Must(fd.status().WithContext("creating " + path));
+    uint64_t at = 0;
+    auto stats = rbd::WriteDiff(
+        s.image, from, to, [&](std::span<const uint8_t> b) -> Status {
+          for (size_t done = 0; done < b.size();) {
+            auto w = os.PWrite(*fd, b.data() + done, b.size() - done, at);
+            if (!w.ok()) return w.status().WithContext("writing " + path);
+            done += *w;
+            at += *w;
+          }
+          return Status::Ok();
+        });
+    Status st = stats.status();
+    if (st.ok()) st = os.SyncFile(*fd).WithContext("syncing " + path);
+    os.Close(*fd);
+    if (!st.ok()) {
+      (void)os.Remove(path);  // the partial stream this command created
+      Must(st);
+    }
+    return {{"to_snap", to},
+            {"from_snap", from},
+            {"path", path},
+            {"data_bytes", stats->data_bytes},
+            {"zero_bytes", stats->zero_bytes},
+            {"records", stats->records},
+            {"bytes", at}};
+  }
   if (cmd == "export-add" || cmd == "export-remove") {
     const std::string type = Arg(args, "type");
     const std::string vol = Arg(args, "volume", &base);
@@ -208,7 +250,7 @@ static json Execute(ImageServer& server, ImageServer::State& s,
                      "unknown command '" + cmd +
                          "'; commands: query-image, query-volumes, "
                          "query-exports, snapshot, clone, delete, export-add, "
-                         "export-remove"));
+                         "export-remove, export-diff"));
   return nullptr;
 }
 

@@ -1,6 +1,8 @@
 #include "fuzz/seeds.h"
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "vhost/protocol.h"
 
@@ -73,6 +75,48 @@ std::vector<uint8_t> VhostSeed(std::mt19937_64& rng, int i) {
     }
   }
   return input;
+}
+
+std::vector<uint8_t> RbdDiffSeed(std::mt19937_64& rng, int i) {
+  std::vector<uint8_t> s;
+  auto le = [&](uint64_t v, int n) {
+    for (int k = 0; k < n; k++) s.push_back(static_cast<uint8_t>(v >> 8 * k));
+  };
+  const std::string magic = "rbd diff v1\n";
+  s.assign(magic.begin(), magic.end());
+  const uint64_t size = 4096 * (1 + rng() % 64);
+  if (rng() % 2) {
+    s.push_back('f');
+    le(2, 4);
+    s.push_back('s');
+    s.push_back('1');
+  }
+  s.push_back('t');
+  le(2, 4);
+  s.push_back('s');
+  s.push_back('2');
+  s.push_back('s');
+  le(size, 8);
+  for (int r = static_cast<int>(rng() % 5); r > 0; r--) {
+    const uint64_t off = rng() % size;
+    const uint64_t len = rng() % std::min<uint64_t>(size - off + 1, 600);
+    const bool zero = rng() % 3 == 0;
+    s.push_back(zero ? 'z' : 'w');
+    le(off, 8);
+    le(len, 8);
+    if (!zero) {
+      for (uint64_t k = 0; k < len; k++)
+        s.push_back(static_cast<uint8_t>(rng()));
+    }
+  }
+  s.push_back('e');
+  if (i % 2) {
+    for (int k = 1 + static_cast<int>(rng() % 3); k > 0; k--) {
+      s[rng() % s.size()] = static_cast<uint8_t>(rng());
+    }
+    if (rng() % 2) s.resize(rng() % s.size());
+  }
+  return s;
 }
 
 }  // namespace daxstore::fuzz

@@ -18,4 +18,8 @@ std::vector<uint8_t> ImageSeed(std::mt19937_64& rng, int i);
 // descriptors near guest RAM and a ring of 8 with a few entries published.
 std::vector<uint8_t> VhostSeed(std::mt19937_64& rng, int i);
 
+// For RbdDiffParse: a well-formed RBD diff v1 stream of a few records,
+// then (odd i) a few bytes of it changed.
+std::vector<uint8_t> RbdDiffSeed(std::mt19937_64& rng, int i);
+
 }  // namespace daxstore::fuzz

@@ -163,6 +163,7 @@ void AddImageCommands(CLI::App& app) {
   AddImageCheckCommand(*noun);
 
   AddImageCopyCommands(*noun);
+  AddImageDiffCommands(*noun);
   AddImageVolumeCommands(*noun);
 }
 

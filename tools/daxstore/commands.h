@@ -64,6 +64,8 @@ void AddServeVhostCommands(CLI::App& app);
 void AddImageCommands(CLI::App& app);
 // Adds import and export under the `image` noun.
 void AddImageCopyCommands(CLI::App& image);
+// Adds export-diff and import-diff (RBD diff v1) under the `image` noun.
+void AddImageDiffCommands(CLI::App& image);
 // Adds check under the `image` noun.
 void AddImageCheckCommand(CLI::App& image);
 void AddServeCommands(CLI::App& app);
