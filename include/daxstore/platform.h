@@ -123,6 +123,8 @@ class Platform {
                                  const std::string& data) = 0;
   virtual bool Exists(const std::string& path) = 0;
   virtual Status Remove(const std::string& path) = 0;
+  // Renames `from` to `to`, replacing `to` (rename(2): one file system).
+  virtual Status Rename(const std::string& from, const std::string& to);
   virtual Result<MountInfo> MountOf(const std::string& path) = 0;
   // The file system of an open file. The default fails with kUnsupported
   // (callers then assume a file system with a backing store).

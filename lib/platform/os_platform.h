@@ -82,6 +82,7 @@ class OsPlatform : public Platform {
               const ExecOptions& options) override;
   Status OnStopSignals(void (*handler)(int)) override;
   Status OnProgressSignal(void (*handler)(int)) override;
+  Status Rename(const std::string& from, const std::string& to) override;
 
  private:
   std::string Abs(const std::string& rel) const;

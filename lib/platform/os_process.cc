@@ -29,6 +29,9 @@ Status Platform::OnStopSignals(void (*)(int)) {
 Status Platform::OnProgressSignal(void (*)(int)) {
   return Unsupported("this platform has no signals");
 }
+Status Platform::Rename(const std::string& from, const std::string&) {
+  return Unsupported("this platform cannot rename " + from);
+}
 
 Result<uint32_t> OsPlatform::UserId() { return ::getuid(); }
 
@@ -82,6 +85,13 @@ Status OsPlatform::OnStopSignals(void (*handler)(int)) {
     if (::sigaction(sig, &sa, nullptr) != 0) {
       return FromErrno(errno, "cannot install a signal handler");
     }
+  }
+  return Status::Ok();
+}
+
+Status OsPlatform::Rename(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return FromErrno(errno, "cannot rename " + from + " to " + to);
   }
   return Status::Ok();
 }

@@ -45,6 +45,17 @@ if $cli image export-diff a.img inc2.diff --to-snap s2 $em 2>err; then
   fail "export-diff replaced a file"
 fi
 grep -q "exists" err || fail "existing file: $(cat err)"
+# --force replaces the file only once the new stream is whole: a failed
+# export (no such snapshot) leaves it as it was, and no partial file.
+if $cli image export-diff a.img inc2.diff --to-snap nope --force $em 2>err; then
+  fail "export-diff of a missing snapshot succeeded"
+fi
+cmp -s inc.diff inc2.diff || fail "a failed export-diff --force changed the file"
+if ls inc2.diff.partial-* >/dev/null 2>&1; then fail "a partial stream was left"; fi
+$cli image export-diff a.img inc2.diff --to-snap s1 --force $em >/dev/null ||
+  fail "export-diff --force"
+$cli image export-diff a.img - --to-snap s1 $em | cmp -s - inc2.diff ||
+  fail "export-diff --force did not replace the file"
 
 # Incremental before its base: refused, b.img unchanged.
 if $cli image import-diff inc.diff b.img $em >/dev/null 2>err; then

@@ -56,24 +56,38 @@ void ExportDiff(const CLI::App* cmd, const DiffArgs& a) {
     path =
         SocketDir(true) + "/export-diff-" + std::to_string(getpid()) + ".rbd";
     (void)os.Remove(path);  // a leftover of an earlier run of this pid
-  } else {
+  }
+  std::string dest;  // FILE: the stream goes to `path` beside it first
+  if (!to_stdout) {
     RefuseHeld(a.file, a.file);
-    path = Must(os.AbsolutePath(a.file));
-    if (os.Exists(path)) {
-      if (!a.force) {
-        throw Failure{Busy(a.file + " exists; write to a new path, or pass " +
-                           "--force to replace it (" + WhatIsLost(a.file) +
-                           ")")};
-      }
-      Must(os.Remove(path).WithContext("replacing " + a.file));
+    dest = Must(os.AbsolutePath(a.file));
+    if (os.Exists(dest) && !a.force) {
+      throw Failure{Busy(a.file + " exists; write to a new path, or pass " +
+                         "--force to replace it (" + WhatIsLost(a.file) + ")")};
     }
+    // An existing FILE is replaced only once the whole stream is written:
+    // a failed export leaves it as it was.
+    path = dest + ".partial-" + std::to_string(getpid());
+    (void)os.Remove(path);
   }
   nlohmann::json args = {{"to-snap", a.to}, {"path", path}};
   if (!a.from.empty()) args["from-snap"] = a.from;
-  nlohmann::json r =
-      ImageRequest(cmd, a.image, a.emulate, a.control,
-                   {{"execute", "export-diff"}, {"arguments", args}}, false);
+  nlohmann::json r;
+  try {
+    r = ImageRequest(cmd, a.image, a.emulate, a.control,
+                     {{"execute", "export-diff"}, {"arguments", args}}, false);
+  } catch (...) {
+    if (!to_stdout) (void)os.Remove(path);
+    throw;
+  }
   if (!to_stdout) {
+    // The stream is durable (its writer synced it) before the rename
+    // publishes it under FILE.
+    Status moved = os.Rename(path, dest);
+    if (!moved.ok()) {
+      (void)os.Remove(path);
+      throw Failure{moved.WithContext("export-diff")};
+    }
     PrintJson({{"image", a.image},
                {"from_snap", a.from},
                {"to_snap", a.to},
