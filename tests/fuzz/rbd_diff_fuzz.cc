@@ -41,7 +41,7 @@ int RbdDiffParse(const uint8_t* data, size_t size) {
   rbd::DiffSource in = [&](std::span<uint8_t> buf) -> Result<size_t> {
     // Short reads of varying length, as a pipe gives.
     size_t n = std::min({buf.size(), size - pos, size_t{1} + pos % 7});
-    std::memcpy(buf.data(), data + pos, n);
+    if (n > 0) std::memcpy(buf.data(), data + pos, n);
     pos += n;
     return n;
   };

@@ -69,7 +69,7 @@ DiffSource From(const std::vector<uint8_t>& s) {
   auto pos = std::make_shared<size_t>(0);
   return [&s, pos](std::span<uint8_t> buf) -> Result<size_t> {
     size_t n = std::min(buf.size(), s.size() - *pos);
-    std::memcpy(buf.data(), s.data() + *pos, n);
+    if (n > 0) std::memcpy(buf.data(), s.data() + *pos, n);
     *pos += n;
     return n;
   };
