@@ -206,7 +206,9 @@ chown -R "$uid:$gid" "$work"/results-* "$work/root"
 run() {
   local name=$1 start pid rc=0
   start=$(date +%s)
-  HOME=$work ${as_user[@]+"${as_user[@]}"} virt-qemu-run \
+  # libvirt keeps its runtime state under --root, not in the test's
+  # XDG_RUNTIME_DIR (root's, mode 0700).
+  HOME=$work ${as_user[@]+"${as_user[@]}"} env -u XDG_RUNTIME_DIR virt-qemu-run \
     --root "$work/root" "$work/$name.xml" >"$work/run-$name.log" 2>&1 &
   pid=$!
   pids+=("$pid")
