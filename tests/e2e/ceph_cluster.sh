@@ -70,7 +70,7 @@ ceph_cluster_free_port() {
 
 ceph_cluster_start() {
   local dir=$1 bytes=${2:-$((2 << 30))}
-  local t0 fsid port uuid id i tool
+  local t0 fsid port uuid id tool deadline
   t0=$(date +%s.%N)
   for tool in ceph-mon ceph-osd ceph monmaptool rbd; do
     command -v "$tool" >/dev/null || {
@@ -115,6 +115,7 @@ memstore device bytes = $bytes
 run dir = $ceph_dir/run
 admin socket = $ceph_dir/run/\$name.asok
 log file = $ceph_dir/log/\$name.log
+crash dir = $ceph_dir/crash
 mon cluster log file = $ceph_dir/log/cluster.log
 mon data = $ceph_dir/\$name
 osd data = $ceph_dir/\$name
@@ -142,7 +143,8 @@ EOF
   fi
   ceph-osd -f -i "$id" >>"$ceph_dir/log/setup.log" 2>&1 &
   ceph_pids+=($!)
-  for i in $(seq 150); do
+  deadline=$((SECONDS + 60)) # for the OSD to boot
+  while ((SECONDS < deadline)); do
     ceph osd stat -f json 2>/dev/null | grep -q '"num_up_osds":1' && break
     kill -0 "${ceph_pids[1]}" 2>/dev/null || break
     sleep 0.2
