@@ -13,8 +13,8 @@
 #       daemons' logs are printed), unless DAXSTORE_CEPH_REQUIRED=1, when it
 #       returns 1 instead.
 #   ceph_cluster_stop
-#       stops the daemons (SIGTERM, then SIGKILL after 10 s); the caller
-#       removes DIR.
+#       stops the daemons, the OSD first (SIGTERM, then SIGKILL after 10 s
+#       each); the caller removes DIR.
 # The daemons run in the foreground (-f) as children of the sourcing shell,
 # so a test killed by its timeout takes them with it.
 
@@ -40,17 +40,18 @@ ceph_cluster_logs() {
   done
 }
 
+# The OSD first: it tells the monitor it stops, and waits 5 s for an answer
+# from a monitor that is gone.
 ceph_cluster_stop() {
-  local p i
-  ((${#ceph_pids[@]})) || return 0
-  kill "${ceph_pids[@]}" 2>/dev/null || true
-  for i in $(seq 100); do
-    kill -0 "${ceph_pids[@]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  for p in "${ceph_pids[@]}"; do
-    kill -9 "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
+  local i k
+  for ((k = ${#ceph_pids[@]} - 1; k >= 0; k--)); do
+    kill "${ceph_pids[k]}" 2>/dev/null || true
+    for i in $(seq 100); do
+      kill -0 "${ceph_pids[k]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "${ceph_pids[k]}" 2>/dev/null || true
+    wait "${ceph_pids[k]}" 2>/dev/null || true
   done
   ceph_pids=()
 }
@@ -70,7 +71,7 @@ ceph_cluster_free_port() {
 
 ceph_cluster_start() {
   local dir=$1 bytes=${2:-$((2 << 30))}
-  local t0 fsid port uuid id tool deadline
+  local t0 fsid port uuid id tool
   t0=$(date +%s.%N)
   for tool in ceph-mon ceph-osd ceph monmaptool rbd; do
     command -v "$tool" >/dev/null || {
@@ -110,6 +111,8 @@ mon warn on insecure global id reclaim allowed = false
 mon data avail warn = 1
 mon data avail crit = 0
 osd crush chooseleaf type = 0
+# One monitor: commit map changes every 0.1 s rather than every second.
+paxos propose interval = 0.1
 osd objectstore = memstore
 memstore device bytes = $bytes
 run dir = $ceph_dir/run
@@ -131,30 +134,25 @@ EOF
   fi
   ceph-mon -f -i a >>"$ceph_dir/log/setup.log" 2>&1 &
   ceph_pids+=($!)
-  # The first command waits for the monitor (at most 30 s).
+  # The first command waits for the monitor (at most 30 s). The pool is
+  # made before the OSD boots; `rbd pool init` waits until its placement
+  # groups are active on the OSD (at most 60 s).
   uuid=$(cat /proc/sys/kernel/random/uuid)
   if ! id=$(ceph --connect-timeout 30 osd new "$uuid" 2>>"$ceph_dir/log/setup.log") ||
+    ! ceph osd pool create rbd 8 >>"$ceph_dir/log/setup.log" 2>&1 ||
     ! ceph-osd -i "$id" --mkfs --osd-uuid "$uuid" \
       >>"$ceph_dir/log/setup.log" 2>&1; then
     ceph_cluster_logs
     ceph_cluster_stop
-    ceph_cluster_give_up "the Ceph monitor or the OSD's mkfs failed"
+    ceph_cluster_give_up "the Ceph monitor, the pool or the OSD's mkfs failed"
     return
   fi
   ceph-osd -f -i "$id" >>"$ceph_dir/log/setup.log" 2>&1 &
   ceph_pids+=($!)
-  deadline=$((SECONDS + 60)) # for the OSD to boot
-  while ((SECONDS < deadline)); do
-    ceph osd stat -f json 2>/dev/null | grep -q '"num_up_osds":1' && break
-    kill -0 "${ceph_pids[1]}" 2>/dev/null || break
-    sleep 0.2
-  done
-  if ! ceph osd stat -f json 2>/dev/null | grep -q '"num_up_osds":1' ||
-    ! ceph osd pool create rbd 8 >>"$ceph_dir/log/setup.log" 2>&1 ||
-    ! rbd pool init rbd >>"$ceph_dir/log/setup.log" 2>&1; then
+  if ! timeout 60 rbd pool init rbd >>"$ceph_dir/log/setup.log" 2>&1; then
     ceph_cluster_logs
     ceph_cluster_stop
-    ceph_cluster_give_up "the Ceph OSD did not come up, or the pool could not be made"
+    ceph_cluster_give_up "the Ceph OSD did not come up within 60 s"
     return
   fi
   echo "ceph: cluster up in $(awk -v a="$t0" -v b="$(date +%s.%N)" \
