@@ -31,7 +31,7 @@ test_pkgs=(clang-format qemu-system-x86 qemu-system-common busybox-static kmod
   debhelper dpkg-dev systemd     # package.build: dpkg-buildpackage, systemd-analyze
   debootstrap                    # package.install: a fresh Debian 12 root
   man-db                         # man.pages renders every page with man
-  ceph-mon ceph-osd ceph-common  # e2e.rbd_ceph: a single-node Ceph cluster
+  ceph-mon ceph-osd ceph-common iproute2  # the ceph label: a Ceph cluster
   qemu-block-extra)              # QEMU's rbd driver (qemu-img convert to RBD)
 
 install_pkgs() {

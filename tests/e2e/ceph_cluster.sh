@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A single-node Ceph cluster for tests and benchmarks, from Debian's
 # ceph-mon, ceph-osd and ceph-common: one monitor and one OSD on memstore
 # (the data lives in the OSD's memory), auth off, pools of size 1, bound to
@@ -43,10 +44,10 @@ ceph_cluster_logs() {
 # The OSD first: it tells the monitor it stops, and waits 5 s for an answer
 # from a monitor that is gone.
 ceph_cluster_stop() {
-  local i k
+  local _ k
   for ((k = ${#ceph_pids[@]} - 1; k >= 0; k--)); do
     kill "${ceph_pids[k]}" 2>/dev/null || true
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
       kill -0 "${ceph_pids[k]}" 2>/dev/null || break
       sleep 0.1
     done
@@ -58,8 +59,8 @@ ceph_cluster_stop() {
 
 # ceph_cluster_free_port: a TCP port nothing listens on, from 20000-39999.
 ceph_cluster_free_port() {
-  local port i
-  for i in $(seq 50); do
+  local port _
+  for _ in $(seq 50); do
     port=$((20000 + RANDOM % 20000))
     ss -Hltn "sport = :$port" 2>/dev/null | grep -q . || {
       echo "$port"
