@@ -12,7 +12,8 @@
 #     image import-diff` (the s1-to-s2 one applied again after deleting s2
 #     on both sides);
 #   - both piped together, as the README does it;
-#   - rbd's own export-diff of the same change, for comparison.
+#   - rbd's own export-diff of the same change, its full export and an RBD
+#     snapshot alone, for comparison.
 # Then `rbd export @s2` is compared with the daxstore snapshot, byte for
 # byte.
 #
@@ -60,6 +61,9 @@ mkdir -p run
 rc=0
 ceph_cluster_start "$work" $(((4 * size_mib + 512) << 20)) || rc=$?
 ((rc == 0)) || die "the Ceph cluster did not start (see above)"
+# Ceph's default: the monitor commits map changes (an RBD snapshot's id
+# among them) once a second; the tests' cluster does it every 0.1 s.
+ceph tell mon.a config set paxos_propose_interval 1 >/dev/null
 
 # now: seconds since the epoch, to the nanosecond.
 now() { date +%s.%N; }
@@ -151,6 +155,9 @@ timed pipe_inc pipe_inc
 rbd export --no-progress rbd/img@s2 rbd-s2.raw
 cmp s2.raw rbd-s2.raw || die "rbd export @s2 differs from daxstore image export --volume s2"
 rm -f rbd-s2.raw
+# A snapshot alone: rbd import-diff ends by taking one.
+prep_rbd_snap() { rbd snap rm --no-progress rbd/img@x >/dev/null 2>&1 || true; }
+timed rbd_snap rbd snap create --no-progress rbd/img@x
 prep_rbd_export_inc() { rm -f rbd-inc.diff; }
 timed rbd_export_inc rbd export-diff --no-progress --from-snap s1 rbd/img@s2 rbd-inc.diff
 rbd_inc_bytes=$(stat -c %s rbd-inc.diff)
@@ -178,6 +185,7 @@ report() {
   echo "| \`daxstore image import-diff\`, s1 in full | | $(stat3 dax_full) | $(mibs "$full_bytes" dax_full) |"
   echo "| \`daxstore image import-diff\`, s1 to s2 | | $(stat3 dax_inc) | $(mibs "$inc_bytes" dax_inc) |"
   echo "| \`rbd export-diff\`, s1 to s2 (for comparison) | $(mib "$rbd_inc_bytes") | $(stat3 rbd_export_inc) | $(mibs "$rbd_inc_bytes" rbd_export_inc) |"
+  echo "| \`rbd snap create\` (for comparison) | | $(stat3 rbd_snap) | |"
   echo "| \`rbd export @s2\` (for comparison) | $(mib "$raw_bytes") | $(stat3 rbd_export) | $(mibs "$raw_bytes" rbd_export) |"
   echo
   echo "The s1-to-s2 stream is $(awk -v a="$inc_bytes" -v b="$raw_bytes" 'BEGIN { printf "%.1f%%", 100 * a / b }') of a full export."
