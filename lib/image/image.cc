@@ -213,6 +213,29 @@ Result<CheckReport> Image::CheckReadOnly(
   return img.Check(CheckRepair::kNone, progress);
 }
 
+Result<CheckReport> Image::Repair(
+    const std::string& path, CheckRepair level, MapOptions mo,
+    const std::function<void(uint64_t, uint64_t)>& progress,
+    uint32_t* recovered) {
+  if (level == CheckRepair::kNone) {
+    return InvalidArgument("Repair needs a repair level; use CheckReadOnly");
+  }
+  mo.access = Access::kReadWrite;
+  mo.create_size = 0;
+  mo.lock = true;
+  auto m = Mapping::Open(path, mo);
+  if (!m.ok() && m.status().kind() == ErrorKind::kBusy) {
+    return Busy(path +
+                " is open in another process; repair it once that "
+                "process has closed it");
+  }
+  if (!m.ok()) return m.status();
+  DAXSTORE_ASSIGN_OR_RETURN(
+      Image img, OpenMapping(std::move(m).value(), "", /*inspect=*/true));
+  if (recovered) *recovered = img.s_->recovered;
+  return img.Check(level, progress);
+}
+
 Result<Image> Image::OpenMapping(Mapping m, const std::string& volume,
                                  bool inspect) {
   const std::string path = m.info().path;
@@ -283,7 +306,7 @@ Result<Image> Image::OpenMapping(Mapping m, const std::string& volume,
   s->RetireFreeBadBlocks();
   int slot = volume.empty() ? 0 : s->FindVolume(volume);
   // A check reads every volume, whatever state the default one is in.
-  if (slot == 0 && !s->vols[0].live && !s->inspect) {
+  if (slot == 0 && !s->vols[0].live && !inspect) {
     return s->VolumeUnusable(0);
   }
   if (slot < 0) {

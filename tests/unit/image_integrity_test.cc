@@ -244,6 +244,64 @@ TEST_F(ImageIntegrityTest, FlippedBitInSnapshotEntryCostsThatVolume) {
   ASSERT_TRUE(img->Snapshot("snap2").ok());
 }
 
+// A damaged entry of the default volume: the image no longer opens by path
+// (its other volumes do, by name); check --repair=all rebuilds the entry as
+// a writable "base" that keeps its data, and a --repair=leaks leaves it.
+TEST_F(ImageIntegrityTest, DamagedDefaultVolumeEntryIsRebuilt) {
+  image::VolumeEntry e = Entry(0);
+  e.created_unix_ns ^= 1ull << 9;  // not re-sealed
+  PutEntry(0, e);
+
+  EXPECT_EQ(Image::Open(path_).status().kind(), ErrorKind::kCorruption);
+  {
+    auto snap = Image::Open(path_, "snap");
+    ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+    std::vector<uint8_t> got(4 * kBlock);
+    ASSERT_TRUE(snap->Read(0, got.data(), got.size()).ok());
+    EXPECT_EQ(got, Fill(1, 4));
+  }
+
+  CliRun r = Cli("image check " + path_);
+  EXPECT_EQ(r.rc, 2) << r.out << r.err;
+  EXPECT_TRUE(Has(r.out, "volume table entry 0 ('base') is damaged")) << r.out;
+  EXPECT_TRUE(Has(r.out, "rebuilds it")) << r.out;
+
+  // leaks repairs what loses nothing: the entry stays damaged.
+  r = Cli("image check --repair=leaks " + path_);
+  EXPECT_EQ(r.rc, 2) << r.out << r.err;
+  EXPECT_EQ(Image::Open(path_).status().kind(), ErrorKind::kCorruption);
+
+  r = Cli("image check --repair=all " + path_);
+  EXPECT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_TRUE(Has(r.err, "rebuilt the damaged table entry of the default "
+                         "volume ('base'"))
+      << r.err;
+  json j = json::parse(r.out);
+  ASSERT_EQ(j["damaged_volumes"].size(), 1u);
+  EXPECT_EQ(j["damaged_volumes"][0]["slot"], 0);
+  EXPECT_EQ(j["damaged_volumes"][0]["rebuilt_as"], "base");
+  EXPECT_EQ(j["damaged_volumes"][0]["dropped"], false);
+
+  r = Cli("image check " + path_);
+  EXPECT_EQ(r.rc, 0) << r.out << r.err;
+  auto img = Image::Open(path_);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  EXPECT_EQ(img->volume(), "base");
+  EXPECT_FALSE(img->read_only());
+  std::vector<uint8_t> got(4 * kBlock);
+  ASSERT_TRUE(img->Read(0, got.data(), got.size()).ok());
+  EXPECT_EQ(got, BaseWant());
+  // Writable, and the blocks it shares with "snap" stay snap's.
+  ASSERT_TRUE(img->Write(0, Fill(7, 2).data(), 2 * kBlock).ok());
+  auto snap = img->OpenVolume("snap");
+  ASSERT_TRUE(snap.ok());
+  ASSERT_TRUE(snap->Read(0, got.data(), got.size()).ok());
+  EXPECT_EQ(got, Fill(1, 4));
+  auto rep = img->Check();
+  ASSERT_TRUE(rep.ok());
+  EXPECT_TRUE(rep->clean()) << rep->findings.front();
+}
+
 // A damaged primary superblock: the image opens through the backup, check
 // says so (corruption), and --repair=leaks rewrites the primary.
 TEST_F(ImageIntegrityTest, DamagedPrimarySuperblockIsReportedAndRestored) {
