@@ -104,9 +104,13 @@ class ImageIntegrityTest : public ::testing::Test {
   }
 
   CliRun Cli(const std::string& args) {
+    return Sh(std::string(DAXSTORE_CLI) + " " + args);
+  }
+  // A shell command line; its stderr goes to CliRun::err.
+  CliRun Sh(const std::string& line) {
     CliRun r;
     const std::string err = dir_ / "stderr";
-    std::string cmd = std::string(DAXSTORE_CLI) + " " + args + " 2>" + err;
+    std::string cmd = "(" + line + ") 2>" + err;
     FILE* p = ::popen(cmd.c_str(), "r");
     if (!p) return r;
     char buf[4096];
@@ -535,6 +539,23 @@ TEST_F(ImageIntegrityTest, ServerOffersAFlaggedImageReadOnly) {
   json info = json::parse((*server)->Handle(R"({"execute":"query-image"})"));
   EXPECT_EQ(info["return"]["corrupt"], true) << info.dump();
   EXPECT_EQ(info["return"]["damaged_volumes"], 1) << info.dump();
+  const std::vector<std::string> warn = (*server)->Warnings();
+  ASSERT_EQ(warn.size(), 2u);
+  EXPECT_TRUE(Has(warn[0], "flagged corrupt")) << warn[0];
+  EXPECT_TRUE(Has(warn[0], "check --repair=all")) << warn[0];
+  EXPECT_TRUE(Has(warn[1], "1 damaged volume table entry")) << warn[1];
+  h->reset();
+  server->reset();
+
+  // The CLI server says so before it serves.
+  const std::string sock = dir_ / "vhost.sock";
+  CliRun r = Sh("XDG_RUNTIME_DIR=" + dir_.path() + " timeout -s INT 2 " +
+                DAXSTORE_CLI + " serve vhost-user-blk " + path_ +
+                " --socket " + sock);
+  EXPECT_TRUE(Has(r.err, "daxstore: warning: " + path_ +
+                             " is flagged corrupt"))
+      << r.err;
+  EXPECT_TRUE(Has(r.err, "daxstore: serving")) << r.err;
 }
 
 }  // namespace
