@@ -149,10 +149,16 @@ Result<Image> Image::Format(Mapping m, const ImageOptions& o) {
   // An old superblock is gone before the metadata it describes changes.
   m.MemsetPersist(base, 0, kPage);
   // Zero lanes, volume table, map and refcounts; pages of a fresh sparse
-  // file already read as zeros and are left untouched.
-  for (uint64_t off = kPage; off < sb.data_offset; off += kPage) {
-    if (!AllZero(base + off, kPage)) {
-      m.MemsetPersist(base + off, 0, kPage, kCopyNoDrain);
+  // file already read as zeros and are left untouched, and its holes are
+  // not even read (a read would fill them in on tmpfs).
+  auto data = m.DataRanges(kPage, sb.data_offset - kPage);
+  if (!data.ok()) return data.status();
+  for (const ByteRange& r : *data) {
+    const uint64_t end = r.offset + r.length;
+    for (uint64_t off = r.offset & ~(kPage - 1); off < end; off += kPage) {
+      if (!AllZero(base + off, kPage)) {
+        m.MemsetPersist(base + off, 0, kPage, kCopyNoDrain);
+      }
     }
   }
   auto s = std::make_shared<State>(std::move(m));
