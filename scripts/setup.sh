@@ -15,7 +15,7 @@ jobs=$(nproc)
 
 # --- packages -----------------------------------------------------------
 base_pkgs=(build-essential cmake ninja-build pkg-config git python3
-  libpmem2-dev libpmem-dev libpmemobj-dev libndctl-dev libdaxctl-dev
+  libpmem2-dev libpmem-dev libpmemobj-dev libpmemblk-dev libndctl-dev libdaxctl-dev
   nlohmann-json3-dev libcli11-dev libsystemd-dev libxml2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   ndctl daxctl pmdk-tools gnuplot-nox
