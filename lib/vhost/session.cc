@@ -48,6 +48,7 @@ Session::Session(const BlkDevice& dev, uint32_t queues,
 
 Session::~Session() {
   StopAll();
+  if (lease_ != nullptr) lease_->Release(this);
   CloseFd(&reply_fd_);
   CloseFd(&drop_event_);
   CloseFd(&log_fd_);
@@ -156,7 +157,11 @@ Status Session::Dispatch(const MessageHeader& hdr,
     case kSetOwner:
     case kResetOwner:
       DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "SET_OWNER"));
-      if (hdr.request == kResetOwner) StopAll();
+      if (hdr.request == kResetOwner) {
+        StopAll();
+        for (auto& q : queues_) q->started = false;
+        ReleaseLeaseIfIdle();
+      }
       return Status::Ok();
     case kSetMemTable:
       return SetMemTable(payload, fds);
@@ -171,6 +176,10 @@ Status Session::Dispatch(const MessageHeader& hdr,
         Stop(*q);
         q->started = false;
         CloseFd(&q->kick);
+        // The ring's last request is complete and returned (its worker
+        // finished it before stopping) before another front end's rings
+        // may run on the volume.
+        ReleaseLeaseIfIdle();
         state.num = q->base;
         Encode(state, reply);
         *has_reply = true;
@@ -448,7 +457,11 @@ void Session::Start(Queue& q) {
   // The worker gets its settings now: later messages may change features_.
   const bool indirect = features_ & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
   const DirtyLog* log = ActiveLog();
-  q.worker = std::thread([this, &q, indirect, log] { Work(q, indirect, log); });
+  // Taken here if free, so the first front end to start a ring holds the
+  // lease; otherwise the worker waits for it.
+  const bool leased = lease_ == nullptr || lease_->TryAcquire(this);
+  q.worker = std::thread(
+      [this, &q, indirect, log, leased] { Work(q, indirect, log, leased); });
 }
 
 void Session::Stop(Queue& q) {
@@ -457,6 +470,13 @@ void Session::Stop(Queue& q) {
   q.worker.join();
   CloseFd(&q.stop);
   q.base = q.last_avail.load();
+}
+
+void Session::ReleaseLeaseIfIdle() {
+  if (lease_ == nullptr) return;
+  for (auto& q : queues_)
+    if (q->started || q->worker.joinable()) return;
+  lease_->Release(this);
 }
 
 void Session::StopAll() {

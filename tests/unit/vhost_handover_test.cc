@@ -1,0 +1,127 @@
+// Two front ends on one socket, as during a live migration on one host:
+// the destination connects and sets up while the source runs; its rings
+// run only once the source's rings are stopped (GET_VRING_BASE) or the
+// source is gone; a third connection is refused.
+#include <linux/vhost_types.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "unit/vhost_fixture.h"
+
+namespace daxstore::testing {
+namespace {
+
+using namespace daxstore::vhost;
+using Req = VhostFrontend::Req;
+
+// What a stopping source sends for ring q: the ring's next avail index.
+Result<uint32_t> GetVringBase(VhostFrontend& f, uint32_t q) {
+  vhost_vring_state s{q, 0};
+  DAXSTORE_RETURN_IF_ERROR(f.Send(kGetVringBase, &s, sizeof(s)));
+  DAXSTORE_ASSIGN_OR_RETURN(auto r, f.Receive(kGetVringBase));
+  if (r.size() != sizeof(s)) return Internal("GET_VRING_BASE: bad reply");
+  std::memcpy(&s, r.data(), sizeof(s));
+  return s.num;
+}
+
+std::vector<uint8_t> Block(uint8_t v) { return std::vector<uint8_t>(4096, v); }
+
+// Reads the 4 KiB block at sector 8 through f.
+std::vector<uint8_t> ReadBlock(VhostFrontend& f) {
+  std::vector<uint8_t> got(4096);
+  auto st = f.Request(0, VIRTIO_BLK_T_IN, 8, {}, got);
+  EXPECT_TRUE(st.ok()) << st.status().ToString();
+  if (st.ok()) {
+    EXPECT_EQ(*st, VIRTIO_BLK_S_OK);
+  }
+  return got;
+}
+
+TEST_F(VhostTest, SecondFrontEndRunsOnceTheFirstStopsItsRings) {
+  Serve();
+  auto src = Attach();
+  ASSERT_TRUE(src);
+  auto a = Block(0xa1);
+  auto st = src->Request(0, VIRTIO_BLK_T_OUT, 8, a, {});
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+
+  // The destination's whole setup is answered while the source holds the
+  // volume; a write it submits waits.
+  auto dst = Attach();
+  ASSERT_TRUE(dst);
+  auto b = Block(0xb2);
+  Req w{.type = VIRTIO_BLK_T_OUT, .sector = 8, .out = b, .in = {}};
+  ASSERT_TRUE(dst->Submit(0, {&w, 1}).ok());
+  // The source goes on writing and reading: the destination's write never
+  // lands in between.
+  for (int i = 0; i < 20; ++i) {
+    auto c = Block(static_cast<uint8_t>(0xc0 + i));
+    ASSERT_TRUE(src->Request(0, VIRTIO_BLK_T_OUT, 8, c, {}).ok());
+    EXPECT_EQ(ReadBlock(*src), c) << i;
+    usleep(10000);
+  }
+  EXPECT_EQ(dst->UsedIndex(0), 0);
+
+  // The source stops its ring as QEMU does when the VM stops: the
+  // destination's write runs, after every write of the source.
+  auto base = GetVringBase(*src, 0);
+  ASSERT_TRUE(base.ok()) << base.status().ToString();
+  EXPECT_EQ(*base, 41u);  // the source's 41 requests, all returned
+  Status done = dst->Complete(0, {&w, 1});
+  ASSERT_TRUE(done.ok()) << done.ToString();
+  EXPECT_EQ(w.status, VIRTIO_BLK_S_OK);
+  EXPECT_EQ(ReadBlock(*dst), b);
+
+  // A source that starts its ring again (a `cont` after the handover)
+  // waits for the destination, which keeps the volume until it is gone.
+  ASSERT_TRUE(src->Setup().ok());
+  auto d = Block(0xd4);
+  Req late{.type = VIRTIO_BLK_T_OUT, .sector = 8, .out = d, .in = {}};
+  ASSERT_TRUE(src->Submit(0, {&late, 1}).ok());
+  usleep(100000);
+  EXPECT_EQ(ReadBlock(*dst), b);
+  dst.reset();
+  done = src->Complete(0, {&late, 1});
+  ASSERT_TRUE(done.ok()) << done.ToString();
+  EXPECT_EQ(ReadBlock(*src), d);
+}
+
+TEST_F(VhostTest, SecondFrontEndRunsOnceTheFirstDisconnects) {
+  Serve();
+  auto src = Attach();
+  ASSERT_TRUE(src);
+  auto dst = Attach();
+  ASSERT_TRUE(dst);
+  auto b = Block(0xb2);
+  Req w{.type = VIRTIO_BLK_T_OUT, .sector = 8, .out = b, .in = {}};
+  ASSERT_TRUE(dst->Submit(0, {&w, 1}).ok());
+  auto a = Block(0xa1);
+  ASSERT_TRUE(src->Request(0, VIRTIO_BLK_T_OUT, 8, a, {}).ok());
+  src.reset();  // the source QEMU quits (or dies)
+  Status done = dst->Complete(0, {&w, 1});
+  ASSERT_TRUE(done.ok()) << done.ToString();
+  EXPECT_EQ(ReadBlock(*dst), b);
+}
+
+TEST_F(VhostTest, ThirdFrontEndIsRefused) {
+  Serve();
+  auto one = Attach();
+  ASSERT_TRUE(one);
+  auto two = Attach();
+  ASSERT_TRUE(two);
+  auto three = Connect();
+  ASSERT_TRUE(three);
+  EXPECT_TRUE(three->Closed(5000));
+  // The first two are still served.
+  auto a = Block(0xa1);
+  auto st = one->Request(0, VIRTIO_BLK_T_OUT, 8, a, {});
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(ReadBlock(*one), a);
+  one.reset();
+  EXPECT_EQ(ReadBlock(*two), a);
+}
+
+}  // namespace
+}  // namespace daxstore::testing
