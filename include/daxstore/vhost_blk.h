@@ -20,11 +20,12 @@
 // (QEMU reconnects with reconnect=1 and hands the region back) resubmits
 // those first, in the order they were taken, so each completes once.
 //
-// Live migration: the backend offers VHOST_F_LOG_ALL and
-// VHOST_USER_PROTOCOL_F_LOG_SHMFD. While the front end logs, every page of
-// guest memory the backend writes (request data, status bytes, used rings)
-// is marked in the front end's dirty log; a log that does not cover guest
-// memory is refused.
+// Live migration: Run() offers VHOST_F_LOG_ALL and
+// VHOST_USER_PROTOCOL_F_LOG_SHMFD (ServeOne(), where no second front end
+// can take over, offers neither, and QEMU then refuses to migrate). While
+// the front end logs, every page of guest memory the backend writes
+// (request data, status bytes, used rings) is marked in the front end's
+// dirty log; a log that does not cover guest memory is refused.
 //
 // Isolation: the backend reads and writes only the regions of guest memory
 // the front end shared and the image; every ring, descriptor and buffer is
@@ -86,7 +87,8 @@ class VhostBlkServer {
   // once, each on its own thread.
   Status Run();
   static constexpr size_t kMaxFrontEnds = 2;
-  // Serves a single connection (waits for it first); for tests.
+  // Serves a single connection (waits for it first), without offering
+  // live migration; for tests.
   Status ServeOne();
   // Makes Run/ServeOne return soon. Async-signal-safe.
   void Stop();
@@ -95,9 +97,10 @@ class VhostBlkServer {
 
  private:
   VhostBlkServer();
-  Status Serve(int conn);
+  // `migration`: offer live migration (a second front end can connect).
+  Status Serve(int conn, bool migration);
   // Serve, count down *serving (if not null), close, log why it ended.
-  void ServeConnection(int conn, std::atomic<size_t>* serving);
+  void ServeConnection(int conn, std::atomic<size_t>* serving, bool migration);
   Image* image_ = nullptr;
   VhostBlkOptions options_;
   std::shared_ptr<Platform> os_;

@@ -110,7 +110,7 @@ Status VhostBlkServer::Run() {
     serving.fetch_add(1);
     Conn& c = live.emplace_back();
     c.thread = std::thread([this, fd = *conn, &c, &serving] {
-      ServeConnection(fd, &serving);
+      ServeConnection(fd, &serving, true);
       c.done.store(true);
     });
   }
@@ -120,8 +120,9 @@ Status VhostBlkServer::Run() {
   return st;
 }
 
-void VhostBlkServer::ServeConnection(int conn, std::atomic<size_t>* serving) {
-  Status st = Serve(conn);
+void VhostBlkServer::ServeConnection(int conn, std::atomic<size_t>* serving,
+                                     bool migration) {
+  Status st = Serve(conn, migration);
   // The session (its rings, its lease) is gone before the front end sees
   // the connection close.
   if (serving != nullptr) serving->fetch_sub(1);
@@ -139,11 +140,12 @@ Status VhostBlkServer::ServeOne() {
   auto conn = os_->Accept(listen_fd_);
   if (!conn.ok()) return conn.status().WithContext("front end");
   connections_.fetch_add(1);
-  ServeConnection(*conn, nullptr);
+  // No second front end can connect meanwhile: no migration offered.
+  ServeConnection(*conn, nullptr, false);
   return Status::Ok();
 }
 
-Status VhostBlkServer::Serve(int conn) {
+Status VhostBlkServer::Serve(int conn, bool migration) {
   vhost::BlkDevice dev;
   dev.image = image_;
   dev.read_only = options_.read_only;
@@ -151,6 +153,7 @@ Status VhostBlkServer::Serve(int conn) {
   vhost::Session session(dev, options_.queues, os_);
   session.set_stall(options_.stall);
   session.set_ring_lease(lease_.get());
+  session.set_migration(migration);
   std::vector<uint8_t> reply;
   for (;;) {
     vhost::Message msg(os_.get());  // its fds are closed after each round

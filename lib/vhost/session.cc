@@ -64,19 +64,20 @@ void Session::CloseFd(int* fd) {
   *fd = -1;
 }
 
-uint64_t Session::OfferedFeatures(bool read_only) {
+uint64_t Session::OfferedFeatures() const {
   uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << kFProtocolFeatures) |
                (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
                (1ull << VIRTIO_BLK_F_SEG_MAX) |
                (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |
                (1ull << VIRTIO_BLK_F_MQ) | (1ull << VIRTIO_BLK_F_DISCARD) |
-               (1ull << VIRTIO_BLK_F_WRITE_ZEROES) | (1ull << VHOST_F_LOG_ALL);
-  if (read_only) f |= 1ull << VIRTIO_BLK_F_RO;
+               (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
+  if (migration_) f |= 1ull << VHOST_F_LOG_ALL;
+  if (dev_.read_only) f |= 1ull << VIRTIO_BLK_F_RO;
   return f;
 }
 
-uint64_t Session::OfferedProtocolFeatures() {
-  return (1ull << kProtoMq) | (1ull << kProtoLogShmfd) |
+uint64_t Session::OfferedProtocolFeatures() const {
+  return (1ull << kProtoMq) | (migration_ ? 1ull << kProtoLogShmfd : 0) |
          (1ull << kProtoReplyAck) | (1ull << kProtoConfig) |
          (1ull << kProtoInflightShmfd);
 }
@@ -123,7 +124,7 @@ Status Session::Dispatch(const MessageHeader& hdr,
     case kGetQueueNum:
       DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "GET message"));
       if (!payload.empty()) return InvalidArgument("GET with a payload");
-      u64 = hdr.request == kGetFeatures ? OfferedFeatures(dev_.read_only)
+      u64 = hdr.request == kGetFeatures           ? OfferedFeatures()
             : hdr.request == kGetProtocolFeatures ? OfferedProtocolFeatures()
                                                   : queues_.size();
       Encode(u64, reply);
@@ -132,7 +133,7 @@ Status Session::Dispatch(const MessageHeader& hdr,
     case kSetFeatures:
       DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "SET_FEATURES"));
       DAXSTORE_RETURN_IF_ERROR(Decode(payload, &u64, "SET_FEATURES"));
-      if (u64 & ~OfferedFeatures(dev_.read_only))
+      if (u64 & ~OfferedFeatures())
         return InvalidArgument("SET_FEATURES: features that were not offered");
       if ((u64 ^ features_) & (1ull << VHOST_F_LOG_ALL)) {
         // Logging starts or stops: workers take the log when they start.

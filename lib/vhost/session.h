@@ -57,9 +57,14 @@ class Session {
   // must outlive the session.
   void set_ring_lease(RingLease* lease) { lease_ = lease; }
 
+  // Whether to offer live migration (VHOST_F_LOG_ALL and
+  // VHOST_USER_PROTOCOL_F_LOG_SHMFD): only where a second front end can
+  // take over the device (default on). Set before the first message.
+  void set_migration(bool on) { migration_ = on; }
+
   uint64_t features() const { return features_; }
-  static uint64_t OfferedFeatures(bool read_only);
-  static uint64_t OfferedProtocolFeatures();
+  uint64_t OfferedFeatures() const;
+  uint64_t OfferedProtocolFeatures() const;
 
  private:
   // One ring's settings and worker: the worker reads them, the message
@@ -148,6 +153,7 @@ class Session {
   VhostStall stall_;
   std::atomic<uint64_t> taken_{0};  // requests taken, for the stall hook
   RingLease* lease_ = nullptr;
+  bool migration_ = true;
   std::atomic<bool> lease_wait_told_{false};  // the wait is logged once
   std::vector<std::unique_ptr<Queue>> queues_;
 };

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "unit/vhost_fixture.h"
@@ -121,6 +122,35 @@ TEST_F(VhostTest, ThirdFrontEndIsRefused) {
   EXPECT_EQ(ReadBlock(*one), a);
   one.reset();
   EXPECT_EQ(ReadBlock(*two), a);
+}
+
+// Served one connection at a time (ServeOne), no destination could take
+// over: live migration is not offered, so QEMU blocks it.
+TEST_F(VhostTest, NoMigrationOfferedWhereNoSecondFrontEndCanConnect) {
+  Serve();
+  StopServer();
+  VhostBlkOptions o;
+  o.socket_path = dir_ / "one.sock";
+  auto s = VhostBlkServer::Create(image_.get(), o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  Status served;
+  std::thread t([&] { served = (*s)->ServeOne(); });
+  auto f = VhostFrontend::Connect(dir_ / "one.sock", {});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  auto features = (*f)->GetU64(kGetFeatures);
+  ASSERT_TRUE(features.ok());
+  EXPECT_FALSE(*features & (1ull << VHOST_F_LOG_ALL));
+  EXPECT_TRUE(*features & (1ull << VIRTIO_BLK_F_FLUSH));
+  auto proto = (*f)->GetU64(kGetProtocolFeatures);
+  ASSERT_TRUE(proto.ok());
+  EXPECT_FALSE(*proto & (1ull << kProtoLogShmfd));
+  EXPECT_TRUE(*proto & (1ull << kProtoInflightShmfd));
+  // Asking for it anyway drops the connection.
+  uint64_t log = 1ull << kProtoLogShmfd;
+  ASSERT_TRUE((*f)->Send(kSetProtocolFeatures, &log, sizeof(log)).ok());
+  EXPECT_TRUE((*f)->Closed(5000));
+  t.join();
+  EXPECT_TRUE(served.ok()) << served.ToString();
 }
 
 }  // namespace
