@@ -1,32 +1,44 @@
 #!/usr/bin/env bash
-# Live migration of a running VM whose disk is daxstore's vhost-user-blk
-# backend, QEMU to QEMU on one host (the QEMU-upgrade-in-place case; the
-# commands are those of docs/migration.md).
+# Live migration of a running VM whose disk daxstore serves, QEMU to QEMU
+# on one host, with the commands of docs/migration.md. MIGRATE_DISK picks
+# the disk:
+#   vhost-user (default)  one `daxstore serve vhost-user-blk` serves the
+#       image on one socket to both QEMUs (the QEMU-upgrade-in-place case:
+#       the destination connects while the source runs, its rings run once
+#       the source's have stopped).
+#   nbd  the source's disk is the NBD export of one image, the destination's
+#       the export of a second image served by a second `daxstore serve nbd`
+#       (the other "host"); QEMU's own storage migration copies the disk:
+#       blockdev-mirror (sync=full) into the destination's export, then
+#       migrate with pause-before-switchover, block-job-cancel once the
+#       source is paused (the mirror's last writes land), migrate-continue
+#       (libvirt's `virsh migrate --live --copy-storage-all` sequence).
 #
-# One `daxstore serve vhost-user-blk` serves an image on one socket. A TCG
-# guest (the kernel tier's kernel and initramfs, no 9p share: QEMU refuses
-# to migrate a VM with a mounted 9p export) writes batches of 8
+# A TCG guest (the kernel tier's kernel and initramfs, no 9p share: QEMU
+# refuses to migrate a VM with a mounted 9p export) writes batches of 8
 # sequence-stamped 4 KiB blocks to its /dev/vda, batch N at block 8*(N-1),
 # each with an fsync, and prints "guest: ack N" on its serial console once
 # the fsync has returned. After 10 batches a destination QEMU starts with
-# the same arguments plus -incoming and connects to the same socket; QMP
-# `migrate` on the source moves the VM while the guest writes. Checked:
-# the migration completes (downtime and total time printed as
-# query-migrate reports them), the source is left paused, the guest goes
-# on acknowledging batches on the destination's console; after both QEMUs
-# and the server have stopped, every acknowledged batch is in the image
-# with its stamps byte for byte and `daxstore image check` exits 0.
+# the same arguments plus -incoming, and QMP `migrate` on the source moves
+# the VM while the guest writes. Checked: the migration completes
+# (downtime and total time printed as query-migrate reports them), the
+# source is left paused, the guest goes on acknowledging batches on the
+# destination's console; after both QEMUs and the servers have stopped,
+# every acknowledged batch is in the image the VM ended on, with its
+# stamps byte for byte, and `daxstore image check` exits 0 on each image.
 #
 # MIGRATE_RAM (default 256M) sizes the guest's RAM and the image
 # (bench/migrate.sh). MIGRATE_FAIL=kill-destination kills the destination
 # QEMU once the migration is under way instead: the migration fails, the
 # source VM runs on (10 more batches acknowledged by the source) and the
-# same checks hold.
+# same checks hold on the source's image.
 # Env: DAXSTORE, MKINITRAMFS, KERNEL_CACHE, QMP (tests/e2e/qmp.py);
 # DAXSTORE_TEST_KEEP=1 keeps the files.
 set -euo pipefail
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ram=${MIGRATE_RAM:-256M}
+disk=${MIGRATE_DISK:-vhost-user}
+[[ $disk == vhost-user || $disk == nbd ]] || fail "MIGRATE_DISK is vhost-user or nbd"
 failure=${MIGRATE_FAIL:-}
 batch=8 # blocks of 4 KiB per batch
 
@@ -92,19 +104,49 @@ CONF
   fail "packing the guest's part of the initramfs failed"
 cat "$base" "$work/run.cpio" >"$work/initrd"
 
-img=$work/vm.img sock=$work/vm.sock
+# serve NAME ARG...: starts `daxstore serve ARG...` (log NAME.log) and
+# waits until it serves.
+serve() {
+  local name=$1 pid
+  shift
+  : >"$work/$name.log"
+  "$DAXSTORE" serve "$@" 2>"$work/$name.log" &
+  pid=$!
+  pids+=("$pid")
+  eval "${name}_pid=$pid"
+  for _ in $(seq 600); do
+    grep -q '^daxstore: serving' "$work/$name.log" && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  fail "the server $name did not start: $(cat "$work/$name.log")"
+}
+img=$work/vm.img
 "$DAXSTORE" image create "$img" --size "$ram" --emulate memory_controller >/dev/null
-: >"$work/serve.log"
-"$DAXSTORE" serve vhost-user-blk "$img" --socket "$sock" 2>"$work/serve.log" &
-server=$!
-pids+=("$server")
-for _ in $(seq 600); do
-  grep -q '^daxstore: serving' "$work/serve.log" && break
-  kill -0 "$server" 2>/dev/null || break
-  sleep 0.05
-done
-grep -q '^daxstore: serving' "$work/serve.log" ||
-  fail "the server did not start: $(cat "$work/serve.log")"
+if [[ $disk == vhost-user ]]; then
+  sock=$work/vm.sock
+  serve server vhost-user-blk "$img" --socket "$sock"
+  servers=(server)
+  disk_args() {
+    echo "-chardev socket,id=disk0,path=$sock"
+    echo "-device vhost-user-blk-pci,chardev=disk0,num-queues=1"
+  }
+else
+  # The destination's image: as large, empty, on the other "host".
+  dst_img=$work/vm-dst.img
+  "$DAXSTORE" image create "$dst_img" --size "$ram" --emulate memory_controller >/dev/null
+  serve server nbd "$img" --socket "$work/src.nbd"
+  serve dst_server nbd "$dst_img" --socket "$work/dst.nbd"
+  servers=(server dst_server)
+  # disk_args NAME: the source's disk is its own export, the destination's
+  # the destination image's.
+  disk_args() {
+    local nbd=$work/src.nbd
+    [[ $1 == dst ]] && nbd=$work/dst.nbd
+    echo "-blockdev driver=nbd,node-name=disk0,server.type=unix,server.path=$nbd"
+    echo "-device virtio-blk-pci,drive=disk0,id=vd0"
+  }
+fi
 
 # qemu NAME [ARG...]: starts a QEMU for the VM (console NAME.console, QMP
 # NAME.qmp); both ends get the same arguments, as a migration needs.
@@ -118,9 +160,7 @@ qemu() {
     -append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3" \
     -serial "file:$work/$name.console" \
     -qmp "unix:$work/$name.qmp,server=on,wait=off" \
-    -chardev "socket,id=disk0,path=$sock" \
-    -device vhost-user-blk-pci,chardev=disk0,num-queues=1 \
-    "$@" </dev/null >"$work/$name.log" 2>&1 &
+    $(disk_args "$name") "$@" </dev/null >"$work/$name.log" 2>&1 &
   pids+=($!)
   eval "${name}_pid=$!"
 }
@@ -149,7 +189,7 @@ wait_qmp() {
   done
   fail "no QMP on the $1 QEMU: $(cat "$work/$1.log")"
 }
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)" 2>/dev/null; }
 
 start=$SECONDS
 qemu src
@@ -163,7 +203,41 @@ qemu dst -incoming "unix:$work/migrate.sock"
 wait_qmp dst
 [[ $(qmp dst query-status | json '["status"]') == inmigrate ]] ||
   fail "the destination is not waiting for a migration"
+if [[ $disk == nbd ]]; then
+  # The disk first: a full mirror into the destination's export, followed
+  # until ready; the migration then stops before the switchover.
+  qmp src blockdev-add "{\"driver\": \"nbd\", \"node-name\": \"target\",
+    \"server\": {\"type\": \"unix\", \"path\": \"$work/dst.nbd\"}}" >/dev/null
+  qmp src blockdev-mirror '{"job-id": "mirror0", "device": "disk0",
+    "target": "target", "sync": "full"}' >/dev/null
+  for _ in $(seq 1200); do
+    [[ $(qmp src query-block-jobs | json '[0]["ready"]') == True ]] && break
+    sleep 0.1
+  done
+  [[ $(qmp src query-block-jobs | json '[0]["ready"]') == True ]] ||
+    fail "the mirror did not get ready: $(qmp src query-block-jobs)"
+  echo "the mirror is ready at batch $(last_ack src)"
+  qmp src migrate-set-capabilities \
+    '{"capabilities": [{"capability": "pause-before-switchover", "state": true}]}' >/dev/null
+fi
 qmp src migrate "{\"uri\": \"unix:$work/migrate.sock\"}" >/dev/null
+if [[ $disk == nbd && $failure != kill-destination ]]; then
+  # Paused before the switchover: the source VM is stopped, the mirror's
+  # last writes go over as the job ends, then the destination may run.
+  for _ in $(seq 1200); do
+    st=$(qmp src query-migrate | json '.get("status", "none")')
+    [[ $st == pre-switchover || $st == failed ]] && break
+    sleep 0.1
+  done
+  [[ $st == pre-switchover ]] || fail "the migration did not reach pre-switchover: $st"
+  qmp src block-job-cancel '{"device": "mirror0"}' >/dev/null
+  for _ in $(seq 1200); do
+    [[ $(qmp src query-block-jobs) == "[]" ]] && break
+    sleep 0.05
+  done
+  [[ $(qmp src query-block-jobs) == "[]" ]] || fail "the mirror did not end"
+  qmp src migrate-continue '{"state": "pre-switchover"}' >/dev/null
+fi
 st=none
 if [[ $failure == kill-destination ]]; then
   # The destination dies while the stream is under way.
@@ -208,8 +282,11 @@ else
 fi
 qmp "$final" quit >/dev/null || true
 for p in "$src_pid" "$dst_pid"; do wait "$p" 2>/dev/null || true; done
-kill "$server"
-wait "$server" || fail "the server exited with an error: $(cat "$work/serve.log")"
+for name in "${servers[@]}"; do
+  pid_var=${name}_pid
+  kill "${!pid_var}"
+  wait "${!pid_var}" || fail "the server $name exited with an error: $(cat "$work/$name.log")"
+done
 pids=()
 
 # Every batch either console acknowledged, byte for byte.
@@ -219,7 +296,9 @@ pids=()
 } | sort -nu >"$work/acked"
 n_acked=$(wc -l <"$work/acked")
 ((n_acked >= 20)) || fail "only $n_acked batches were acknowledged"
-"$DAXSTORE" image export "$img" "$work/vm.raw" >/dev/null
+final_img=$img
+[[ $disk == nbd && $final == dst ]] && final_img=$dst_img
+"$DAXSTORE" image export "$final_img" "$work/vm.raw" >/dev/null
 python3 - "$work/vm.raw" "$work/acked" "$batch" <<'PY' ||
 import sys
 raw, acked, k = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -238,7 +317,9 @@ with open(raw, "rb") as f:
 sys.exit(1 if bad else 0)
 PY
   fail "acknowledged batches are missing from the image"
-echo "all $n_acked acknowledged batches are in the image, stamps intact"
-"$DAXSTORE" image check "$img" >"$work/check.json" ||
-  fail "image check: $(cat "$work/check.json")"
-echo "guest migrate vhost: ok"
+echo "all $n_acked acknowledged batches are in ${final_img##*/}, stamps intact"
+for i in "$img" ${dst_img:+"$dst_img"}; do
+  "$DAXSTORE" image check "$i" >"$work/check.json" ||
+    fail "image check ${i##*/}: $(cat "$work/check.json")"
+done
+echo "guest migrate $disk: ok"
