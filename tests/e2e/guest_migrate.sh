@@ -210,11 +210,7 @@ if [[ $disk == nbd ]]; then
     \"server\": {\"type\": \"unix\", \"path\": \"$work/dst.nbd\"}}" >/dev/null
   qmp src blockdev-mirror '{"job-id": "mirror0", "device": "disk0",
     "target": "target", "sync": "full"}' >/dev/null
-  for _ in $(seq 1200); do
-    [[ $(qmp src query-block-jobs | json '[0]["ready"]') == True ]] && break
-    sleep 0.1
-  done
-  [[ $(qmp src query-block-jobs | json '[0]["ready"]') == True ]] ||
+  qmp src --until query-block-jobs 'r and r[0]["ready"]' >/dev/null ||
     fail "the mirror did not get ready: $(qmp src query-block-jobs)"
   echo "the mirror is ready at batch $(last_ack src)"
   qmp src migrate-set-capabilities \
@@ -224,38 +220,26 @@ qmp src migrate "{\"uri\": \"unix:$work/migrate.sock\"}" >/dev/null
 if [[ $disk == nbd && $failure != kill-destination ]]; then
   # Paused before the switchover: the source VM is stopped, the mirror's
   # last writes go over as the job ends, then the destination may run.
-  for _ in $(seq 1200); do
-    st=$(qmp src query-migrate | json '.get("status", "none")')
-    [[ $st == pre-switchover || $st == failed ]] && break
-    sleep 0.1
-  done
+  st=$(qmp src --until query-migrate \
+    'r.get("status") in ("pre-switchover", "failed")' | json '["status"]')
   [[ $st == pre-switchover ]] || fail "the migration did not reach pre-switchover: $st"
   qmp src block-job-cancel '{"device": "mirror0"}' >/dev/null
-  for _ in $(seq 1200); do
-    [[ $(qmp src query-block-jobs) == "[]" ]] && break
-    sleep 0.05
-  done
-  [[ $(qmp src query-block-jobs) == "[]" ]] || fail "the mirror did not end"
+  qmp src --until query-block-jobs 'r == []' >/dev/null ||
+    fail "the mirror did not end"
   qmp src migrate-continue '{"state": "pre-switchover"}' >/dev/null
 fi
 st=none
 if [[ $failure == kill-destination ]]; then
   # The destination dies while the stream is under way.
-  for _ in $(seq 200); do
-    st=$(qmp src query-migrate | json '.get("status", "none")')
-    [[ $st == active ]] && break
-    sleep 0.05
-  done
+  st=$(qmp src --until query-migrate 'r.get("status") != "setup"' 10 |
+    json '.get("status", "none")')
   [[ $st == active ]] || fail "the migration did not get under way ($st)"
   kill -9 "$dst_pid"
   wait "$dst_pid" 2>/dev/null || true
 fi
-for _ in $(seq 1200); do
-  qmp src query-migrate >"$work/migrate.json"
-  st=$(json '.get("status", "none")' <"$work/migrate.json")
-  [[ $st == completed || $st == failed || $st == cancelled ]] && break
-  sleep 0.1
-done
+qmp src --until query-migrate \
+  'r.get("status") in ("completed", "failed", "cancelled")' >"$work/migrate.json" || true
+st=$(json '.get("status", "none")' <"$work/migrate.json")
 at_switch=$(last_ack src)
 if [[ $failure == kill-destination ]]; then
   [[ $st == failed ]] || fail "the migration to a killed destination ended '$st'"
