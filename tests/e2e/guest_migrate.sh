@@ -220,13 +220,14 @@ qmp src migrate "{\"uri\": \"unix:$work/migrate.sock\"}" >/dev/null
 if [[ $disk == nbd && $failure != kill-destination ]]; then
   # Paused before the switchover: the source VM is stopped, the mirror's
   # last writes go over as the job ends, then the destination may run.
-  st=$(qmp src --until query-migrate \
-    'r.get("status") in ("pre-switchover", "failed")' | json '["status"]')
-  [[ $st == pre-switchover ]] || fail "the migration did not reach pre-switchover: $st"
-  qmp src block-job-cancel '{"device": "mirror0"}' >/dev/null
-  qmp src --until query-block-jobs 'r == []' >/dev/null ||
-    fail "the mirror did not end"
-  qmp src migrate-continue '{"state": "pre-switchover"}' >/dev/null
+  # One QMP connection for the window: the VM stays paused only as long
+  # as the mirror takes to end.
+  qmp src --until query-migrate 'r.get("status") in ("pre-switchover", "failed")' \
+    -- --check 'r["status"] == "pre-switchover"' \
+    -- block-job-cancel '{"device": "mirror0"}' \
+    -- --until query-block-jobs 'r == []' \
+    -- migrate-continue '{"state": "pre-switchover"}' >/dev/null ||
+    fail "the switchover failed: $(qmp src query-migrate)"
 fi
 st=none
 if [[ $failure == kill-destination ]]; then

@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
-"""Runs a QMP command on a QEMU's monitor socket and prints its return
-value as JSON (an error: the message on stderr, exit status 1).
+"""Runs QMP commands on a QEMU's monitor socket, one connection for all,
+and prints the last one's return value as JSON (an error: the message on
+stderr, exit status 1).
 
-    qmp.py SOCKET COMMAND [ARGUMENTS-AS-JSON]
-    qmp.py SOCKET --until COMMAND CONDITION [SECONDS]
+    qmp.py SOCKET STEP [-- STEP]...
 
---until repeats COMMAND (no arguments) every 20 ms on one connection until
-the Python expression CONDITION holds for its return value `r`, then prints
-that value; exit status 2 if SECONDS (default 120) pass first. Example:
-    qmp.py vm.qmp --until query-migrate 'r.get("status") == "completed"'
+A STEP is one of
+    COMMAND [ARGUMENTS-AS-JSON]
+    --until COMMAND CONDITION [SECONDS]
+        repeats COMMAND (no arguments) every 20 ms until the Python
+        expression CONDITION holds for its return value `r`; exit status 2
+        if SECONDS (default 120) pass first
+    --check CONDITION
+        exit status 3 unless CONDITION holds for the last return value
+Example:
+    qmp.py vm.qmp --until query-migrate 'r["status"] != "active"' \
+        -- --check 'r["status"] == "completed"'
 """
 import json
 import socket
@@ -46,28 +53,41 @@ def ask(f, cmd, arguments=None):
 
 def main():
     argv = sys.argv[1:]
-    if len(argv) >= 4 and argv[1] == "--until":
-        path, command, condition = argv[0], argv[2], argv[3]
-        limit = float(argv[4]) if len(argv) > 4 else 120.0
-        f = connect(path)
-        ask(f, "qmp_capabilities")
-        end = time.monotonic() + limit
-        while True:
-            r = ask(f, command)
-            if eval(condition, {}, {"r": r}):
-                print(json.dumps(r))
-                return
-            if time.monotonic() > end:
-                print(json.dumps(r))
-                sys.exit(2)
-            time.sleep(0.02)
-    if len(argv) not in (2, 3):
+    if len(argv) < 2:
         sys.exit(__doc__)
-    path, command = argv[0], argv[1]
-    args = json.loads(argv[2]) if len(argv) == 3 else None
+    path, steps = argv[0], [[]]
+    for a in argv[1:]:
+        if a == "--":
+            steps.append([])
+        else:
+            steps[-1].append(a)
     f = connect(path)
     ask(f, "qmp_capabilities")
-    print(json.dumps(ask(f, command, args)))
+    r = None
+    for step in steps:
+        if not step:
+            sys.exit(__doc__)
+        if step[0] == "--until" and len(step) in (3, 4):
+            limit = float(step[3]) if len(step) == 4 else 120.0
+            end = time.monotonic() + limit
+            while True:
+                r = ask(f, step[1])
+                if eval(step[2], {}, {"r": r}):
+                    break
+                if time.monotonic() > end:
+                    print(json.dumps(r))
+                    sys.exit(2)
+                time.sleep(0.02)
+        elif step[0] == "--check" and len(step) == 2:
+            if not eval(step[1], {}, {"r": r}):
+                print(f"qmp: not so: {step[1]}: {json.dumps(r)}",
+                      file=sys.stderr)
+                sys.exit(3)
+        elif len(step) in (1, 2) and not step[0].startswith("-"):
+            r = ask(f, step[0], json.loads(step[1]) if len(step) == 2 else None)
+        else:
+            sys.exit(__doc__)
+    print(json.dumps(r))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 // run only once the source's rings are stopped (GET_VRING_BASE) or the
 // source is gone; a third connection is refused.
 #include <linux/vhost_types.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -122,6 +123,32 @@ TEST_F(VhostTest, ThirdFrontEndIsRefused) {
   EXPECT_EQ(ReadBlock(*one), a);
   one.reset();
   EXPECT_EQ(ReadBlock(*two), a);
+}
+
+// A destination that sends a hostile dirty log (too small for its guest
+// memory) is dropped; the source runs on, and a new destination is
+// admitted and takes over.
+TEST_F(VhostTest, HostileSecondFrontEndLeavesTheFirstServing) {
+  Serve();
+  auto src = Attach();
+  ASSERT_TRUE(src);
+  auto bad = Attach({.log = true});
+  ASSERT_TRUE(bad);
+  int log = memfd_create("log", MFD_CLOEXEC);
+  ASSERT_GE(log, 0);
+  ASSERT_EQ(ftruncate(log, 4096), 0);
+  LogInfo info{16, 0};  // 128 pages; guest memory needs 0x1100
+  ASSERT_TRUE(bad->Send(kSetLogBase, &info, sizeof(info), {&log, 1}).ok());
+  EXPECT_TRUE(bad->Closed(5000));
+  close(log);
+  auto a = Block(0xa1);
+  auto st = src->Request(0, VIRTIO_BLK_T_OUT, 8, a, {});
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(ReadBlock(*src), a);
+  auto dst = Attach();
+  ASSERT_TRUE(dst);
+  ASSERT_TRUE(GetVringBase(*src, 0).ok());
+  EXPECT_EQ(ReadBlock(*dst), a);
 }
 
 // Served one connection at a time (ServeOne), no destination could take
