@@ -208,11 +208,12 @@ if [[ $disk == nbd ]]; then
   # until ready; the migration then stops before the switchover.
   qmp src blockdev-add "{\"driver\": \"nbd\", \"node-name\": \"target\",
     \"server\": {\"type\": \"unix\", \"path\": \"$work/dst.nbd\"}}" >/dev/null
+  mirror_start=$(date +%s%N)
   qmp src blockdev-mirror '{"job-id": "mirror0", "device": "disk0",
     "target": "target", "sync": "full"}' >/dev/null
   qmp src --until query-block-jobs 'r and r[0]["ready"]' >/dev/null ||
     fail "the mirror did not get ready: $(qmp src query-block-jobs)"
-  echo "the mirror is ready at batch $(last_ack src)"
+  echo "the mirror is ready after $((($(date +%s%N) - mirror_start) / 1000000)) ms, at batch $(last_ack src)"
   qmp src migrate-set-capabilities \
     '{"capabilities": [{"capability": "pause-before-switchover", "state": true}]}' >/dev/null
 fi
