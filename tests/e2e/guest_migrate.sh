@@ -28,10 +28,13 @@
 # stamps byte for byte, and `daxstore image check` exits 0 on each image.
 #
 # MIGRATE_RAM (default 256M) sizes the guest's RAM and the image
-# (bench/migrate.sh). MIGRATE_FAIL=kill-destination kills the destination
-# QEMU once the migration is under way instead: the migration fails, the
-# source VM runs on (10 more batches acknowledged by the source) and the
-# same checks hold on the source's image.
+# (bench/migrate.sh). Failures, checked with the same stamps on the
+# source's image: MIGRATE_FAIL=kill-destination kills the destination
+# QEMU once the migration is under way: the migration fails, the source VM
+# runs on (10 more batches acknowledged by the source).
+# MIGRATE_FAIL=kill-destination-server (nbd) kills the destination's
+# `daxstore serve` while the ready mirror follows the guest's writes: the
+# job ends with an error (query-jobs), the source VM runs on.
 # Env: DAXSTORE, MKINITRAMFS, KERNEL_CACHE, QMP (tests/e2e/qmp.py);
 # DAXSTORE_TEST_KEEP=1 keeps the files.
 set -euo pipefail
@@ -209,64 +212,87 @@ if [[ $disk == nbd ]]; then
   qmp src blockdev-add "{\"driver\": \"nbd\", \"node-name\": \"target\",
     \"server\": {\"type\": \"unix\", \"path\": \"$work/dst.nbd\"}}" >/dev/null
   mirror_start=$(date +%s%N)
-  qmp src blockdev-mirror '{"job-id": "mirror0", "device": "disk0",
-    "target": "target", "sync": "full"}' >/dev/null
+  # A failed job stays listed (query-jobs) only without auto-dismiss.
+  keep=true
+  [[ $failure == kill-destination-server ]] && keep=false
+  qmp src blockdev-mirror "{\"job-id\": \"mirror0\", \"device\": \"disk0\",
+    \"target\": \"target\", \"sync\": \"full\", \"auto-dismiss\": $keep}" >/dev/null
   qmp src --until query-block-jobs 'r and r[0]["ready"]' >/dev/null ||
     fail "the mirror did not get ready: $(qmp src query-block-jobs)"
   echo "the mirror is ready after $((($(date +%s%N) - mirror_start) / 1000000)) ms, at batch $(last_ack src)"
+  if [[ $failure == kill-destination-server ]]; then
+    # The destination's server dies while the mirror follows the guest's
+    # writes: the job fails, the source VM runs on.
+    kill -9 "$dst_server_pid"
+    wait "$dst_server_pid" 2>/dev/null || true
+    servers=(server)
+    qmp src --until query-jobs 'r and r[0]["status"] == "concluded"' \
+      -- --check 'r[0].get("error")' >"$work/job.json" ||
+      fail "the mirror did not fail: $(qmp src query-jobs)"
+    echo "the mirror failed: $(json '[0]["error"]' <"$work/job.json")"
+    at_kill=$(last_ack src)
+    wait_ack src $((at_kill + 10)) 120
+    [[ $(qmp src query-status | json '["status"]') == running ]] ||
+      fail "the source VM is not running after the mirror failed"
+    echo "the source VM went on to batch $(last_ack src)"
+    final=src
+  fi
   qmp src migrate-set-capabilities \
     '{"capabilities": [{"capability": "pause-before-switchover", "state": true}]}' >/dev/null
 fi
-qmp src migrate "{\"uri\": \"unix:$work/migrate.sock\"}" >/dev/null
-if [[ $disk == nbd && $failure != kill-destination ]]; then
-  # Paused before the switchover: the source VM is stopped, the mirror's
-  # last writes go over as the job ends, then the destination may run.
-  # One QMP connection for the window: the VM stays paused only as long
-  # as the mirror takes to end.
-  qmp src --until query-migrate 'r.get("status") in ("pre-switchover", "failed")' \
-    -- --check 'r["status"] == "pre-switchover"' \
-    -- block-job-cancel '{"device": "mirror0"}' \
-    -- --until query-block-jobs 'r == []' \
-    -- migrate-continue '{"state": "pre-switchover"}' >/dev/null ||
-    fail "the switchover failed: $(qmp src query-migrate)"
-fi
-st=none
-if [[ $failure == kill-destination ]]; then
-  # The destination dies while the stream is under way.
-  st=$(qmp src --until query-migrate 'r.get("status") != "setup"' 10 |
-    json '.get("status", "none")')
-  [[ $st == active ]] || fail "the migration did not get under way ($st)"
-  kill -9 "$dst_pid"
-  wait "$dst_pid" 2>/dev/null || true
-fi
-qmp src --until query-migrate \
-  'r.get("status") in ("completed", "failed", "cancelled")' >"$work/migrate.json" || true
-st=$(json '.get("status", "none")' <"$work/migrate.json")
-at_switch=$(last_ack src)
-if [[ $failure == kill-destination ]]; then
-  [[ $st == failed ]] || fail "the migration to a killed destination ended '$st'"
-  [[ $(qmp src query-status | json '["status"]') == running ]] ||
-    fail "the source VM is not running after the failed migration"
-  wait_ack src $((at_switch + 10)) 120
-  echo "the migration failed; the source VM went on to batch $(last_ack src)"
-  final=src
-else
-  [[ $st == completed ]] ||
-    fail "the migration ended '$st': $(cat "$work/migrate.json" "$work/src.log" "$work/dst.log")"
-  downtime=$(json '["downtime"]' <"$work/migrate.json")
-  total=$(json '["total-time"]' <"$work/migrate.json")
-  echo "migration completed: guest RAM $ram, downtime ${downtime} ms, total ${total} ms (TCG)"
-  [[ $(qmp src query-status | json '["status"]') == postmigrate ]] ||
-    fail "the source is not paused after the migration"
-  [[ $(qmp dst query-status | json '["status"]') == running ]] ||
-    fail "the destination is not running after the migration"
-  # The guest goes on on the destination: batches after the switchover.
-  wait_ack dst $((at_switch + 10)) 120
-  echo "the guest acknowledged batches $((at_switch + 1))..$(last_ack dst) on the destination"
-  qmp src quit >/dev/null || true
-  final=dst
+if [[ $failure != kill-destination-server ]]; then
+  qmp src migrate "{\"uri\": \"unix:$work/migrate.sock\"}" >/dev/null
+  if [[ $disk == nbd && $failure != kill-destination ]]; then
+    # Paused before the switchover: the source VM is stopped, the mirror's
+    # last writes go over as the job ends, then the destination may run.
+    # One QMP connection for the window: the VM stays paused only as long
+    # as the mirror takes to end.
+    qmp src --until query-migrate 'r.get("status") in ("pre-switchover", "failed")' \
+      -- --check 'r["status"] == "pre-switchover"' \
+      -- block-job-cancel '{"device": "mirror0"}' \
+      -- --until query-block-jobs 'r == []' \
+      -- migrate-continue '{"state": "pre-switchover"}' >/dev/null ||
+      fail "the switchover failed: $(qmp src query-migrate)"
+  fi
+  st=none
+  if [[ $failure == kill-destination ]]; then
+    # The destination dies while the stream is under way.
+    st=$(qmp src --until query-migrate 'r.get("status") != "setup"' 10 |
+      json '.get("status", "none")')
+    [[ $st == active ]] || fail "the migration did not get under way ($st)"
+    kill -9 "$dst_pid"
+    wait "$dst_pid" 2>/dev/null || true
+  fi
+  qmp src --until query-migrate \
+    'r.get("status") in ("completed", "failed", "cancelled")' >"$work/migrate.json" || true
+  st=$(json '.get("status", "none")' <"$work/migrate.json")
+  at_switch=$(last_ack src)
+  if [[ $failure == kill-destination ]]; then
+    [[ $st == failed ]] || fail "the migration to a killed destination ended '$st'"
+    [[ $(qmp src query-status | json '["status"]') == running ]] ||
+      fail "the source VM is not running after the failed migration"
+    wait_ack src $((at_switch + 10)) 120
+    echo "the migration failed; the source VM went on to batch $(last_ack src)"
+    final=src
+  else
+    [[ $st == completed ]] ||
+      fail "the migration ended '$st': $(cat "$work/migrate.json" "$work/src.log" "$work/dst.log")"
+    downtime=$(json '["downtime"]' <"$work/migrate.json")
+    total=$(json '["total-time"]' <"$work/migrate.json")
+    echo "migration completed: guest RAM $ram, downtime ${downtime} ms, total ${total} ms (TCG)"
+    [[ $(qmp src query-status | json '["status"]') == postmigrate ]] ||
+      fail "the source is not paused after the migration"
+    [[ $(qmp dst query-status | json '["status"]') == running ]] ||
+      fail "the destination is not running after the migration"
+    # The guest goes on on the destination: batches after the switchover.
+    wait_ack dst $((at_switch + 10)) 120
+    echo "the guest acknowledged batches $((at_switch + 1))..$(last_ack dst) on the destination"
+    qmp src quit >/dev/null || true
+    final=dst
+  fi
 fi
 qmp "$final" quit >/dev/null || true
+[[ $final == src ]] && { qmp dst quit >/dev/null 2>&1 || true; }
 for p in "$src_pid" "$dst_pid"; do wait "$p" 2>/dev/null || true; done
 for name in "${servers[@]}"; do
   pid_var=${name}_pid
