@@ -261,26 +261,13 @@ Status Image::State::Recover() {
       pending.push_back(i);
       continue;
     }
+    // Recovery changes refcounts, never what a map entry reads: Apply finds
+    // map[lba] holding new already, Undo leaves old there, a stale record
+    // is dropped. A read-only open reads the same bytes without replaying
+    // (the next read-write open replays).
+    if (!writable) continue;
     const uint32_t slot = static_cast<uint32_t>(r.volume);
     const uint64_t now = LoadEntry(slot, r.lba);
-    // Already applied: map[lba] holds new and the refcounts the record's
-    // values, as a kept record of a process that ended without a clean
-    // close leaves them. Replay would write what is there, so a read-only
-    // open may go on without it.
-    const bool applied = now == r.new_entry &&
-                         (!EntryPresent(r.new_entry) ||
-                          LoadRef(EntryPba(r.new_entry)) == r.ref_new) &&
-                         (!EntryPresent(r.old_entry) ||
-                          LoadRef(EntryPba(r.old_entry)) == r.ref_old_after);
-    if (!writable && applied) continue;
-    if (!writable) {
-      return Unsupported(where +
-                         "the image needs crash recovery: run "
-                         "'daxstore image check --repair=leaks " +
-                         m.info().path +
-                         "' (a read-write open replays its redo records; "
-                         "no data is lost)");
-    }
     if (now == r.new_entry) {
       Apply(*this, slot, r.lba, r.old_entry, r.new_entry, r.ref_new,
             r.ref_old_after);
