@@ -93,8 +93,14 @@ if "$cli" image export disk.img out.raw -q 2>err.txt; then fail "export over a f
 head -c 256M <(yes daxstore) >big.raw
 "$cli" image import big.raw big.img -q --emulate memory_controller 2>usr1.txt &
 pid=$!
-# The handler is in place once /proc says SIGUSR1 (10) is caught.
-caught() { (( 0x$(awk '/^SigCgt/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0) & 0x200 )); }
+# The handler is in place once /proc says SIGUSR1 (10) is caught by the
+# CLI itself: until its exec, the forked child is still this shell, whose
+# SigCgt has SIGUSR1 (bash catches it for the EXIT trap); a signal sent
+# then ends the import.
+caught() {
+  [[ /proc/$pid/exe -ef $cli ]] &&
+    (( 0x$(awk '/^SigCgt/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0) & 0x200 ))
+}
 until caught || ! kill -0 "$pid" 2>/dev/null; do sleep 0.001; done
 while kill -0 "$pid" 2>/dev/null; do kill -USR1 "$pid" 2>/dev/null || true; sleep 0.01; done
 wait "$pid" || fail "import under SIGUSR1 failed: $(cat usr1.txt)"
