@@ -60,8 +60,8 @@ struct Shared {
       Die(daxstore_last_error());
     }
     // The BTT's own metadata (flog, map) on top of the blocks.
-    s.blk = pmemblk_create(pool.c_str(), kBlock, kVirtual + (kVirtual / 16),
-                           0600);
+    s.blk =
+        pmemblk_create(pool.c_str(), kBlock, kVirtual + (kVirtual / 16), 0600);
     if (!s.blk) Die(pool + ": " + pmemblk_errormsg());
     if (pmemblk_nblock(s.blk) < kVirtual / kBlock) {
       Die(pool + ": fewer blocks than the image has");

@@ -13,11 +13,12 @@
 // paired like capi_bench's rows, which go through the C ABI.
 // paired/overwrite/64_volumes: 4 KiB overwrites of a volume whose image
 // has 63 other live volumes (snapshots taken before it was written, so
-// every overwrite frees its old block after checking no other volume maps
-// it), against the same overwrites in an image with one volume.
+// every overwrite frees its old block), against the same overwrites in an
+// image with one volume: what the other volumes cost a write.
 // FirstWriteSparse64GiB/V: open of a sparse 64 GiB image (8 volume slots,
-// one block written) with V live volumes plus its first write, which compares every refcount with the
-// map entries naming its block once per read-write open.
+// one block written) with V live volumes plus its first write, which compares
+// every refcount with the map entries naming its block once per read-write
+// open.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -180,20 +181,21 @@ void BM_PairedOverwriteVolumes(benchmark::State& state) {
   static Pair p = [] {
     Pair p;
     for (int i = 0; i < 2; i++) {
-      std::string path = g_dir + "/daxstore-bench-volumes-" +
-                         std::to_string(i) + ".img";
+      std::string path =
+          g_dir + "/daxstore-bench-volumes-" + std::to_string(i) + ".img";
       ::unlink(path.c_str());
       ImageOptions o;
       o.virtual_size = kBytes;
       o.max_volumes = 64;
-      auto img = std::make_unique<Image>(Must(Image::Create(path, o, Emulated())));
+      auto img =
+          std::make_unique<Image>(Must(Image::Create(path, o, Emulated())));
       for (int v = 1; i == 1 && v < 64; v++) {
         if (!img->Snapshot("s" + std::to_string(v)).ok()) std::abort();
       }
-      daxstore::bench::WriteOnce(kBytes,
-                                 [&](uint64_t off, const uint8_t* d, uint64_t n) {
-                                   (void)img->Write(off, d, n);
-                                 });
+      daxstore::bench::WriteOnce(
+          kBytes, [&](uint64_t off, const uint8_t* d, uint64_t n) {
+            (void)img->Write(off, d, n);
+          });
       ::unlink(path.c_str());
       (i ? p.many : p.one) = std::move(img);
     }
@@ -210,8 +212,8 @@ void BM_PairedOverwriteVolumes(benchmark::State& state) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
   };
   daxstore::bench::PairedRounds(
-      state, kOps, "64_volumes", [&] { return round(*p.many, a); },
-      "1_volume", [&] { return round(*p.one, b); });
+      state, kOps, "64_volumes", [&] { return round(*p.many, a); }, "1_volume",
+      [&] { return round(*p.one, b); });
 }
 
 void BM_PairedZeroDetect(benchmark::State& state) {

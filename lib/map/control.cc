@@ -179,7 +179,8 @@ Result<std::vector<ByteRange>> Mapping::DataRanges(uint64_t offset,
     if (!ext.ok()) return ext.status().WithContext(impl_->info.path);
     if (!*ext || (*ext)->offset >= end) break;
     const uint64_t from = std::max<uint64_t>((*ext)->offset, at);
-    const uint64_t to = std::min<uint64_t>((*ext)->offset + (*ext)->length, end);
+    const uint64_t to =
+        std::min<uint64_t>((*ext)->offset + (*ext)->length, end);
     if (to <= from) break;
     out.push_back({from, to - from});
     at = to;

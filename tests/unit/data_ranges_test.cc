@@ -72,8 +72,8 @@ TEST(DataRanges, MemoryHasNoHolesToTell) {
   ops.memset = [](void* d, int c, size_t n, unsigned) {
     return std::memset(d, c, n);
   };
-  auto m = Mapping::FromMemory(mem.data(), mem.size(), Granularity::kByte,
-                               ops, nullptr, "memory");
+  auto m = Mapping::FromMemory(mem.data(), mem.size(), Granularity::kByte, ops,
+                               nullptr, "memory");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   auto r = m->DataRanges(kPage, 4 * kPage);
   ASSERT_TRUE(r.ok());

@@ -277,8 +277,9 @@ TEST_F(ImageIntegrityTest, DamagedDefaultVolumeEntryIsRebuilt) {
 
   r = Cli("image check --repair=all " + path_);
   EXPECT_EQ(r.rc, 0) << r.out << r.err;
-  EXPECT_TRUE(Has(r.err, "rebuilt the damaged table entry of the default "
-                         "volume ('base'"))
+  EXPECT_TRUE(Has(r.err,
+                  "rebuilt the damaged table entry of the default "
+                  "volume ('base'"))
       << r.err;
   json j = json::parse(r.out);
   ASSERT_EQ(j["damaged_volumes"].size(), 1u);
@@ -549,11 +550,10 @@ TEST_F(ImageIntegrityTest, ServerOffersAFlaggedImageReadOnly) {
 
   // The CLI server says so before it serves.
   const std::string sock = dir_ / "vhost.sock";
-  CliRun r = Sh("XDG_RUNTIME_DIR=" + dir_.path() + " timeout -s INT 2 " +
-                DAXSTORE_CLI + " serve vhost-user-blk " + path_ +
-                " --socket " + sock);
-  EXPECT_TRUE(Has(r.err, "daxstore: warning: " + path_ +
-                             " is flagged corrupt"))
+  CliRun r =
+      Sh("XDG_RUNTIME_DIR=" + dir_.path() + " timeout -s INT 2 " +
+         DAXSTORE_CLI + " serve vhost-user-blk " + path_ + " --socket " + sock);
+  EXPECT_TRUE(Has(r.err, "daxstore: warning: " + path_ + " is flagged corrupt"))
       << r.err;
   EXPECT_TRUE(Has(r.err, "daxstore: serving")) << r.err;
 }

@@ -212,7 +212,8 @@ void Check(const CLI::App* cmd, const CheckArgs& a) {
   } else {
     RefuseHeld(a.target, t.path);
     uint32_t replayed = 0;  // the redo records a crash left
-    auto repaired = Image::Repair(t.path, level, t.options, progress, &replayed);
+    auto repaired =
+        Image::Repair(t.path, level, t.options, progress, &replayed);
     if (!repaired.ok()) throw Explain(repaired.status(), a.target, t.path);
     recovered = replayed;
     r = std::move(repaired).value();
