@@ -85,6 +85,7 @@
 #include <vector>
 
 #include "daxstore/mapping.h"
+#include "daxstore/sharing.h"
 #include "daxstore/status.h"
 
 namespace daxstore {
@@ -361,6 +362,16 @@ class Image {
   // there is no volume `from`. O(virtual blocks).
   [[nodiscard]] Result<std::vector<Extent>> Changes(
       const std::string& from) const;
+
+  // Content sharing of `volumes` ({}: every live volume), in slot order
+  // (include/daxstore/sharing.h). Reads every mapped block once per data
+  // block; hashes (XXH3-128) find candidate duplicates and a byte
+  // comparison confirms each one. Changes nothing. Runs while other
+  // handles write: it then describes each block as one moment of the
+  // scan saw it. NotFound for a name that is no live volume.
+  // O(virtual blocks x volumes) plus a read of every data block they map.
+  [[nodiscard]] Result<SharingReport> Sharing(
+      const std::vector<std::string>& volumes = {}) const;
 
   // Reads every refcount to count allocated blocks (image-wide, every
   // volume together): O(data blocks).

@@ -17,7 +17,9 @@
 //    socket?, queues?, read-only?}, export-remove {type, volume},
 //    export-diff {to-snap, from-snap?, path} (an RBD diff v1 stream,
 //    include/daxstore/rbd_diff.h, into the new file `path`, made 0600;
-//    returns data_bytes, zero_bytes, records, bytes).
+//    returns data_bytes, zero_bytes, records, bytes), query-sharing
+//    {volumes?: [NAME...]} (Image::Sharing as JSON: block_size,
+//    data_blocks_used, volumes [{name, group, counts...}], total).
 //    A request line is at most 64 KiB; a longer one, or bytes that are
 //    not a JSON object, get an error and the connection is closed.
 //

@@ -134,6 +134,8 @@ struct Volume {
   bool damaged = false;
   std::string damage;  // what is wrong with a damaged entry
   std::string name, parent;
+  // The sharing group ("" : content is shared with no other volume).
+  std::string group;
   uint64_t created_unix_ns = 0;
   uint32_t handles = 0;  // open Image handles on it
 };

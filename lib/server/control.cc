@@ -58,6 +58,55 @@ json VolumeJson(const VolumeInfo& v, uint64_t block_size) {
           {"unique_bytes", v.unique_blocks * block_size}};
 }
 
+json CountsJson(const SharingCounts& c, uint64_t bs) {
+  return {{"virtual_blocks", c.virtual_blocks},
+          {"holes", c.holes},
+          {"mapped_blocks", c.mapped_blocks},
+          {"zero_blocks", c.zero_blocks},
+          {"shared_blocks", c.shared_blocks},
+          {"self_sharing_blocks", c.self_sharing_blocks},
+          {"inter_volume_blocks", c.inter_volume_blocks},
+          {"distinct_blocks", c.distinct_blocks},
+          {"unreadable_blocks", c.unreadable_blocks},
+          {"dedup_volume_blocks", c.dedup_volume_blocks},
+          {"dedup_group_blocks", c.dedup_group_blocks},
+          {"dedup_volume_bytes", c.dedup_volume_blocks * bs},
+          {"dedup_group_bytes", c.dedup_group_blocks * bs}};
+}
+
+json SharingJson(const SharingReport& r) {
+  json vols = json::array();
+  for (const VolumeSharing& v : r.volumes) {
+    json j = CountsJson(v.counts, r.block_size);
+    j["name"] = v.name;
+    j["group"] = v.group;
+    vols.push_back(std::move(j));
+  }
+  return {{"block_size", r.block_size},
+          {"data_blocks_used", r.data_blocks_used},
+          {"volumes", std::move(vols)},
+          {"total", CountsJson(r.total, r.block_size)}};
+}
+
+// An optional array of strings.
+std::vector<std::string> Names(const json& args, const char* key) {
+  std::vector<std::string> out;
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) return out;
+  if (!it->is_array()) {
+    Must(InvalidArgument(std::string("argument '") + key +
+                         "' must be an array of strings"));
+  }
+  for (const json& n : *it) {
+    if (!n.is_string()) {
+      Must(InvalidArgument(std::string("argument '") + key +
+                           "' must be an array of strings"));
+    }
+    out.push_back(n.get<std::string>());
+  }
+  return out;
+}
+
 }  // namespace
 
 // One command; throws CommandError. Runs on the control thread.
@@ -195,6 +244,12 @@ static json Execute(ImageServer& server, ImageServer::State& s,
             {"records", stats->records},
             {"bytes", at}};
   }
+  if (cmd == "query-sharing") {
+    // Reads like any reader: guests keep writing meanwhile.
+    auto r = s.image.Sharing(Names(args, "volumes"));
+    Must(r.status());
+    return SharingJson(*r);
+  }
   if (cmd == "export-add" || cmd == "export-remove") {
     const std::string type = Arg(args, "type");
     const std::string vol = Arg(args, "volume", &base);
@@ -249,8 +304,8 @@ static json Execute(ImageServer& server, ImageServer::State& s,
   Must(Status::Error(ErrorKind::kInvalidArgument,
                      "unknown command '" + cmd +
                          "'; commands: query-image, query-volumes, "
-                         "query-exports, snapshot, clone, delete, export-add, "
-                         "export-remove, export-diff"));
+                         "query-exports, query-sharing, snapshot, clone, "
+                         "delete, export-add, export-remove, export-diff"));
   return nullptr;
 }
 

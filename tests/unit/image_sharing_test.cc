@@ -1,0 +1,197 @@
+// Image::Sharing: known layouts of zero blocks, clone sharing,
+// self-sharing and inter-volume sharing, and the blocks a dedup of each
+// scope would free; a report taken while a writer runs.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "daxstore/image.h"
+#include "testing/temp_dir.h"
+
+namespace daxstore {
+namespace {
+
+using testing::TempDir;
+
+constexpr uint64_t kBs = 4096;
+
+MapOptions Emulated() {
+  MapOptions mo;
+  mo.emulate = PersistenceDomain::kMemoryController;
+  return mo;
+}
+
+class ImageSharingTest : public ::testing::Test {
+ protected:
+  Image Make(uint32_t max_volumes, uint64_t blocks) {
+    ImageOptions o;
+    o.virtual_size = blocks * kBs;
+    o.lanes = 4;
+    o.max_volumes = max_volumes;
+    auto img = Image::Create(path_, o, Emulated());
+    EXPECT_TRUE(img.ok()) << img.status().ToString();
+    return std::move(img).value();
+  }
+  static void Put(Image& img, uint64_t b, uint8_t c) {
+    std::vector<uint8_t> v(kBs, c);
+    ASSERT_TRUE(img.Write(b * kBs, v.data(), kBs).ok());
+  }
+  static const SharingCounts& Of(const SharingReport& r,
+                                 const std::string& name) {
+    for (const VolumeSharing& v : r.volumes) {
+      if (v.name == name) return v.counts;
+    }
+    ADD_FAILURE() << "no volume " << name;
+    return r.total;
+  }
+  // Every mapped block is counted exactly once by kind.
+  static void ExpectPartition(const SharingCounts& c) {
+    EXPECT_EQ(c.mapped_blocks, c.zero_blocks + c.unreadable_blocks +
+                                   c.self_sharing_blocks +
+                                   c.inter_volume_blocks + c.distinct_blocks);
+    EXPECT_EQ(c.virtual_blocks, c.mapped_blocks + c.holes);
+  }
+  TempDir dir_;
+  std::string path_ = dir_.path() + "/img";
+};
+
+TEST_F(ImageSharingTest, OneVolume) {
+  Image img = Make(2, 16);
+  img.set_detect_zeroes(false);  // zero writes take data blocks
+  Put(img, 0, 'A');
+  Put(img, 1, 'A');
+  Put(img, 2, 'A');
+  Put(img, 3, 'B');
+  Put(img, 4, 0);
+  Put(img, 5, 0);
+  Put(img, 9, 'B');
+  auto r = img.Sharing();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->volumes.size(), 1u);
+  const SharingCounts& c = r->volumes[0].counts;
+  EXPECT_EQ(r->volumes[0].name, "base");
+  EXPECT_EQ(r->volumes[0].group, "");
+  EXPECT_EQ(r->block_size, kBs);
+  EXPECT_EQ(c.virtual_blocks, 16u);
+  EXPECT_EQ(c.holes, 9u);
+  EXPECT_EQ(c.mapped_blocks, 7u);
+  EXPECT_EQ(c.zero_blocks, 2u);
+  EXPECT_EQ(c.shared_blocks, 0u);
+  EXPECT_EQ(c.self_sharing_blocks, 3u);  // two more A, one more B
+  EXPECT_EQ(c.inter_volume_blocks, 0u);
+  EXPECT_EQ(c.distinct_blocks, 2u);
+  // Two A and one B remapped, both zero blocks made holes.
+  EXPECT_EQ(c.dedup_volume_blocks, 5u);
+  EXPECT_EQ(c.dedup_group_blocks, 5u);
+  EXPECT_EQ(r->data_blocks_used, 7u);
+  ExpectPartition(c);
+  EXPECT_EQ(r->total.dedup_volume_blocks, 5u);
+  // Nothing changed.
+  EXPECT_EQ(img.Info()->allocated_blocks, 7u);
+}
+
+TEST_F(ImageSharingTest, SnapshotAndClone) {
+  Image img = Make(4, 32);
+  img.set_detect_zeroes(false);
+  for (uint64_t b : {0, 1, 2}) Put(img, b, 'A');
+  Put(img, 3, 'B');
+  Put(img, 4, 0);
+  Put(img, 5, 0);
+  Put(img, 7, 'C');
+  ASSERT_TRUE(img.Snapshot("gold").ok());
+  ASSERT_TRUE(img.Clone("gold", "vm1").ok());
+  auto vm1 = img.OpenVolume("vm1");
+  ASSERT_TRUE(vm1.ok());
+  Put(*vm1, 0, 'E');  // copy-on-write: vm1's own block
+  Put(*vm1, 10, 'B');
+  Put(*vm1, 11, 'D');
+  Put(*vm1, 12, 'D');
+
+  auto r = img.Sharing();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->volumes.size(), 3u);
+  const SharingCounts& base = Of(*r, "base");
+  EXPECT_EQ(base.mapped_blocks, 7u);
+  EXPECT_EQ(base.zero_blocks, 2u);
+  EXPECT_EQ(base.shared_blocks, 7u);  // every block is gold's too
+  EXPECT_EQ(base.self_sharing_blocks, 2u);
+  EXPECT_EQ(base.inter_volume_blocks, 0u);
+  EXPECT_EQ(base.distinct_blocks, 3u);
+  // Every duplicate is also named by gold: remapping base frees nothing.
+  EXPECT_EQ(base.dedup_volume_blocks, 0u);
+
+  const SharingCounts& gold = Of(*r, "gold");
+  EXPECT_EQ(gold.self_sharing_blocks, 2u);
+  EXPECT_EQ(gold.inter_volume_blocks, 3u);  // A, B and C are base's
+  EXPECT_EQ(gold.distinct_blocks, 0u);
+  EXPECT_EQ(gold.dedup_volume_blocks, 0u);
+
+  const SharingCounts& c = Of(*r, "vm1");
+  EXPECT_EQ(c.mapped_blocks, 10u);
+  EXPECT_EQ(c.zero_blocks, 2u);
+  EXPECT_EQ(c.shared_blocks, 6u);        // all but E, B at 10, D, D
+  EXPECT_EQ(c.self_sharing_blocks, 3u);  // A at 2, B at 10, D at 12
+  EXPECT_EQ(c.inter_volume_blocks, 3u);  // A, B, C
+  EXPECT_EQ(c.distinct_blocks, 2u);      // E, D
+  // B at 10 onto the shared B, D at 12 onto D at 11.
+  EXPECT_EQ(c.dedup_volume_blocks, 2u);
+  EXPECT_EQ(c.dedup_group_blocks, 2u);  // no groups: the same
+  for (const VolumeSharing& v : r->volumes) ExpectPartition(v.counts);
+
+  EXPECT_EQ(r->total.mapped_blocks, 24u);
+  EXPECT_EQ(r->total.distinct_blocks, 5u);  // A B C D E
+  EXPECT_EQ(r->total.dedup_volume_blocks, 2u);
+  EXPECT_EQ(r->data_blocks_used, 11u);
+  EXPECT_EQ(img.Info()->allocated_blocks, 11u);
+
+  // One volume alone: inter-volume sharing needs a second volume.
+  auto only = img.Sharing({"vm1"});
+  ASSERT_TRUE(only.ok());
+  ASSERT_EQ(only->volumes.size(), 1u);
+  EXPECT_EQ(only->volumes[0].counts.inter_volume_blocks, 0u);
+  EXPECT_EQ(only->volumes[0].counts.distinct_blocks, 5u);
+  EXPECT_EQ(only->volumes[0].counts.dedup_volume_blocks, 2u);
+}
+
+TEST_F(ImageSharingTest, UnknownVolume) {
+  Image img = Make(2, 8);
+  auto r = img.Sharing({"nope"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().kind(), ErrorKind::kNotFound);
+  EXPECT_NE(r.status().message().find("'nope'"), std::string::npos);
+}
+
+// A report taken while another handle rewrites blocks: every block is
+// counted once, as a hole or as data.
+TEST_F(ImageSharingTest, ConcurrentWithWriter) {
+  Image img = Make(2, 64);
+  for (uint64_t b = 0; b < 64; b += 2) Put(img, b, 'A');
+  auto writer_img = img.OpenVolume("base");
+  ASSERT_TRUE(writer_img.ok());
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    std::vector<uint8_t> v(kBs);
+    for (uint64_t i = 0; !stop.load(); i++) {
+      std::fill(v.begin(), v.end(), static_cast<uint8_t>('a' + i % 3));
+      (void)writer_img->Write((i % 64) * kBs, v.data(), kBs);
+    }
+  });
+  for (int i = 0; i < 20; i++) {
+    auto r = img.Sharing();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ExpectPartition(r->volumes[0].counts);
+  }
+  stop = true;
+  writer.join();
+  // Quiet again: every block is one of 'a', 'b', 'c' (or an untouched A).
+  auto r = img.Sharing();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->volumes[0].counts.holes, 0u);
+  EXPECT_LE(r->volumes[0].counts.distinct_blocks, 4u);
+  EXPECT_EQ(r->volumes[0].counts.mapped_blocks, 64u);
+}
+
+}  // namespace
+}  // namespace daxstore
