@@ -149,6 +149,8 @@ struct VolumeInfo {
   // For a clone: the snapshot it came from; for a snapshot: the volume it
   // was taken of; "" for the first volume.
   std::string parent;
+  // Its sharing group ("": the volume alone; Image::SetSharingGroup).
+  std::string group;
   uint64_t created_unix_ns = 0;
   uint64_t mapped_blocks = 0;  // non-hole entries in this volume's map
   uint64_t unique_blocks = 0;  // blocks only this volume references
@@ -312,8 +314,16 @@ class Image {
   // now. Names: 1 to 63 of [A-Za-z0-9._-], unique in the image. NoSpace
   // when every volume slot is taken.
   Status Snapshot(const std::string& name);
-  // A writable clone named `name` of the snapshot `snapshot`.
-  Status Clone(const std::string& snapshot, const std::string& name);
+  // A writable clone named `name` of the snapshot `snapshot`, in sharing
+  // group `group` ("": it shares content with no other volume). A
+  // snapshot takes the group of the volume it is taken of.
+  Status Clone(const std::string& snapshot, const std::string& name,
+               const std::string& group = "");
+  // Puts volume `volume` in sharing group `group` (same names as volumes;
+  // "": the volume alone). Volumes of one group are one trust domain
+  // whose content may be shared (docs/dedup.md). Crash-atomic; guests
+  // may write meanwhile.
+  Status SetSharingGroup(const std::string& volume, const std::string& group);
   // Deletes a snapshot or clone and frees the blocks only it referenced.
   // Refuses the default volume and a volume with an open handle (kBusy).
   // Clones of a deleted snapshot keep their data.

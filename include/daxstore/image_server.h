@@ -12,8 +12,9 @@
 //    then answers each {"execute": CMD, "arguments": {...}, "id": ANY} with
 //    {"return": ..., "id": ANY} or {"error": {"class": KIND, "desc": TEXT,
 //    "errno": N}, "id": ANY}. Commands: query-image, query-volumes,
-//    query-exports, snapshot {name, volume?}, clone {snapshot, name},
-//    delete {name}, export-add {type: "nbd"|"vhost-user-blk", volume,
+//    query-exports, snapshot {name, volume?}, clone {snapshot, name,
+//    group?}, set-group {volume, group} ("" : the volume alone), delete
+//    {name}, export-add {type: "nbd"|"vhost-user-blk", volume,
 //    socket?, queues?, read-only?}, export-remove {type, volume},
 //    export-diff {to-snap, from-snap?, path} (an RBD diff v1 stream,
 //    include/daxstore/rbd_diff.h, into the new file `path`, made 0600;

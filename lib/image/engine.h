@@ -196,6 +196,7 @@ struct Image::State {
   uint32_t writable_volumes = 0;
   image::VolumeIntent* intent = nullptr;  // in pmem
   image::VolumeEntry* table = nullptr;    // in pmem
+  image::VolumeEntry* staged = nullptr;   // in pmem: a rewrite's new entry
   std::unique_ptr<image::Group[]> groups;
   uint64_t ngroups = 0;
   // The refcounts were found to admit every map entry naming their block
@@ -352,6 +353,10 @@ struct Image::State {
   Status CopyVolume(uint32_t src, const image::Volume& v);
   // Deletes the volume in `slot`. Caller holds vol_mu exclusive.
   Status RemoveVolume(uint32_t slot);
+  // Rewrites the entry of live volume `slot` with sharing group `group`
+  // (crash-atomic: format.h, the staged entry). Caller holds vol_mu
+  // exclusive; writes may run.
+  Status SetGroup(uint32_t slot, const std::string& group);
   // Settles a pending volume intent (Recover).
   Status SettleIntent();
   // Sets every refcount to the number of live map entries naming it;

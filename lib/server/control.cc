@@ -51,6 +51,7 @@ json VolumeJson(const VolumeInfo& v, uint64_t block_size) {
   return {{"name", v.name},
           {"snapshot", v.snapshot},
           {"parent", v.parent},
+          {"group", v.group},
           {"created_unix_ns", v.created_unix_ns},
           {"mapped_blocks", v.mapped_blocks},
           {"unique_blocks", v.unique_blocks},
@@ -181,8 +182,16 @@ static json Execute(ImageServer& server, ImageServer::State& s,
   if (cmd == "clone") {
     const std::string snap = Arg(args, "snapshot");
     const std::string name = Arg(args, "name");
-    Must(s.image.Clone(snap, name));
-    return {{"name", name}, {"snapshot", snap}};
+    const std::string none;
+    const std::string group = Arg(args, "group", &none);
+    Must(s.image.Clone(snap, name, group));
+    return {{"name", name}, {"snapshot", snap}, {"group", group}};
+  }
+  if (cmd == "set-group") {
+    const std::string vol = Arg(args, "volume");
+    const std::string group = Arg(args, "group");
+    Must(s.image.SetSharingGroup(vol, group));
+    return {{"volume", vol}, {"group", group}};
   }
   if (cmd == "delete") {
     const std::string name = Arg(args, "name");
@@ -305,7 +314,8 @@ static json Execute(ImageServer& server, ImageServer::State& s,
                      "unknown command '" + cmd +
                          "'; commands: query-image, query-volumes, "
                          "query-exports, query-sharing, snapshot, clone, "
-                         "delete, export-add, export-remove, export-diff"));
+                         "set-group, delete, export-add, export-remove, "
+                         "export-diff"));
   return nullptr;
 }
 

@@ -3,7 +3,8 @@
 # duplicates; the report's counts are checked against an independent
 # script that hashes the volumes' raw exports in 4 KiB blocks (SHA-256),
 # offline and through the control socket of a server holding the image.
-# The image is left as it was. Usage: sharing_cli_test.sh DAXSTORE
+# Sharing groups set and cleared through the server change what a dedup
+# of group scope frees. The report leaves the image as it was. Usage: sharing_cli_test.sh DAXSTORE
 set -u
 cli=$1
 dir=$(mktemp -d)
@@ -125,8 +126,37 @@ $cli image sharing x.img --volume base --volume vm2 $em >served.json ||
   fail "served sharing: $(cat served.json)"
 cmp -s offline.json served.json || fail "served report differs"
 check served.json || fail "served report"
+# Sharing groups, set through the server: base and vm2 in one group may
+# share base's copies of R1 and R2 with vm2 (whose blocks the snapshot bs
+# keeps anyway) on top of base's own duplicates.
+$cli image set-group x.img base t1 >/dev/null || fail "set-group base"
+$cli image set-group x.img vm2 t1 >vm2.json || fail "set-group vm2"
+grep -q '"group": "t1"' vm2.json || fail "set-group: $(cat vm2.json)"
+$cli image sharing x.img --volume base --volume vm2 >grouped.json ||
+  fail "grouped sharing"
+python3 - <<'PY' || fail "grouped report: $(cat grouped.json)"
+import json
+r = json.load(open("grouped.json"))
+v = {x["name"]: x for x in r["volumes"]}
+assert v["base"]["group"] == "t1" and v["vm2"]["group"] == "t1"
+assert v["base"]["dedup_volume_blocks"] == 3
+assert v["base"]["dedup_group_blocks"] == 5
+assert v["vm2"]["dedup_group_blocks"] == 0
+assert r["total"]["dedup_group_blocks"] == 5
+PY
+if $cli image set-group x.img vm2 2>err >/dev/null; then
+  fail "set-group without a group succeeded"
+fi
+grep -q "\-\-none" err || fail "set-group without a group: $(cat err)"
+$cli image set-group x.img vm2 --none >/dev/null || fail "set-group --none"
 kill "$server" && wait "$server"
 server=
+# The groups are on the image.
+$cli image list x.img $em >list.json || fail "list"
+[ "$(grep -c '"group": "t1"' list.json)" -eq 1 ] || fail "groups: $(cat list.json)"
+$cli image clone x.img empty vm3 --group t1 $em >vm3.json || fail "clone --group"
+grep -q '"group": "t1"' vm3.json || fail "clone --group: $(cat vm3.json)"
+$cli image delete x.img vm3 $em >/dev/null || fail "delete vm3"
 
 $cli image info x.img $em >after.json || fail "info after"
 cmp -s before.json after.json || fail "sharing changed the image"

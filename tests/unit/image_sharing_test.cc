@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -163,6 +164,73 @@ TEST_F(ImageSharingTest, UnknownVolume) {
   EXPECT_NE(r.status().message().find("'nope'"), std::string::npos);
 }
 
+// Sharing groups: set, shown, kept across a reopen, taken by snapshots,
+// given to clones; bad names refused.
+TEST_F(ImageSharingTest, Groups) {
+  {
+    Image img = Make(4, 8);
+    ASSERT_TRUE(img.SetSharingGroup("base", "tenant-a").ok());
+    ASSERT_TRUE(img.Snapshot("gold").ok());
+    ASSERT_TRUE(img.Clone("gold", "vm1", "tenant-b").ok());
+    ASSERT_TRUE(img.Clone("gold", "vm2").ok());
+    Status bad = img.SetSharingGroup("vm2", "no/slash");
+    EXPECT_EQ(bad.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(bad.message().find("sharing group"), std::string::npos);
+    EXPECT_EQ(img.Clone("gold", "vm3", "a b").kind(),
+              ErrorKind::kInvalidArgument);
+    EXPECT_EQ(img.SetSharingGroup("nope", "g").kind(), ErrorKind::kNotFound);
+  }
+  auto img = Image::Open(path_, Emulated());
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  auto vols = img->Volumes();
+  ASSERT_TRUE(vols.ok());
+  std::map<std::string, std::string> got;
+  for (const VolumeInfo& v : *vols) got[v.name] = v.group;
+  EXPECT_EQ(got, (std::map<std::string, std::string>{{"base", "tenant-a"},
+                                                     {"gold", "tenant-a"},
+                                                     {"vm1", "tenant-b"},
+                                                     {"vm2", ""}}));
+  ASSERT_TRUE(img->SetSharingGroup("base", "").ok());
+  auto again = img->Volumes();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)[0].group, "");
+  auto check = img->Check();
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->clean());
+}
+
+// Volumes of one group may share what volumes alone may not.
+TEST_F(ImageSharingTest, GroupScope) {
+  Image img = Make(5, 8);
+  ASSERT_TRUE(img.Snapshot("empty").ok());
+  ASSERT_TRUE(img.Clone("empty", "a", "g").ok());
+  ASSERT_TRUE(img.Clone("empty", "b", "g").ok());
+  ASSERT_TRUE(img.Clone("empty", "x").ok());
+  auto a = img.OpenVolume("a");
+  auto b = img.OpenVolume("b");
+  auto x = img.OpenVolume("x");
+  ASSERT_TRUE(a.ok() && b.ok() && x.ok());
+  Put(*a, 0, 'P');
+  Put(*a, 1, 'Q');
+  Put(*a, 2, 'Q');
+  Put(*b, 0, 'P');
+  Put(*x, 0, 'P');
+  auto r = img.Sharing();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Of(*r, "a").dedup_volume_blocks, 1u);  // the second Q
+  EXPECT_EQ(Of(*r, "a").dedup_group_blocks, 1u);   // a keeps its P
+  EXPECT_EQ(Of(*r, "b").dedup_volume_blocks, 0u);
+  EXPECT_EQ(Of(*r, "b").dedup_group_blocks, 1u);  // b's P onto a's
+  EXPECT_EQ(Of(*r, "x").dedup_group_blocks, 0u);  // x is in no group
+  EXPECT_EQ(Of(*r, "b").inter_volume_blocks, 1u);
+  EXPECT_EQ(Of(*r, "x").inter_volume_blocks, 1u);
+  EXPECT_EQ(r->total.dedup_volume_blocks, 1u);
+  EXPECT_EQ(r->total.dedup_group_blocks, 2u);
+  for (const VolumeSharing& v : r->volumes) {
+    EXPECT_EQ(v.group, v.name == "a" || v.name == "b" ? "g" : "");
+  }
+}
+
 // A report taken while another handle rewrites blocks: every block is
 // counted once, as a hole or as data.
 TEST_F(ImageSharingTest, ConcurrentWithWriter) {
@@ -171,20 +239,27 @@ TEST_F(ImageSharingTest, ConcurrentWithWriter) {
   auto writer_img = img.OpenVolume("base");
   ASSERT_TRUE(writer_img.ok());
   std::atomic<bool> stop{false};
+  std::atomic<uint64_t> written{0};
   std::thread writer([&] {
     std::vector<uint8_t> v(kBs);
-    for (uint64_t i = 0; !stop.load(); i++) {
+    // At least one pass over every block, then on until told to stop.
+    for (uint64_t i = 0; i < 64 || !stop.load(); i++) {
       std::fill(v.begin(), v.end(), static_cast<uint8_t>('a' + i % 3));
-      (void)writer_img->Write((i % 64) * kBs, v.data(), kBs);
+      ASSERT_TRUE(writer_img->Write((i % 64) * kBs, v.data(), kBs).ok());
+      written.fetch_add(1);
     }
   });
-  for (int i = 0; i < 20; i++) {
+  // Reports until the writer has rewritten every block three times.
+  int reports = 0;
+  do {
     auto r = img.Sharing();
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     ExpectPartition(r->volumes[0].counts);
-  }
+    reports++;
+  } while (written.load() < 3 * 64);
   stop = true;
   writer.join();
+  EXPECT_GT(reports, 0);
   // Quiet again: every block is one of 'a', 'b', 'c' (or an untouched A).
   auto r = img.Sharing();
   ASSERT_TRUE(r.ok());
