@@ -383,6 +383,21 @@ class Image {
   [[nodiscard]] Result<SharingReport> Sharing(
       const std::vector<std::string>& volumes = {}) const;
 
+  // Makes blocks of equal content one data block with a refcount: within
+  // each of `volumes` ({}: every live volume) with DedupScope::kVolume,
+  // also between the volumes of one sharing group with kGroup. Zero
+  // blocks become holes. Duplicates are found as Sharing finds them and
+  // compared again byte for byte, holding the locks a write takes, just
+  // before each remap, so a block written meanwhile is never remapped to
+  // stale content; such blocks are skipped. Every remap is one redo
+  // record (crash-atomic); writes afterwards go copy-on-write, as for
+  // clones. Guests may write through other handles meanwhile (they then
+  // take a ref lock per write). Guest-visible content never changes.
+  // Volume operations wait until the pass ends. Offline, frees what
+  // Sharing reports for the scope.
+  [[nodiscard]] Result<DedupReport> Dedup(
+      DedupScope scope, const std::vector<std::string>& volumes = {});
+
   // Reads every refcount to count allocated blocks (image-wide, every
   // volume together): O(data blocks).
   [[nodiscard]] Result<ImageInfo> Info() const;

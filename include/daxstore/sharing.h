@@ -45,6 +45,19 @@ struct VolumeSharing {
   SharingCounts counts;
 };
 
+// What Image::Dedup may share: blocks inside each volume, or also between
+// the volumes of one sharing group.
+enum class DedupScope { kVolume, kGroup };
+
+struct DedupReport {
+  uint64_t remapped_blocks = 0;  // map entries moved onto an equal block
+  uint64_t zero_blocks = 0;      // zero blocks made holes
+  uint64_t freed_blocks = 0;     // data blocks freed
+  // Duplicates left alone because a write changed them (or their target)
+  // after the scan hashed them, or they sat on bad media.
+  uint64_t skipped_blocks = 0;
+};
+
 struct SharingReport {
   uint32_t block_size = 0;
   std::vector<VolumeSharing> volumes;  // in slot order

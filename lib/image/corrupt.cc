@@ -82,8 +82,9 @@ Status Image::State::VerifyRefs() {
 
 Status Image::State::CheckNotShared(uint32_t slot, uint64_t lba,
                                     uint64_t old_entry, uint32_t ref) const {
-  // Volumes share a block only at the same virtual block (a snapshot or
-  // clone copies a map), so one entry per other volume tells.
+  // Snapshots and clones share a block at the same virtual block (they
+  // copy a map), so one entry per other volume finds those. (A dedup also
+  // shares blocks across virtual blocks; this check does not see those.)
   for (uint32_t v = 0; v < sb.max_volumes; v++) {
     if (v == slot || (!vols[v].live && !vols[v].damaged)) continue;
     if (LoadEntry(v, lba) != old_entry) continue;

@@ -204,6 +204,12 @@ struct Image::State {
   // open checks it, so that none frees or hands out a block a map names.
   std::atomic<bool> refs_verified{false};
   std::atomic<uint64_t> next_group{0};
+  // A dedup pass runs (dedup.cc): writes take the ref lock of their old
+  // block whatever the number of writable volumes, since the pass changes
+  // refcounts too, and keep no records (a kept record's redo would undo
+  // a reference the pass added). Changed holding every lane.
+  std::atomic<bool> dedup_active{false};
+  std::mutex dedup_mu;  // one dedup pass at a time
   // Whole blocks of zeros written become holes (Image::set_detect_zeroes).
   std::atomic<bool> detect_zeroes{true};
   // Data blocks on bad media (media.h). Reads add the blocks they find
@@ -269,6 +275,16 @@ struct Image::State {
   Status Commit(image::Lane& lane, uint32_t slot, uint64_t lba,
                 uint64_t old_entry, uint64_t new_pba, image::FillRef fill,
                 bool* used);
+  // Moves map[lba] of volume `slot` from old_entry to data block target,
+  // which other map entries name already, through the lane's redo record
+  // (ref[target] + 1, ref[old] - 1); a dedup's remap. Compares the two
+  // blocks byte for byte holding the ref locks of both first, and does
+  // nothing (*done false) unless they are equal and both still mapped.
+  // *freed: the old block lost its last reference. Caller holds the lane
+  // and the stripe lock exclusive, map[lba] is old_entry, and
+  // dedup_active is set.
+  Status Remap(image::Lane& lane, uint32_t slot, uint64_t lba,
+               uint64_t old_entry, uint64_t target, bool* done, bool* freed);
   // Replays and clears every valid redo record, then settles a pending
   // volume operation (Open).
   Status Recover();

@@ -259,6 +259,27 @@ static json Execute(ImageServer& server, ImageServer::State& s,
     Must(r.status());
     return SharingJson(*r);
   }
+  if (cmd == "dedup") {
+    // Guests keep writing: each remap compares the blocks again under the
+    // locks their writes take.
+    const std::string vol_scope = "volume";
+    const std::string scope = Arg(args, "scope", &vol_scope);
+    if (scope != "volume" && scope != "group") {
+      Must(InvalidArgument("scope '" + scope +
+                           "': use \"volume\" or \"group\""));
+    }
+    auto r = s.image.Dedup(
+        scope == "group" ? DedupScope::kGroup : DedupScope::kVolume,
+        Names(args, "volumes"));
+    Must(r.status());
+    const uint64_t bs = s.image.block_size();
+    return {{"scope", scope},
+            {"remapped_blocks", r->remapped_blocks},
+            {"zero_blocks", r->zero_blocks},
+            {"freed_blocks", r->freed_blocks},
+            {"freed_bytes", r->freed_blocks * bs},
+            {"skipped_blocks", r->skipped_blocks}};
+  }
   if (cmd == "export-add" || cmd == "export-remove") {
     const std::string type = Arg(args, "type");
     const std::string vol = Arg(args, "volume", &base);
@@ -313,9 +334,9 @@ static json Execute(ImageServer& server, ImageServer::State& s,
   Must(Status::Error(ErrorKind::kInvalidArgument,
                      "unknown command '" + cmd +
                          "'; commands: query-image, query-volumes, "
-                         "query-exports, query-sharing, snapshot, clone, "
-                         "set-group, delete, export-add, export-remove, "
-                         "export-diff"));
+                         "query-exports, query-sharing, dedup, snapshot, "
+                         "clone, set-group, delete, export-add, "
+                         "export-remove, export-diff"));
   return nullptr;
 }
 

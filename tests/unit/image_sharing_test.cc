@@ -231,6 +231,159 @@ TEST_F(ImageSharingTest, GroupScope) {
   }
 }
 
+// Every volume's content, block by block.
+std::map<std::string, std::vector<uint8_t>> Contents(const Image& img) {
+  std::map<std::string, std::vector<uint8_t>> out;
+  auto vols = img.Volumes();
+  EXPECT_TRUE(vols.ok());
+  for (const VolumeInfo& v : *vols) {
+    auto h = img.OpenVolume(v.name);
+    EXPECT_TRUE(h.ok());
+    std::vector<uint8_t> d(img.virtual_size());
+    EXPECT_TRUE(h->Read(0, d.data(), d.size()).ok());
+    out[v.name] = std::move(d);
+  }
+  return out;
+}
+
+// Dedup frees what the report said it would, changes no content, and
+// leaves blocks that writes then split copy-on-write.
+TEST_F(ImageSharingTest, DedupFreesWhatSharingReports) {
+  Image img = Make(5, 32);
+  img.set_detect_zeroes(false);
+  ASSERT_TRUE(img.Snapshot("empty").ok());
+  for (uint64_t b : {0, 1, 2}) Put(img, b, 'A');
+  Put(img, 3, 'B');
+  Put(img, 4, 0);
+  ASSERT_TRUE(img.Clone("empty", "a", "g").ok());
+  ASSERT_TRUE(img.Clone("empty", "b", "g").ok());
+  auto a = img.OpenVolume("a");
+  auto b = img.OpenVolume("b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  Put(*a, 10, 'P');
+  Put(*a, 11, 'P');
+  Put(*a, 12, 0);
+  Put(*b, 10, 'P');
+  Put(*b, 13, 'Q');
+  const auto before = Contents(img);
+  const uint64_t used = img.Info()->allocated_blocks;
+
+  auto r = img.Sharing();
+  ASSERT_TRUE(r.ok());
+  const uint64_t by_volume = r->total.dedup_volume_blocks;
+  const uint64_t by_group = r->total.dedup_group_blocks;
+  // base: two A and its zero block; a: one P and its zero block; b:
+  // nothing alone.
+  EXPECT_EQ(by_volume, 5u);
+  EXPECT_EQ(by_group, 6u);  // and b's P onto a's (base is in no group)
+
+  auto d = img.Dedup(DedupScope::kVolume);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->freed_blocks, by_volume);
+  EXPECT_EQ(d->skipped_blocks, 0u);
+  EXPECT_EQ(img.Info()->allocated_blocks, used - by_volume);
+  auto g = img.Dedup(DedupScope::kGroup);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->freed_blocks, by_group - by_volume);
+  EXPECT_EQ(img.Info()->allocated_blocks, used - by_group);
+  EXPECT_EQ(img.Info()->allocated_blocks, 4u);  // A, B, P, Q
+  EXPECT_EQ(Contents(img), before);
+  auto again = img.Sharing();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->total.dedup_group_blocks, 0u);
+  auto check = img.Check();
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->clean()) << check->findings.front();
+
+  // Copy-on-write: a's two P blocks (now one data block, b's too) part.
+  Put(*a, 10, 'X');
+  std::vector<uint8_t> v(kBs);
+  ASSERT_TRUE(a->Read(11 * kBs, v.data(), kBs).ok());
+  EXPECT_EQ(v, std::vector<uint8_t>(kBs, 'P'));
+  ASSERT_TRUE(b->Read(10 * kBs, v.data(), kBs).ok());
+  EXPECT_EQ(v, std::vector<uint8_t>(kBs, 'P'));
+  ASSERT_TRUE(a->Read(10 * kBs, v.data(), kBs).ok());
+  EXPECT_EQ(v, std::vector<uint8_t>(kBs, 'X'));
+  check = img.Check();
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->clean());
+}
+
+TEST_F(ImageSharingTest, DedupOneVolumeMatchesReport) {
+  Image img = Make(2, 16);
+  img.set_detect_zeroes(false);
+  for (uint64_t b : {0, 1, 2, 7}) Put(img, b, 'A');
+  Put(img, 3, 'B');
+  Put(img, 9, 'B');
+  Put(img, 4, 0);
+  auto r = img.Sharing();
+  ASSERT_TRUE(r.ok());
+  auto d = img.Dedup(DedupScope::kVolume, {"base"});
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->remapped_blocks, 4u);
+  EXPECT_EQ(d->zero_blocks, 1u);
+  EXPECT_EQ(d->freed_blocks, r->total.dedup_volume_blocks);
+  EXPECT_EQ(img.Info()->allocated_blocks, 2u);  // one A, one B
+  EXPECT_EQ(img.Dedup(DedupScope::kVolume, {"nope"}).status().kind(),
+            ErrorKind::kNotFound);
+}
+
+// Dedup passes race writers on two volumes of one group: afterwards every
+// block holds what its last write wrote, and the refcounts are exact.
+TEST_F(ImageSharingTest, DedupConcurrentWithWriters) {
+  constexpr uint64_t kBlocks = 32;
+  Image img = Make(4, kBlocks);
+  ASSERT_TRUE(img.Snapshot("empty").ok());
+  ASSERT_TRUE(img.Clone("empty", "w1", "g").ok());
+  ASSERT_TRUE(img.Clone("empty", "w2", "g").ok());
+  std::atomic<int> running{2};
+  std::vector<std::vector<uint8_t>> last(2, std::vector<uint8_t>(kBlocks));
+  auto writer = [&](int id) {
+    auto h = img.OpenVolume(id == 0 ? "w1" : "w2");
+    ASSERT_TRUE(h.ok());
+    std::vector<uint8_t> v(kBs);
+    // Few distinct contents, so the passes find many duplicates.
+    for (uint64_t i = 0; i < 3000; i++) {
+      const uint64_t blk = (i * 7 + id) % kBlocks;
+      const uint8_t c = static_cast<uint8_t>('a' + (i * 13 + id) % 4);
+      std::fill(v.begin(), v.end(), c);
+      ASSERT_TRUE(h->Write(blk * kBs, v.data(), kBs).ok());
+      last[id][blk] = c;
+    }
+    running.fetch_sub(1);
+  };
+  std::thread t1(writer, 0), t2(writer, 1);
+  int passes = 0;
+  uint64_t remapped = 0;
+  do {
+    auto d = img.Dedup(passes % 2 ? DedupScope::kGroup : DedupScope::kVolume);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    remapped += d->remapped_blocks;
+    passes++;
+  } while (running.load() > 0);
+  t1.join();
+  t2.join();
+  auto d = img.Dedup(DedupScope::kGroup);
+  ASSERT_TRUE(d.ok());
+  EXPECT_GT(passes, 0);
+  for (int id = 0; id < 2; id++) {
+    auto h = img.OpenVolume(id == 0 ? "w1" : "w2");
+    ASSERT_TRUE(h.ok());
+    std::vector<uint8_t> v(kBs);
+    for (uint64_t blk = 0; blk < kBlocks; blk++) {
+      ASSERT_TRUE(h->Read(blk * kBs, v.data(), kBs).ok());
+      const uint8_t want = last[id][blk];
+      EXPECT_EQ(v, std::vector<uint8_t>(kBs, want))
+          << "volume " << id << " block " << blk;
+    }
+  }
+  // At most four distinct contents over both volumes remain.
+  EXPECT_LE(img.Info()->allocated_blocks, 4u);
+  auto check = img.Check();
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->clean()) << check->findings.front();
+}
+
 // A report taken while another handle rewrites blocks: every block is
 // counted once, as a hole or as data.
 TEST_F(ImageSharingTest, ConcurrentWithWriter) {
