@@ -1,4 +1,5 @@
-// Content classes of data blocks, shared by the sharing report and dedup.
+// Content classes of data blocks, shared by the sharing report
+// (sharing.cc) and dedup (dedup.cc).
 #pragma once
 
 #include <cstdint>
@@ -28,8 +29,6 @@ class ContentIndex {
   // entry the class belongs to in *entry. Reads as Image::Read does, so it
   // may run while other threads write.
   uint32_t ClassOf(uint32_t slot, uint64_t lba, uint64_t* entry);
-  // The data block that represents class c (its first block met).
-  uint64_t Representative(uint32_t c) const { return reps_[c]; }
 
  private:
   struct Buckets;
