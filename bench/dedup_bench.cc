@@ -9,12 +9,19 @@
 // Image::Read of blocks an image dedup made shared (each data block named
 // by two virtual blocks) against reads of blocks of unique content, the
 // same number of each; ratio = time(unshared) / time(deduped), 1.0 when
-// they read alike. The image lives in --pmem_dir (default /dev/shm),
-// declared emulated pmem.
+// they read alike.
+// paired/dedup/write_during_pass: 4 KiB random writes (contents drawn from
+// 64, so every pass finds work) while another thread runs dedup passes
+// back to back, against the same writes with no pass running; ratio =
+// time(no pass) / time(during passes), 0.9 meaning a running pass costs
+// writes 10%.
+// The images live in --pmem_dir (default /dev/shm), declared emulated
+// pmem.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +29,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "daxstore/image.h"
@@ -137,12 +145,55 @@ void BM_ReadDedupedVsUnshared(benchmark::State& state) {
       [&] { return round(2 * kN * kBlock); });
 }
 
+void BM_WriteDuringPass(benchmark::State& state) {
+  constexpr uint64_t kN = 8192;  // blocks: 32 MiB
+  constexpr int kOps = 512;      // writes per round
+  const std::string path = g_dir + "/daxstore-bench-dedup-write.img";
+  ::unlink(path.c_str());
+  daxstore::ImageOptions o;
+  o.virtual_size = kN * kBlock;
+  daxstore::MapOptions mo;
+  mo.emulate = daxstore::PersistenceDomain::kMemoryController;
+  daxstore::Image img = Must(daxstore::Image::Create(path, o, mo));
+  ::unlink(path.c_str());
+  const std::vector<uint8_t> pool = Random(64 * kBlock, 5);
+  std::mt19937_64 rng(6);
+  auto write = [&] {
+    const uint64_t at = (rng() % kN) * kBlock;
+    (void)img.Write(at, &pool[(rng() % 64) * kBlock], kBlock);
+  };
+  for (uint64_t b = 0; b < kN; b++) write();
+  daxstore::Image passes = Must(img.OpenVolume("base"));
+  auto round = [&](bool dedup) {
+    std::atomic<bool> stop{false};
+    std::thread t;
+    if (dedup) {
+      t = std::thread([&] {
+        while (!stop.load()) (void)passes.Dedup(daxstore::DedupScope::kVolume);
+      });
+    }
+    auto a = Clock::now();
+    for (int i = 0; i < kOps; i++) write();
+    const double s = std::chrono::duration<double>(Clock::now() - a).count();
+    stop = true;
+    if (t.joinable()) t.join();
+    return s;
+  };
+  daxstore::bench::PairedRounds(
+      state, kOps, "during_pass", [&] { return round(true); }, "no_pass",
+      [&] { return round(false); });
+}
+
 BENCHMARK(BM_HashVsMemcpy)
     ->Name("paired/dedup/hash_vs_memcpy")
     ->Threads(1)
     ->UseRealTime();
 BENCHMARK(BM_ReadDedupedVsUnshared)
     ->Name("paired/dedup/read_deduped_vs_unshared")
+    ->Threads(1)
+    ->UseRealTime();
+BENCHMARK(BM_WriteDuringPass)
+    ->Name("paired/dedup/write_during_pass")
     ->Threads(1)
     ->UseRealTime();
 
