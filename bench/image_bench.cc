@@ -11,6 +11,13 @@
 // paired/read/image_vs_raw: 4 KiB random reads through Image::Read (the
 // C++ API, no C ABI around it) against memcpy out of the raw mapping,
 // paired like capi_bench's rows, which go through the C ABI.
+// paired/overwrite/64_volumes: 4 KiB overwrites of a volume whose image
+// has 63 other live volumes (snapshots taken before it was written, so
+// every overwrite frees its old block after checking no other volume maps
+// it), against the same overwrites in an image with one volume.
+// FirstWriteSparse64GiB/V: open of a sparse 64 GiB image (8 volume slots,
+// one block written) with V live volumes plus its first write, which compares every refcount with the
+// map entries naming its block once per read-write open.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -142,6 +149,71 @@ void BM_OpenSparse64GiB(benchmark::State& state) {
   ::unlink(path.c_str());
 }
 
+void BM_FirstWriteSparse64GiB(benchmark::State& state) {
+  std::string path = g_dir + "/daxstore-bench-sparse-v.img";
+  ::unlink(path.c_str());
+  std::vector<uint8_t> buf(kBlock, 1);
+  {
+    ImageOptions o;
+    o.virtual_size = 64ull << 30;
+    o.max_volumes = 8;
+    Image img = Must(Image::Create(path, o, Emulated()));
+    (void)img.Write(40ull << 30, buf.data(), kBlock);
+    for (int64_t v = 1; v < state.range(0); v++) {
+      if (!img.Snapshot("s" + std::to_string(v)).ok()) std::abort();
+    }
+  }
+  for (auto _ : state) {
+    Image img = Must(Image::Open(path, Emulated()));
+    if (!img.Write(0, buf.data(), kBlock).ok()) std::abort();
+  }
+  ::unlink(path.c_str());
+}
+
+void BM_PairedOverwriteVolumes(benchmark::State& state) {
+  using Clock = std::chrono::steady_clock;
+  constexpr int kOps = 16;
+  constexpr uint64_t kBytes = 64ull << 20;
+  struct Pair {
+    std::unique_ptr<Image> one, many;
+  };
+  static Pair p = [] {
+    Pair p;
+    for (int i = 0; i < 2; i++) {
+      std::string path = g_dir + "/daxstore-bench-volumes-" +
+                         std::to_string(i) + ".img";
+      ::unlink(path.c_str());
+      ImageOptions o;
+      o.virtual_size = kBytes;
+      o.max_volumes = 64;
+      auto img = std::make_unique<Image>(Must(Image::Create(path, o, Emulated())));
+      for (int v = 1; i == 1 && v < 64; v++) {
+        if (!img->Snapshot("s" + std::to_string(v)).ok()) std::abort();
+      }
+      daxstore::bench::WriteOnce(kBytes,
+                                 [&](uint64_t off, const uint8_t* d, uint64_t n) {
+                                   (void)img->Write(off, d, n);
+                                 });
+      ::unlink(path.c_str());
+      (i ? p.many : p.one) = std::move(img);
+    }
+    return p;
+  }();
+  daxstore::bench::Blocks a(state, kBytes, 5), b(state, kBytes, 5);
+  std::vector<uint8_t> buf(kBlock, 3);
+  auto round = [&](Image& img, daxstore::bench::Blocks& off) {
+    auto t0 = Clock::now();
+    for (int i = 0; i < kOps; i++) {
+      buf[0] = static_cast<uint8_t>((buf[0] + 1) | 1);
+      if (!img.Write(off.Next(), buf.data(), kBlock).ok()) std::abort();
+    }
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  daxstore::bench::PairedRounds(
+      state, kOps, "64_volumes", [&] { return round(*p.many, a); },
+      "1_volume", [&] { return round(*p.one, b); });
+}
+
 void BM_PairedZeroDetect(benchmark::State& state) {
   using Clock = std::chrono::steady_clock;
   constexpr int kOps = 16;
@@ -184,6 +256,10 @@ BENCHMARK(BM_PairedRead)
     ->Threads(1)
     ->Threads(2)
     ->UseRealTime();
+BENCHMARK(BM_PairedOverwriteVolumes)
+    ->Name("paired/overwrite/64_volumes")
+    ->Threads(1)
+    ->UseRealTime();
 BENCHMARK(BM_PairedZeroDetect)
     ->Name("paired/zero_detect/late_nonzero")
     ->Threads(1)
@@ -194,6 +270,11 @@ BENCHMARK(BM_RawMemcpyPersist4K)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_ImageRead4K)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_RawRead4K)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_OpenSparse64GiB)->Unit(benchmark::kMillisecond)->Iterations(10);
+BENCHMARK(BM_FirstWriteSparse64GiB)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(5)
+    ->Arg(1)
+    ->Arg(8);
 
 }  // namespace
 

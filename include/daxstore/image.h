@@ -222,6 +222,11 @@ struct DamagedVolume {
   // only its map referenced, now free.
   bool dropped = false;
   std::vector<uint64_t> freed_blocks;
+  // CheckRepair::kAll rewrote the default volume's entry (slot 0, which is
+  // never dropped) as the writable volume `rebuilt_as`, keeping its map.
+  bool rebuilt = false;
+  std::string rebuilt_as;
+  bool repaired() const { return dropped || rebuilt; }
 };
 
 struct CheckReport {
@@ -298,6 +303,16 @@ class Image {
   [[nodiscard]] static Result<CheckReport> CheckReadOnly(
       const std::string& path, MapOptions map_options = {},
       const std::function<void(uint64_t, uint64_t)>& progress = {});
+  // Opens the image at `path` read-write, replaying what a crash left, and
+  // runs Check(level) on it (level != kNone). Unlike Open, it accepts an
+  // image whose default volume's table entry is damaged: kAll rebuilds
+  // that entry (DamagedVolume::rebuilt). `recovered` (if not null) gets the
+  // number of redo records the open replayed. kBusy while another process
+  // has the image open.
+  [[nodiscard]] static Result<CheckReport> Repair(
+      const std::string& path, CheckRepair level, MapOptions map_options = {},
+      const std::function<void(uint64_t, uint64_t)>& progress = {},
+      uint32_t* recovered = nullptr);
 
   // A handle on another volume of the same open image: it shares the
   // engine (allocator, locks), so one process can serve many VMs cloned
@@ -428,8 +443,9 @@ class Image {
 
  private:
   Image(std::shared_ptr<State> state, uint32_t slot);
-  // Open(mapping, volume); `inspect` (read-only only) lists redo records a
-  // crash left instead of refusing them (CheckReadOnly).
+  // Open(mapping, volume); `inspect` opens the default volume even when its
+  // table entry is damaged (CheckReadOnly, Repair) and, read-only, lists
+  // redo records a crash left instead of refusing them (CheckReadOnly).
   static Result<Image> OpenMapping(Mapping mapping, const std::string& volume,
                                    bool inspect);
   std::shared_ptr<State> s_;

@@ -91,6 +91,12 @@ class ImageServer {
   const DiskLocation& location() const;
   std::string default_volume() const;
 
+  // What the operator should know before clients connect, one sentence
+  // each (empty when nothing): the image is flagged corrupt and served
+  // read-only, volume table entries are damaged (those volumes are not
+  // served). Each names the command that repairs or lists it.
+  std::vector<std::string> Warnings() const;
+
   // NBD: the export names (live volumes not removed with export-remove).
   std::vector<std::string> NbdExports() const;
   // A handle for one NBD connection on export `name` ("" : the default

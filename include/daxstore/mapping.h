@@ -183,6 +183,11 @@ class Mapping {
   Status DeepFlush(const void* p, size_t n) const;
   // Bad ranges overlapping the mapping, as offsets into it.
   Result<std::vector<ByteRange>> BadBlocks() const;
+  // The parts of [offset, offset+n) that may hold non-zero bytes, in
+  // order: a file's data extents (its holes read as zeros), or the whole
+  // range where nothing can tell (devices, memory). Lets a scan of sparse
+  // metadata skip what was never written without faulting it in.
+  Result<std::vector<ByteRange>> DataRanges(uint64_t offset, uint64_t n) const;
   // Clears a bad range (offsets into the mapping). Its content becomes
   // zeros; the caller rewrites it.
   Status ClearBadBlock(const ByteRange& range) const;

@@ -2,10 +2,17 @@
 // (QEMU: -chardev socket,path=SOCK,reconnect=1
 //        -device vhost-user-blk-pci,chardev=...).
 //
-// One front end at a time. When it disconnects the queues stop and guest
-// memory is unmapped, the image stays open and the next connection is
-// accepted. A malformed message drops the connection (one line on stderr);
-// a malformed request from the guest fails that request.
+// One front end serves the volume at a time. When it disconnects the queues
+// stop and guest memory is unmapped, the image stays open and the next
+// connection is accepted. A second front end may connect while the first
+// is still connected (the destination QEMU of a live migration on the same
+// host, or of a QEMU upgrade in place): it negotiates and maps its guest
+// memory at once, but its rings run only once every ring the first one
+// started is stopped again (GET_VRING_BASE, which QEMU sends when the
+// source VM stops). Two front ends never run rings on the volume at the
+// same time; a third connection is refused. A malformed message drops the
+// connection (one line on stderr); a malformed request from the guest
+// fails that request.
 //
 // Backend restarts: the backend offers VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD.
 // Each ring records in a shared-memory region the front end keeps which
@@ -13,11 +20,12 @@
 // (QEMU reconnects with reconnect=1 and hands the region back) resubmits
 // those first, in the order they were taken, so each completes once.
 //
-// Live migration: the backend offers VHOST_F_LOG_ALL and
-// VHOST_USER_PROTOCOL_F_LOG_SHMFD. While the front end logs, every page of
-// guest memory the backend writes (request data, status bytes, used rings)
-// is marked in the front end's dirty log; a log that does not cover guest
-// memory is refused.
+// Live migration: Run() offers VHOST_F_LOG_ALL and
+// VHOST_USER_PROTOCOL_F_LOG_SHMFD (ServeOne(), where no second front end
+// can take over, offers neither, and QEMU then refuses to migrate). While
+// the front end logs, every page of guest memory the backend writes
+// (request data, status bytes, used rings) is marked in the front end's
+// dirty log; a log that does not cover guest memory is refused.
 //
 // Isolation: the backend reads and writes only the regions of guest memory
 // the front end shared and the image; every ring, descriptor and buffer is
@@ -34,6 +42,9 @@
 #include "daxstore/status.h"
 
 namespace daxstore {
+namespace vhost {
+class RingLease;
+}
 
 // For tests of backend restarts: the backend stops as if it had crashed at
 // `point` of request number `after` (counted from 1 over every queue of a
@@ -72,9 +83,12 @@ class VhostBlkServer {
       Image* image, const VhostBlkOptions& options);
   ~VhostBlkServer();  // closes and removes the socket
 
-  // Accepts and serves front ends, one after another, until Stop().
+  // Accepts and serves front ends until Stop(); up to kMaxFrontEnds at
+  // once, each on its own thread.
   Status Run();
-  // Serves a single connection (waits for it first); for tests.
+  static constexpr size_t kMaxFrontEnds = 2;
+  // Serves a single connection (waits for it first), without offering
+  // live migration; for tests.
   Status ServeOne();
   // Makes Run/ServeOne return soon. Async-signal-safe.
   void Stop();
@@ -82,14 +96,19 @@ class VhostBlkServer {
   uint64_t connections() const { return connections_.load(); }
 
  private:
-  VhostBlkServer() = default;
-  Status Serve(int conn);
+  VhostBlkServer();
+  // `migration`: offer live migration (a second front end can connect).
+  Status Serve(int conn, bool migration);
+  // Serve, count down *serving (if not null), close, log why it ended.
+  void ServeConnection(int conn, std::atomic<size_t>* serving, bool migration);
   Image* image_ = nullptr;
   VhostBlkOptions options_;
   std::shared_ptr<Platform> os_;
   int listen_fd_ = -1;
   int stop_fd_ = -1;
   std::atomic<uint64_t> connections_{0};
+  // Which connection's rings may run (lib/vhost/ring_lease.h).
+  std::unique_ptr<vhost::RingLease> lease_;
 };
 
 }  // namespace daxstore

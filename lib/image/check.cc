@@ -1,5 +1,6 @@
 // Check: verify (and optionally repair) every metadata invariant.
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <unordered_map>
 
@@ -211,8 +212,8 @@ Result<CheckReport> Image::Check(CheckRepair level,
         wrote = true;
       }
     }
-    // Damaged volume table entries: kAll drops them (the default volume's
-    // excepted: without it the image cannot be opened by path).
+    // Damaged volume table entries: kAll drops them, but rebuilds the
+    // default volume's (without it the image cannot be opened by path).
     std::vector<uint64_t> orphans;  // blocks the dropped entries' maps name
     for (uint32_t v = 0; v < image::kMaxVolumes; v++) {
       if (!s.vols[v].damaged) continue;
@@ -222,8 +223,28 @@ Result<CheckReport> Image::Check(CheckRepair level,
       d.damage = s.vols[v].damage;
       f.Add("volume table entry " + std::to_string(v) + " ('" + d.name +
             "') is damaged: " + d.damage +
-            (v == 0 ? "; export the other volumes"
+            (v == 0 ? "; 'daxstore image check --repair=all' rebuilds it "
+                      "as a writable volume, keeping its data"
                     : "; 'daxstore image check --repair=all' drops it"));
+      if (repair_all && v == 0) {
+        image::Volume nv;
+        nv.name = s.FindVolume("base") < 0 ? "base" : "base-rebuilt";
+        for (int i = 2; s.FindVolume(nv.name) >= 0; i++) {
+          nv.name = "base-rebuilt-" + std::to_string(i);
+        }
+        nv.created_unix_ns = static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count());
+        const uint32_t handles = s.vols[0].handles;
+        s.WriteEntry(0, nv);  // durable: its map is validated below
+        s.vols[0].handles = handles;
+        d.rebuilt = true;
+        d.rebuilt_as = nv.name;
+        f.Add("rebuilt volume table entry 0 as the writable volume '" +
+              nv.name + "'; its map is checked like any other");
+        wrote = true;
+      }
       if (repair_all && v != 0) {
         for (uint64_t lba = 0;
              v < s.sb.max_volumes && lba < s.sb.virtual_blocks; lba++) {
@@ -342,9 +363,8 @@ Result<CheckReport> Image::Check(CheckRepair level,
       report.repaired = true;
     }
     if (s.corrupt.load(std::memory_order_acquire)) {
-      // What kAll cannot fix: damage to the default volume's entry.
       const bool left = repair_all ? !report.damaged_volumes.empty() &&
-                                         !report.damaged_volumes[0].dropped
+                                         !report.damaged_volumes[0].repaired()
                                    : report.corrupt();
       report.corrupt_flag = true;
       f.Add(

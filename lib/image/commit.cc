@@ -156,13 +156,9 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
         " is mapped at block " + std::to_string(lba) + " but its refcount " +
         (ref_old ? "marks it retired" : "is 0") + " (free)"));
   }
+  // A refcount lower than the entries naming the block would free it under
+  // another mapping: VerifyRefs compared them all before the first write.
   const uint32_t ref_old_after = has_old ? ref_old - 1 : 0;
-  if (has_old && ref_old_after == 0) {
-    // Freeing a block another volume still maps would let a later write
-    // change that volume's data.
-    Status st = CheckNotShared(slot, lba, old_entry, ref_old);
-    if (!st.ok()) return MarkCorrupt(st);
-  }
   // A bad old block that nothing references any more is retired, not freed:
   // its refcount goes from 1 straight to kRefRetired, so no scan ever sees
   // it free, and it becomes no spare.
@@ -265,10 +261,6 @@ Status Image::State::Remap(Lane& lane, uint32_t slot, uint64_t lba,
     return Status::Ok();  // rewritten since it was hashed, or unreadable
   }
   const uint32_t ref_old_after = ref_old - 1;
-  if (ref_old_after == 0) {
-    Status st = CheckNotShared(slot, lba, old_entry, ref_old);
-    if (!st.ok()) return MarkCorrupt(st);
-  }
   std::unique_lock<std::mutex> group;
   image::Group* g = nullptr;
   bool scanned = false;

@@ -1,6 +1,7 @@
 // The corrupt flag: a write that meets an inconsistency it can see fails,
 // and the image refuses writes until Check has repaired it (qcow2's
 // corrupt bit). Reads go on working.
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -48,52 +49,78 @@ Status Image::State::CorruptError() const {
 
 Status Image::State::VerifyRefs() {
   if (refs_verified.load(std::memory_order_acquire)) return Status::Ok();
-  if (!writable || corrupt.load(std::memory_order_acquire)) {
-    return Status::Ok();  // no write gets past these anyway
-  }
-  // Entries naming each block, saturating: real counts stay far below.
-  std::vector<uint8_t> count(sb.data_blocks, 0);
+  if (!writable) return Status::Ok();  // no write gets past this anyway
+  // Another writer may have flagged it while this one waited for the lanes.
+  if (corrupt.load(std::memory_order_acquire)) return CorruptError();
+  // The data blocks map entries name, one per entry. Kept as a sorted list
+  // while it is smaller than a byte per data block (a sparse image), so
+  // the check costs what is mapped, not what the image could hold.
+  std::vector<uint64_t> named;
+  std::vector<uint8_t> count;  // saturating counts, once `named` outgrows
+  const uint64_t list_max = sb.data_blocks / sizeof(uint64_t);
+  auto name = [&](uint64_t pba) {
+    if (count.empty()) {
+      named.push_back(pba);
+      if (named.size() <= list_max) return;
+      count.assign(sb.data_blocks, 0);
+      for (uint64_t p : named) {
+        if (count[p] != UINT8_MAX) count[p]++;
+      }
+      named.clear();
+      named.shrink_to_fit();
+      return;
+    }
+    if (count[pba] != UINT8_MAX) count[pba]++;
+  };
+  const uint8_t* base = m.bytes();
   for (uint32_t v = 0; v < sb.max_volumes; v++) {
     if (!vols[v].live && !vols[v].damaged) continue;
-    for (uint64_t lba = 0; lba < sb.virtual_blocks; lba++) {
-      const uint64_t e = LoadEntry(v, lba);
-      if (e == 0 || !EntryOk(e)) continue;
-      uint8_t& c = count[image::EntryPba(e)];
-      if (c != UINT8_MAX) c++;
+    const uint64_t at = static_cast<uint64_t>(
+        reinterpret_cast<const uint8_t*>(MapOf(v)) - base);
+    // A sparse image file's map is mostly holes: only its data is read.
+    auto data = m.DataRanges(at, sb.virtual_blocks * sizeof(uint64_t));
+    if (!data.ok()) return data.status();
+    for (const ByteRange& r : *data) {
+      const uint64_t first = (r.offset - at) / sizeof(uint64_t);
+      const uint64_t last = std::min<uint64_t>(
+          sb.virtual_blocks,
+          (r.offset + r.length - at + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+      for (uint64_t lba = first; lba < last; lba++) {
+        const uint64_t e = LoadEntry(v, lba);
+        if (e != 0 && EntryOk(e)) name(image::EntryPba(e));
+      }
     }
   }
-  for (uint64_t pba = 0; pba < sb.data_blocks; pba++) {
+  // Corruption when the refcount of pba admits fewer than the n entries
+  // naming it (at least n when saturated).
+  auto low = [&](uint64_t pba, uint64_t n, bool saturated) -> Status {
     const uint32_t ref = LoadRef(pba);
-    const bool low = ref == image::kRefRetired ? count[pba] != 0
-                     : count[pba] == UINT8_MAX ? ref < UINT8_MAX
-                                               : ref < count[pba];
-    if (!low) continue;
+    const bool too_low = ref == image::kRefRetired || ref < n;
+    if (!too_low) return Status::Ok();
     return MarkCorrupt(Corruption(
         "image " + m.info().path + ": data block " + std::to_string(pba) +
-        " is named by " + (count[pba] == UINT8_MAX ? "at least " : "") +
-        std::to_string(count[pba]) + " map entries but its refcount is " +
+        " is named by " + (saturated ? "at least " : "") + std::to_string(n) +
+        " map entries but its refcount is " +
         (ref == image::kRefRetired ? std::string("retired")
                                    : std::to_string(ref)) +
         ": a write could free or reuse it under a volume that maps it"));
+  };
+  if (count.empty()) {
+    std::sort(named.begin(), named.end());
+    for (size_t i = 0; i < named.size();) {
+      size_t j = i;
+      while (j < named.size() && named[j] == named[i]) j++;
+      DAXSTORE_RETURN_IF_ERROR(low(named[i], j - i, false));
+      i = j;
+    }
+  } else {
+    for (uint64_t pba = 0; pba < sb.data_blocks; pba++) {
+      if (count[pba] == 0) continue;  // no entry: no refcount can be too low
+      const bool sat = count[pba] == UINT8_MAX;
+      DAXSTORE_RETURN_IF_ERROR(low(pba, count[pba], sat));
+    }
   }
   refs_verified.store(true, std::memory_order_release);
-  return Status::Ok();
-}
-
-Status Image::State::CheckNotShared(uint32_t slot, uint64_t lba,
-                                    uint64_t old_entry, uint32_t ref) const {
-  // Snapshots and clones share a block at the same virtual block (they
-  // copy a map), so one entry per other volume finds those. (A dedup also
-  // shares blocks across virtual blocks; this check does not see those.)
-  for (uint32_t v = 0; v < sb.max_volumes; v++) {
-    if (v == slot || (!vols[v].live && !vols[v].damaged)) continue;
-    if (LoadEntry(v, lba) != old_entry) continue;
-    return Corruption("image " + m.info().path + ": data block " +
-                      std::to_string(image::EntryPba(old_entry)) +
-                      " is mapped at block " + std::to_string(lba) +
-                      " by more volumes than its refcount " +
-                      std::to_string(ref) + " admits");
-  }
   return Status::Ok();
 }
 

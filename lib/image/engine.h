@@ -310,12 +310,6 @@ struct Image::State {
   Status VerifyRefs();
   // Sets or clears kFlagCorrupt on media (Check). No write in flight.
   void StoreCorruptFlag(bool on);
-  // A write is about to drop the last reference the refcount of old_pba
-  // admits (lba of volume slot): Corruption if another volume's map still
-  // names the block at lba (its refcount is too low). Caller holds the
-  // ref lock or is the only writer.
-  Status CheckNotShared(uint32_t slot, uint64_t lba, uint64_t old_entry,
-                        uint32_t ref) const;
 
   // --- media.cc ---
   // Open, before recovery: fails with kIoError when the mapping lists a bad

@@ -151,10 +151,16 @@ Result<Image> Image::Format(Mapping m, const ImageOptions& o) {
   // An old superblock is gone before the metadata it describes changes.
   m.MemsetPersist(base, 0, kPage);
   // Zero lanes, volume table, map and refcounts; pages of a fresh sparse
-  // file already read as zeros and are left untouched.
-  for (uint64_t off = kPage; off < sb.data_offset; off += kPage) {
-    if (!AllZero(base + off, kPage)) {
-      m.MemsetPersist(base + off, 0, kPage, kCopyNoDrain);
+  // file already read as zeros and are left untouched, and its holes are
+  // not even read (a read would fill them in on tmpfs).
+  auto data = m.DataRanges(kPage, sb.data_offset - kPage);
+  if (!data.ok()) return data.status();
+  for (const ByteRange& r : *data) {
+    const uint64_t end = r.offset + r.length;
+    for (uint64_t off = r.offset & ~(kPage - 1); off < end; off += kPage) {
+      if (!AllZero(base + off, kPage)) {
+        m.MemsetPersist(base + off, 0, kPage, kCopyNoDrain);
+      }
     }
   }
   auto s = std::make_shared<State>(std::move(m));
@@ -213,6 +219,29 @@ Result<CheckReport> Image::CheckReadOnly(
   DAXSTORE_ASSIGN_OR_RETURN(
       Image img, OpenMapping(std::move(m).value(), "", /*inspect=*/true));
   return img.Check(CheckRepair::kNone, progress);
+}
+
+Result<CheckReport> Image::Repair(
+    const std::string& path, CheckRepair level, MapOptions mo,
+    const std::function<void(uint64_t, uint64_t)>& progress,
+    uint32_t* recovered) {
+  if (level == CheckRepair::kNone) {
+    return InvalidArgument("Repair needs a repair level; use CheckReadOnly");
+  }
+  mo.access = Access::kReadWrite;
+  mo.create_size = 0;
+  mo.lock = true;
+  auto m = Mapping::Open(path, mo);
+  if (!m.ok() && m.status().kind() == ErrorKind::kBusy) {
+    return Busy(path +
+                " is open in another process; repair it once that "
+                "process has closed it");
+  }
+  if (!m.ok()) return m.status();
+  DAXSTORE_ASSIGN_OR_RETURN(
+      Image img, OpenMapping(std::move(m).value(), "", /*inspect=*/true));
+  if (recovered) *recovered = img.s_->recovered;
+  return img.Check(level, progress);
 }
 
 Result<Image> Image::OpenMapping(Mapping m, const std::string& volume,
@@ -285,7 +314,7 @@ Result<Image> Image::OpenMapping(Mapping m, const std::string& volume,
   s->RetireFreeBadBlocks();
   int slot = volume.empty() ? 0 : s->FindVolume(volume);
   // A check reads every volume, whatever state the default one is in.
-  if (slot == 0 && !s->vols[0].live && !s->inspect) {
+  if (slot == 0 && !s->vols[0].live && !inspect) {
     return s->VolumeUnusable(0);
   }
   if (slot < 0) {

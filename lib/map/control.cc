@@ -158,6 +158,35 @@ Status Mapping::DeepFlush(const void* p, size_t n) const {
       .WithContext("deep flush of " + in.path);
 }
 
+Result<std::vector<ByteRange>> Mapping::DataRanges(uint64_t offset,
+                                                   uint64_t n) const {
+  const uint64_t end = std::min<uint64_t>(offset + n, size_);
+  std::vector<ByteRange> out;
+  if (offset >= end) return out;
+  const MappingKind k = impl_->info.kind;
+  bool regular = impl_->fd >= 0 && k != MappingKind::kDeviceDax &&
+                 k != MappingKind::kSimulated;
+  if (regular) {
+    auto st = impl_->platform->StatPath(impl_->info.path);
+    regular = st.ok() && st->type == FileInfo::Type::kRegular;
+  }
+  if (!regular) {  // a device has no holes to tell
+    out.push_back({offset, end - offset});
+    return out;
+  }
+  for (uint64_t at = offset; at < end;) {
+    auto ext = impl_->platform->NextData(impl_->fd, at);
+    if (!ext.ok()) return ext.status().WithContext(impl_->info.path);
+    if (!*ext || (*ext)->offset >= end) break;
+    const uint64_t from = std::max<uint64_t>((*ext)->offset, at);
+    const uint64_t to = std::min<uint64_t>((*ext)->offset + (*ext)->length, end);
+    if (to <= from) break;
+    out.push_back({from, to - from});
+    at = to;
+  }
+  return out;
+}
+
 Result<std::vector<ByteRange>> Mapping::BadBlocks() const {
   std::vector<ByteRange> raw;
   switch (impl_->info.kind) {

@@ -120,6 +120,28 @@ const DiskLocation& ImageServer::location() const { return s_->location; }
 
 std::string ImageServer::default_volume() const { return s_->image.volume(); }
 
+std::vector<std::string> ImageServer::Warnings() const {
+  std::vector<std::string> out;
+  auto info = s_->image.Info();
+  if (!info.ok()) return {info.status().message()};
+  const std::string& path = s_->abs_path;
+  if (info->corrupt) {
+    out.push_back(path +
+                  " is flagged corrupt (a write met an inconsistency): every "
+                  "volume is served read-only; stop the server and run "
+                  "'daxstore image check --repair=all " +
+                  path + "'");
+  }
+  if (info->damaged_volumes) {
+    out.push_back(path + " has " + std::to_string(info->damaged_volumes) +
+                  " damaged volume table entr" +
+                  (info->damaged_volumes == 1 ? "y" : "ies") +
+                  ", not served: 'daxstore image check " + path +
+                  "' lists them");
+  }
+  return out;
+}
+
 std::vector<std::string> ImageServer::NbdExports() const {
   std::vector<std::string> out;
   if (!s_->options.nbd) return out;

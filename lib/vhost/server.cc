@@ -1,7 +1,10 @@
 #include <cstdio>
+#include <list>
+#include <thread>
 
 #include "daxstore/vhost_blk.h"
 #include "vhost/channel.h"
+#include "vhost/ring_lease.h"
 #include "vhost/session.h"
 
 namespace daxstore {
@@ -35,13 +38,16 @@ Result<std::unique_ptr<VhostBlkServer>> VhostBlkServer::Create(
   std::unique_ptr<VhostBlkServer> s(new VhostBlkServer());
   s->image_ = image;
   s->options_ = options;
+  s->lease_ = std::make_unique<vhost::RingLease>();
   s->os_ = options.platform ? options.platform : DefaultPlatform();
   DAXSTORE_ASSIGN_OR_RETURN(s->stop_fd_, s->os_->MakeEvent());
   DAXSTORE_RETURN_IF_ERROR(ClaimSocketPath(*s->os_, options.socket_path));
-  DAXSTORE_ASSIGN_OR_RETURN(s->listen_fd_,
-                            s->os_->ListenUnix(options.socket_path, 1));
+  DAXSTORE_ASSIGN_OR_RETURN(
+      s->listen_fd_, s->os_->ListenUnix(options.socket_path, kMaxFrontEnds));
   return s;
 }
+
+VhostBlkServer::VhostBlkServer() = default;
 
 VhostBlkServer::~VhostBlkServer() {
   if (listen_fd_ >= 0) {
@@ -54,12 +60,76 @@ VhostBlkServer::~VhostBlkServer() {
 void VhostBlkServer::Stop() { os_->SignalEvent(stop_fd_); }
 
 Status VhostBlkServer::Run() {
+  struct Conn {
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+  std::list<Conn> live;
+  // Connections still served: a front end that sees its connection closed
+  // is no longer counted.
+  std::atomic<size_t> serving{0};
+  auto reap = [&] {
+    for (auto it = live.begin(); it != live.end();) {
+      if (it->done.load()) {
+        it->thread.join();
+        it = live.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  };
+  Status st;
   for (;;) {
-    WaitFd stop{.fd = stop_fd_};
-    auto n = os_->Wait({&stop, 1}, 0);
-    if (n.ok() && *n > 0) return Status::Ok();
-    DAXSTORE_RETURN_IF_ERROR(ServeOne());
+    WaitFd w[2] = {{.fd = listen_fd_}, {.fd = stop_fd_}};
+    auto n = os_->Wait(w, -1);
+    if (!n.ok()) {
+      st = n.status().WithContext("waiting for a front end");
+      break;
+    }
+    if (w[1].ready) break;
+    auto conn = os_->Accept(listen_fd_);
+    if (!conn.ok()) {
+      st = conn.status().WithContext("front end");
+      break;
+    }
+    reap();
+    if (serving.load() >= kMaxFrontEnds) {
+      std::fprintf(stderr,
+                   "daxstore vhost: %s: refusing a third front end (one "
+                   "serves the volume, one may take over from it)\n",
+                   options_.socket_path.c_str());
+      os_->Close(*conn);
+      continue;
+    }
+    if (serving.load() > 0)
+      std::fprintf(stderr,
+                   "daxstore vhost: %s: a second front end connected; its "
+                   "rings run once the first one's have stopped\n",
+                   options_.socket_path.c_str());
+    connections_.fetch_add(1);
+    serving.fetch_add(1);
+    Conn& c = live.emplace_back();
+    c.thread = std::thread([this, fd = *conn, &c, &serving] {
+      ServeConnection(fd, &serving, true);
+      c.done.store(true);
+    });
   }
+  // Stop() ends every connection's message loop.
+  if (!live.empty()) os_->SignalEvent(stop_fd_);
+  for (Conn& c : live) c.thread.join();
+  return st;
+}
+
+void VhostBlkServer::ServeConnection(int conn, std::atomic<size_t>* serving,
+                                     bool migration) {
+  Status st = Serve(conn, migration);
+  // The session (its rings, its lease) is gone before the front end sees
+  // the connection close.
+  if (serving != nullptr) serving->fetch_sub(1);
+  os_->Close(conn);
+  if (!st.ok())
+    std::fprintf(stderr, "daxstore vhost: dropping the connection: %s\n",
+                 st.message().c_str());
 }
 
 Status VhostBlkServer::ServeOne() {
@@ -70,21 +140,20 @@ Status VhostBlkServer::ServeOne() {
   auto conn = os_->Accept(listen_fd_);
   if (!conn.ok()) return conn.status().WithContext("front end");
   connections_.fetch_add(1);
-  Status st = Serve(*conn);
-  os_->Close(*conn);
-  if (!st.ok())
-    std::fprintf(stderr, "daxstore vhost: dropping the connection: %s\n",
-                 st.message().c_str());
+  // No second front end can connect meanwhile: no migration offered.
+  ServeConnection(*conn, nullptr, false);
   return Status::Ok();
 }
 
-Status VhostBlkServer::Serve(int conn) {
+Status VhostBlkServer::Serve(int conn, bool migration) {
   vhost::BlkDevice dev;
   dev.image = image_;
   dev.read_only = options_.read_only;
   dev.serial = options_.serial;
   vhost::Session session(dev, options_.queues, os_);
   session.set_stall(options_.stall);
+  session.set_ring_lease(lease_.get());
+  session.set_migration(migration);
   std::vector<uint8_t> reply;
   for (;;) {
     vhost::Message msg(os_.get());  // its fds are closed after each round

@@ -48,6 +48,7 @@ Session::Session(const BlkDevice& dev, uint32_t queues,
 
 Session::~Session() {
   StopAll();
+  if (lease_ != nullptr) lease_->Release(this);
   CloseFd(&reply_fd_);
   CloseFd(&drop_event_);
   CloseFd(&log_fd_);
@@ -63,19 +64,20 @@ void Session::CloseFd(int* fd) {
   *fd = -1;
 }
 
-uint64_t Session::OfferedFeatures(bool read_only) {
+uint64_t Session::OfferedFeatures() const {
   uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << kFProtocolFeatures) |
                (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
                (1ull << VIRTIO_BLK_F_SEG_MAX) |
                (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |
                (1ull << VIRTIO_BLK_F_MQ) | (1ull << VIRTIO_BLK_F_DISCARD) |
-               (1ull << VIRTIO_BLK_F_WRITE_ZEROES) | (1ull << VHOST_F_LOG_ALL);
-  if (read_only) f |= 1ull << VIRTIO_BLK_F_RO;
+               (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
+  if (migration_) f |= 1ull << VHOST_F_LOG_ALL;
+  if (dev_.read_only) f |= 1ull << VIRTIO_BLK_F_RO;
   return f;
 }
 
-uint64_t Session::OfferedProtocolFeatures() {
-  return (1ull << kProtoMq) | (1ull << kProtoLogShmfd) |
+uint64_t Session::OfferedProtocolFeatures() const {
+  return (1ull << kProtoMq) | (migration_ ? 1ull << kProtoLogShmfd : 0) |
          (1ull << kProtoReplyAck) | (1ull << kProtoConfig) |
          (1ull << kProtoInflightShmfd);
 }
@@ -122,7 +124,7 @@ Status Session::Dispatch(const MessageHeader& hdr,
     case kGetQueueNum:
       DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "GET message"));
       if (!payload.empty()) return InvalidArgument("GET with a payload");
-      u64 = hdr.request == kGetFeatures ? OfferedFeatures(dev_.read_only)
+      u64 = hdr.request == kGetFeatures           ? OfferedFeatures()
             : hdr.request == kGetProtocolFeatures ? OfferedProtocolFeatures()
                                                   : queues_.size();
       Encode(u64, reply);
@@ -131,7 +133,7 @@ Status Session::Dispatch(const MessageHeader& hdr,
     case kSetFeatures:
       DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "SET_FEATURES"));
       DAXSTORE_RETURN_IF_ERROR(Decode(payload, &u64, "SET_FEATURES"));
-      if (u64 & ~OfferedFeatures(dev_.read_only))
+      if (u64 & ~OfferedFeatures())
         return InvalidArgument("SET_FEATURES: features that were not offered");
       if ((u64 ^ features_) & (1ull << VHOST_F_LOG_ALL)) {
         // Logging starts or stops: workers take the log when they start.
@@ -156,7 +158,11 @@ Status Session::Dispatch(const MessageHeader& hdr,
     case kSetOwner:
     case kResetOwner:
       DAXSTORE_RETURN_IF_ERROR(NoFds(fds, "SET_OWNER"));
-      if (hdr.request == kResetOwner) StopAll();
+      if (hdr.request == kResetOwner) {
+        StopAll();
+        for (auto& q : queues_) q->started = false;
+        ReleaseLeaseIfIdle();
+      }
       return Status::Ok();
     case kSetMemTable:
       return SetMemTable(payload, fds);
@@ -171,6 +177,10 @@ Status Session::Dispatch(const MessageHeader& hdr,
         Stop(*q);
         q->started = false;
         CloseFd(&q->kick);
+        // The ring's last request is complete and returned (its worker
+        // finished it before stopping) before another front end's rings
+        // may run on the volume.
+        ReleaseLeaseIfIdle();
         state.num = q->base;
         Encode(state, reply);
         *has_reply = true;
@@ -448,7 +458,11 @@ void Session::Start(Queue& q) {
   // The worker gets its settings now: later messages may change features_.
   const bool indirect = features_ & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
   const DirtyLog* log = ActiveLog();
-  q.worker = std::thread([this, &q, indirect, log] { Work(q, indirect, log); });
+  // Taken here if free, so the first front end to start a ring holds the
+  // lease; otherwise the worker waits for it.
+  const bool leased = lease_ == nullptr || lease_->TryAcquire(this);
+  q.worker = std::thread(
+      [this, &q, indirect, log, leased] { Work(q, indirect, log, leased); });
 }
 
 void Session::Stop(Queue& q) {
@@ -457,6 +471,13 @@ void Session::Stop(Queue& q) {
   q.worker.join();
   CloseFd(&q.stop);
   q.base = q.last_avail.load();
+}
+
+void Session::ReleaseLeaseIfIdle() {
+  if (lease_ == nullptr) return;
+  for (auto& q : queues_)
+    if (q->started || q->worker.joinable()) return;
+  lease_->Release(this);
 }
 
 void Session::StopAll() {

@@ -22,6 +22,7 @@
 #include "vhost/inflight.h"
 #include "vhost/memory_table.h"
 #include "vhost/protocol.h"
+#include "vhost/ring_lease.h"
 #include "vhost/virtqueue.h"
 
 namespace daxstore::vhost {
@@ -51,10 +52,19 @@ class Session {
   int drop_event() const { return drop_event_; }
   // Tests: act as if crashed at a given request (VhostStall).
   void set_stall(const VhostStall& stall) { stall_ = stall; }
+  // The device's lease, shared with every other session on it (null: the
+  // session runs its rings unconditionally). Set before the first message;
+  // must outlive the session.
+  void set_ring_lease(RingLease* lease) { lease_ = lease; }
+
+  // Whether to offer live migration (VHOST_F_LOG_ALL and
+  // VHOST_USER_PROTOCOL_F_LOG_SHMFD): only where a second front end can
+  // take over the device (default on). Set before the first message.
+  void set_migration(bool on) { migration_ = on; }
 
   uint64_t features() const { return features_; }
-  static uint64_t OfferedFeatures(bool read_only);
-  static uint64_t OfferedProtocolFeatures();
+  uint64_t OfferedFeatures() const;
+  uint64_t OfferedProtocolFeatures() const;
 
  private:
   // One ring's settings and worker: the worker reads them, the message
@@ -104,7 +114,8 @@ class Session {
   void StartAll();
   // The worker: only reads q, mem_ and dev_, which change only while it is
   // stopped.
-  void Work(Queue& q, bool indirect, const DirtyLog* log);
+  // `leased`: the session holds the ring lease already (else it waits).
+  void Work(Queue& q, bool indirect, const DirtyLog* log, bool leased);
   // Runs one request (already taken) and returns it; false if the stall
   // hook stopped the worker.
   bool Serve(Queue& q, Virtqueue& vq, InflightQueue* track, Chain& chain,
@@ -113,6 +124,11 @@ class Session {
   // memory faulted: logs once, signals drop_event().
   bool GuestMemoryShrank(Queue& q, Virtqueue& vq, InflightQueue* track,
                          const Chain* chain, const DirtyLog* log);
+  // Waits until this session holds the ring lease; false if q.stop was
+  // signalled first.
+  bool AwaitLease(Queue& q);
+  // Gives the lease back once no ring is started.
+  void ReleaseLeaseIfIdle();
   // Logs once per connection that a write could not be logged.
   void LogMissed(Queue& q);
   // The stall hook: true if the worker must stop at `point` now.
@@ -136,6 +152,9 @@ class Session {
   std::atomic<bool> dropping_{false};  // the drop line is logged once
   VhostStall stall_;
   std::atomic<uint64_t> taken_{0};  // requests taken, for the stall hook
+  RingLease* lease_ = nullptr;
+  bool migration_ = true;
+  std::atomic<bool> lease_wait_told_{false};  // the wait is logged once
   std::vector<std::unique_ptr<Queue>> queues_;
 };
 

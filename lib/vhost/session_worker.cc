@@ -105,7 +105,26 @@ bool Session::Serve(Queue& q, Virtqueue& vq, InflightQueue* track, Chain& chain,
   return true;
 }
 
-void Session::Work(Queue& q, bool indirect, const DirtyLog* log) {
+bool Session::AwaitLease(Queue& q) {
+  if (lease_ == nullptr) return true;
+  for (;;) {
+    if (lease_->TryAcquire(this)) return true;
+    if (!lease_wait_told_.exchange(true))
+      std::fprintf(stderr,
+                   "daxstore vhost: another front end's rings are running on "
+                   "this volume; queue %u starts once they stop (the source "
+                   "of a migration stops them at GET_VRING_BASE)\n",
+                   q.index);
+    // The holder gives the lease back from its message thread; a short
+    // poll keeps the handover simple and only runs while both connect.
+    WaitFd w{.fd = q.stop};
+    auto n = os_->Wait({&w, 1}, 10);
+    if (!n.ok() || w.ready) return false;
+  }
+}
+
+void Session::Work(Queue& q, bool indirect, const DirtyLog* log, bool leased) {
+  if (!leased && !AwaitLease(q)) return;
   auto vq = Virtqueue::Attach(mem_, q.addrs, q.num, q.base, indirect);
   if (!vq.ok()) {
     std::fprintf(stderr, "daxstore vhost: queue %u: %s\n", q.index,

@@ -6,20 +6,32 @@
 # qemu-io, as QEMU would, and writes 1 MiB of 0x5a at 1 MiB. Then the
 # snapshot taken live holds the golden disk plus that write, and the
 # volumes share the golden blocks.
-# Args: README DAXSTORE_BINARY.
+# With --ceph it goes on with "Backups of a running VM into Ceph RBD"
+# against a single-node Ceph cluster it starts (tests/e2e/ceph_cluster.sh;
+# skipped, saying why, without Ceph): every `$ ` command as written, vm1
+# written over NBD between the two backups; then each RBD snapshot, vm1's
+# snapshot and the restored image hold what vm1 held, byte for byte.
+# Args: README DAXSTORE_BINARY [--ceph].
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readme=$(realpath "$1")
 daxstore=$(realpath "$2")
+ceph=${3:-}
+source "$here/../e2e/ceph_cluster.sh"
 dir=$(mktemp -d /var/tmp/daxstore-readme.XXXXXX)
 jobs_=()
 cleanup() {
   for p in "${jobs_[@]}"; do kill "$p" 2>/dev/null || true; done
+  ceph_cluster_stop
   wait || true
   rm -rf "$dir"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 cd "$dir"
+if [[ $ceph == --ceph ]]; then
+  ceph_cluster_start "$dir" || exit $?
+fi
 mkdir bin run
 ln -s "$daxstore" bin/daxstore
 cat >bin/qemu-system-x86_64 <<'STUB'
@@ -41,20 +53,27 @@ export XDG_RUNTIME_DIR=$dir/run DAXSTORE_EMULATED_DIR=$dir/no-bus
 head -c 4M /dev/urandom >golden.raw
 truncate -s 64M golden.raw
 
-section=$(awk '/^## Quick start 2/ {on = 1; next} /^## / {on = 0} on' "$readme")
-block=$(sed -n '/^```console$/,/^```$/p' <<<"$section" | sed '1d;$d')
+# section TITLE: the README's section whose heading starts with TITLE.
+section() {
+  awk -v t="## $1" 'index($0, t) == 1 {on = 1; next} /^## / {on = 0} on' "$readme"
+}
+# parse BLOCK: its `$ ` commands into cmds, what each prints into outs.
+parse() {
+  cmds=()
+  outs=()
+  while IFS= read -r line; do
+    if [[ $line == '$ '* ]]; then
+      cmds+=("${line#\$ }")
+      outs+=("")
+    else
+      ((${#cmds[@]})) || fail "output before any command: $line"
+      outs[-1]+="$line"$'\n'
+    fi
+  done <<<"$1"
+}
+block=$(section "Quick start 2" | sed -n '/^```console$/,/^```$/p' | sed '1d;$d')
 [[ -n $block ]] || fail "no console block in README's Quick start 2"
-cmds=()
-outs=()
-while IFS= read -r line; do
-  if [[ $line == '$ '* ]]; then
-    cmds+=("${line#\$ }")
-    outs+=("")
-  else
-    ((${#cmds[@]})) || fail "output before any command: $line"
-    outs[-1]+="$line"$'\n'
-  fi
-done <<<"$block"
+parse "$block"
 ((${#cmds[@]} >= 10)) || fail "only ${#cmds[@]} commands found"
 
 # live SOCKET: the server behind it answers.
@@ -65,6 +84,8 @@ live() {
   done
   fail "no server on $1"
 }
+# run: every command of cmds, in this shell, checking what each prints.
+run() {
 for i in "${!cmds[@]}"; do
   cmd=${cmds[$i]}
   echo "\$ $cmd"
@@ -89,6 +110,8 @@ ${outs[$i]}but the command printed
 $out"
   fi
 done
+}
+run
 
 echo "== checks"
 want=$dir/want.raw
@@ -103,3 +126,46 @@ mapped=$(daxstore image list vms 2>/dev/null | jq '[.[].mapped_blocks] | add')
 [[ $stored == 1280 && $mapped == 6144 ]] ||
   fail "the image stores $stored blocks for $mapped mapped: wanted 1280, 6144"
 echo "readme quick start: ok"
+[[ $ceph == --ceph ]] || exit 0
+
+echo "== Backups of a running VM into Ceph RBD"
+mapfile -t starts < <(section "Backups of a running VM into Ceph RBD" |
+  grep -n '^```console$' | cut -d: -f1)
+((${#starts[@]} == 3)) || fail "wanted 3 console blocks in the README's Ceph section, found ${#starts[@]}"
+# block N: the Nth console block of the section.
+block() {
+  section "Backups of a running VM into Ceph RBD" |
+    awk -v n="$1" '/^```console$/ {k++; on = (k == n); next} /^```$/ {on = 0} on'
+}
+want1=$dir/want1.raw
+want2=$dir/want2.raw
+cp "$want" "$want1"
+parse "$(block 1)"
+run
+# vm1 writes on: an overwrite, a discard, a region golden.raw left empty.
+qemu-io -f raw -c 'write -P 0x61 2M 1M' -c 'discard 3M 1M' \
+  -c 'write -P 0x62 40M 1M' "nbd+unix:///vm1?socket=vms.nbd" >/dev/null
+cp "$want1" "$want2"
+head -c 1M /dev/zero | tr '\0' '\141' |
+  dd of="$want2" bs=1M seek=2 conv=notrunc status=none
+dd if=/dev/zero of="$want2" bs=1M seek=3 count=1 conv=notrunc status=none
+head -c 1M /dev/zero | tr '\0' '\142' |
+  dd of="$want2" bs=1M seek=40 conv=notrunc status=none
+parse "$(block 2)"
+run
+parse "$(block 3)"
+run
+echo "== checks"
+rbd export --no-progress rbd/vm1@b1 rbd-b1.raw
+rbd export --no-progress rbd/vm1@b2 rbd-b2.raw
+cmp "$want1" rbd-b1.raw || fail "rbd/vm1@b1 is not vm1 at b1"
+cmp "$want2" rbd-b2.raw || fail "rbd/vm1@b2 is not vm1 at b2"
+nbdcopy "nbd+unix:///b2?socket=vms.nbd" vms-b2.raw
+cmp "$want2" vms-b2.raw || fail "vms's b2 is not vm1 at b2"
+daxstore image list vms 2>/dev/null | jq -e 'all(.[]; .name != "b1")' >/dev/null ||
+  fail "b1 is still in vms"
+nbdcopy "nbd+unix:///?socket=vm1.nbd" restored.raw
+nbdcopy "nbd+unix:///b2?socket=vm1.nbd" restored-b2.raw
+cmp "$want2" restored.raw || fail "the restored image is not vm1 at b2"
+cmp "$want2" restored-b2.raw || fail "the restored image's b2 is not vm1 at b2"
+echo "readme ceph backup: ok"

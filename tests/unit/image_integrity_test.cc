@@ -104,9 +104,13 @@ class ImageIntegrityTest : public ::testing::Test {
   }
 
   CliRun Cli(const std::string& args) {
+    return Sh(std::string(DAXSTORE_CLI) + " " + args);
+  }
+  // A shell command line; its stderr goes to CliRun::err.
+  CliRun Sh(const std::string& line) {
     CliRun r;
     const std::string err = dir_ / "stderr";
-    std::string cmd = std::string(DAXSTORE_CLI) + " " + args + " 2>" + err;
+    std::string cmd = "(" + line + ") 2>" + err;
     FILE* p = ::popen(cmd.c_str(), "r");
     if (!p) return r;
     char buf[4096];
@@ -242,6 +246,64 @@ TEST_F(ImageIntegrityTest, FlippedBitInSnapshotEntryCostsThatVolume) {
   EXPECT_EQ(got, BaseWant());
   // The slot is usable again.
   ASSERT_TRUE(img->Snapshot("snap2").ok());
+}
+
+// A damaged entry of the default volume: the image no longer opens by path
+// (its other volumes do, by name); check --repair=all rebuilds the entry as
+// a writable "base" that keeps its data, and a --repair=leaks leaves it.
+TEST_F(ImageIntegrityTest, DamagedDefaultVolumeEntryIsRebuilt) {
+  image::VolumeEntry e = Entry(0);
+  e.created_unix_ns ^= 1ull << 9;  // not re-sealed
+  PutEntry(0, e);
+
+  EXPECT_EQ(Image::Open(path_).status().kind(), ErrorKind::kCorruption);
+  {
+    auto snap = Image::Open(path_, "snap");
+    ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+    std::vector<uint8_t> got(4 * kBlock);
+    ASSERT_TRUE(snap->Read(0, got.data(), got.size()).ok());
+    EXPECT_EQ(got, Fill(1, 4));
+  }
+
+  CliRun r = Cli("image check " + path_);
+  EXPECT_EQ(r.rc, 2) << r.out << r.err;
+  EXPECT_TRUE(Has(r.out, "volume table entry 0 ('base') is damaged")) << r.out;
+  EXPECT_TRUE(Has(r.out, "rebuilds it")) << r.out;
+
+  // leaks repairs what loses nothing: the entry stays damaged.
+  r = Cli("image check --repair=leaks " + path_);
+  EXPECT_EQ(r.rc, 2) << r.out << r.err;
+  EXPECT_EQ(Image::Open(path_).status().kind(), ErrorKind::kCorruption);
+
+  r = Cli("image check --repair=all " + path_);
+  EXPECT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_TRUE(Has(r.err, "rebuilt the damaged table entry of the default "
+                         "volume ('base'"))
+      << r.err;
+  json j = json::parse(r.out);
+  ASSERT_EQ(j["damaged_volumes"].size(), 1u);
+  EXPECT_EQ(j["damaged_volumes"][0]["slot"], 0);
+  EXPECT_EQ(j["damaged_volumes"][0]["rebuilt_as"], "base");
+  EXPECT_EQ(j["damaged_volumes"][0]["dropped"], false);
+
+  r = Cli("image check " + path_);
+  EXPECT_EQ(r.rc, 0) << r.out << r.err;
+  auto img = Image::Open(path_);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  EXPECT_EQ(img->volume(), "base");
+  EXPECT_FALSE(img->read_only());
+  std::vector<uint8_t> got(4 * kBlock);
+  ASSERT_TRUE(img->Read(0, got.data(), got.size()).ok());
+  EXPECT_EQ(got, BaseWant());
+  // Writable, and the blocks it shares with "snap" stay snap's.
+  ASSERT_TRUE(img->Write(0, Fill(7, 2).data(), 2 * kBlock).ok());
+  auto snap = img->OpenVolume("snap");
+  ASSERT_TRUE(snap.ok());
+  ASSERT_TRUE(snap->Read(0, got.data(), got.size()).ok());
+  EXPECT_EQ(got, Fill(1, 4));
+  auto rep = img->Check();
+  ASSERT_TRUE(rep.ok());
+  EXPECT_TRUE(rep->clean()) << rep->findings.front();
 }
 
 // A damaged primary superblock: the image opens through the backup, check
@@ -477,6 +539,23 @@ TEST_F(ImageIntegrityTest, ServerOffersAFlaggedImageReadOnly) {
   json info = json::parse((*server)->Handle(R"({"execute":"query-image"})"));
   EXPECT_EQ(info["return"]["corrupt"], true) << info.dump();
   EXPECT_EQ(info["return"]["damaged_volumes"], 1) << info.dump();
+  const std::vector<std::string> warn = (*server)->Warnings();
+  ASSERT_EQ(warn.size(), 2u);
+  EXPECT_TRUE(Has(warn[0], "flagged corrupt")) << warn[0];
+  EXPECT_TRUE(Has(warn[0], "check --repair=all")) << warn[0];
+  EXPECT_TRUE(Has(warn[1], "1 damaged volume table entry")) << warn[1];
+  h->reset();
+  server->reset();
+
+  // The CLI server says so before it serves.
+  const std::string sock = dir_ / "vhost.sock";
+  CliRun r = Sh("XDG_RUNTIME_DIR=" + dir_.path() + " timeout -s INT 2 " +
+                DAXSTORE_CLI + " serve vhost-user-blk " + path_ +
+                " --socket " + sock);
+  EXPECT_TRUE(Has(r.err, "daxstore: warning: " + path_ +
+                             " is flagged corrupt"))
+      << r.err;
+  EXPECT_TRUE(Has(r.err, "daxstore: serving")) << r.err;
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // an in-memory model of the disk; config, features, read-only, reconnect.
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -282,10 +283,11 @@ TEST_F(VhostTest, GuestMemoryGoesThroughThePlatform) {
   }
   const int first = os->maps.load();
   EXPECT_GE(first, 1);
-  // The next front end is served only after the first one's session ended,
-  // which unmapped everything it mapped.
+  // The first one's session ends once it sees its connection closed, and
+  // unmaps everything it mapped.
   auto g = Attach();
   ASSERT_TRUE(g);
+  for (int i = 0; i < 500 && os->unmaps.load() != first; ++i) usleep(10000);
   EXPECT_EQ(os->unmaps.load(), first);
   g.reset();
   // A memory table the OS cannot map drops that connection; the image and

@@ -96,6 +96,8 @@ nlohmann::json ReportJson(const CheckReport& r, const ImageTarget& t,
                        {"name", d.name},
                        {"damage", d.damage},
                        {"dropped", d.dropped},
+                       {"rebuilt_as", d.rebuilt ? nlohmann::json(d.rebuilt_as)
+                                                : nlohmann::json(nullptr)},
                        {"freed_blocks", d.freed_blocks}});
   }
   nlohmann::json primary = nullptr;
@@ -124,11 +126,7 @@ nlohmann::json ReportJson(const CheckReport& r, const ImageTarget& t,
 // The exit code and stderr line for what the check left unrepaired.
 void Conclude(const CheckReport& r, CheckRepair level,
               const std::string& target) {
-  // kAll fixed everything but damage to the default volume's entry.
-  if (level == CheckRepair::kAll &&
-      (r.damaged_volumes.empty() || r.damaged_volumes[0].dropped)) {
-    return;
-  }
+  if (level == CheckRepair::kAll) return;  // kAll fixed everything
   if (r.corrupt()) {
     std::string what =
         r.dropped.empty()
@@ -213,12 +211,11 @@ void Check(const CLI::App* cmd, const CheckArgs& a) {
     r = std::move(checked).value();
   } else {
     RefuseHeld(a.target, t.path);
-    MapOptions rw = t.options;
-    rw.access = Access::kReadWrite;
-    auto img = Image::Open(t.path, rw);  // replays a crash's redo records
-    if (!img.ok()) throw Explain(img.status(), a.target, t.path);
-    recovered = Must(img->Info()).recovered_records;
-    r = Must(img->Check(level, progress));
+    uint32_t replayed = 0;  // the redo records a crash left
+    auto repaired = Image::Repair(t.path, level, t.options, progress, &replayed);
+    if (!repaired.ok()) throw Explain(repaired.status(), a.target, t.path);
+    recovered = replayed;
+    r = std::move(repaired).value();
   }
   bar.reset();  // ends the bar's line before anything else is printed
   const uint64_t lbs = r.logical_block_size;
@@ -232,6 +229,13 @@ void Check(const CLI::App* cmd, const CheckArgs& a) {
                  r.primary_superblock_damage.c_str());
   }
   for (const DamagedVolume& d : r.damaged_volumes) {
+    if (d.rebuilt) {
+      std::fprintf(stderr,
+                   "daxstore: repair rebuilt the damaged table entry of the "
+                   "default volume ('%s': %s) as the writable volume '%s'; "
+                   "its data is kept\n",
+                   d.name.c_str(), d.damage.c_str(), d.rebuilt_as.c_str());
+    }
     if (!d.dropped) continue;
     std::fprintf(stderr,
                  "daxstore: repair dropped the damaged volume table entry %u "

@@ -103,6 +103,9 @@ void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
     if (!a.volume.empty()) {
       Must((*server)->OpenNbdExport(a.volume, a.read_only).status());
     }
+    for (const std::string& w : (*server)->Warnings()) {
+      std::fprintf(stderr, "daxstore: warning: %s\n", w.c_str());
+    }
   }
   std::string abs = Must(os->AbsolutePath(t.path));
 

@@ -83,6 +83,9 @@ void Serve(const CLI::App* cmd, const VhostArgs& a) {
                       ? server.status().WithContext("cannot serve " + a.image)
                       : server.status()};
   }
+  for (const std::string& w : (*server)->Warnings()) {
+    std::fprintf(stderr, "daxstore: warning: %s\n", w.c_str());
+  }
   g_server = server->get();
   Must(os.OnStopSignals(OnSignal));
   Must((*server)->Start());
