@@ -85,6 +85,7 @@
 #include <vector>
 
 #include "daxstore/mapping.h"
+#include "daxstore/sharing.h"
 #include "daxstore/status.h"
 
 namespace daxstore {
@@ -148,6 +149,8 @@ struct VolumeInfo {
   // For a clone: the snapshot it came from; for a snapshot: the volume it
   // was taken of; "" for the first volume.
   std::string parent;
+  // Its sharing group ("": the volume alone; Image::SetSharingGroup).
+  std::string group;
   uint64_t created_unix_ns = 0;
   uint64_t mapped_blocks = 0;  // non-hole entries in this volume's map
   uint64_t unique_blocks = 0;  // blocks only this volume references
@@ -326,8 +329,16 @@ class Image {
   // now. Names: 1 to 63 of [A-Za-z0-9._-], unique in the image. NoSpace
   // when every volume slot is taken.
   Status Snapshot(const std::string& name);
-  // A writable clone named `name` of the snapshot `snapshot`.
-  Status Clone(const std::string& snapshot, const std::string& name);
+  // A writable clone named `name` of the snapshot `snapshot`, in sharing
+  // group `group` ("": it shares content with no other volume). A
+  // snapshot takes the group of the volume it is taken of.
+  Status Clone(const std::string& snapshot, const std::string& name,
+               const std::string& group = "");
+  // Puts volume `volume` in sharing group `group` (same names as volumes;
+  // "": the volume alone). Volumes of one group are one trust domain
+  // whose content may be shared (docs/dedup.md). Crash-atomic; guests
+  // may write meanwhile.
+  Status SetSharingGroup(const std::string& volume, const std::string& group);
   // Deletes a snapshot or clone and frees the blocks only it referenced.
   // Refuses the default volume and a volume with an open handle (kBusy).
   // Clones of a deleted snapshot keep their data.
@@ -376,6 +387,31 @@ class Image {
   // there is no volume `from`. O(virtual blocks).
   [[nodiscard]] Result<std::vector<Extent>> Changes(
       const std::string& from) const;
+
+  // Content sharing of `volumes` ({}: every live volume), in slot order
+  // (include/daxstore/sharing.h). Reads every mapped block once per data
+  // block; hashes (XXH3-128) find candidate duplicates and a byte
+  // comparison confirms each one. Changes nothing. Runs while other
+  // handles write: it then describes each block as one moment of the
+  // scan saw it. NotFound for a name that is no live volume.
+  // O(virtual blocks x volumes) plus a read of every data block they map.
+  [[nodiscard]] Result<SharingReport> Sharing(
+      const std::vector<std::string>& volumes = {}) const;
+
+  // Makes blocks of equal content one data block with a refcount: within
+  // each of `volumes` ({}: every live volume) with DedupScope::kVolume,
+  // also between the volumes of one sharing group with kGroup. Zero
+  // blocks become holes. Duplicates are found as Sharing finds them and
+  // compared again byte for byte, holding the locks a write takes, just
+  // before each remap, so a block written meanwhile is never remapped to
+  // stale content; such blocks are skipped. Every remap is one redo
+  // record (crash-atomic); writes afterwards go copy-on-write, as for
+  // clones. Guests may write through other handles meanwhile (they then
+  // take a ref lock per write). Guest-visible content never changes.
+  // Volume operations wait until the pass ends. Offline, frees what
+  // Sharing reports for the scope.
+  [[nodiscard]] Result<DedupReport> Dedup(
+      DedupScope scope, const std::vector<std::string>& volumes = {});
 
   // Reads every refcount to count allocated blocks (image-wide, every
   // volume together): O(data blocks).

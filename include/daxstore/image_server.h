@@ -12,12 +12,18 @@
 //    then answers each {"execute": CMD, "arguments": {...}, "id": ANY} with
 //    {"return": ..., "id": ANY} or {"error": {"class": KIND, "desc": TEXT,
 //    "errno": N}, "id": ANY}. Commands: query-image, query-volumes,
-//    query-exports, snapshot {name, volume?}, clone {snapshot, name},
-//    delete {name}, export-add {type: "nbd"|"vhost-user-blk", volume,
+//    query-exports, snapshot {name, volume?}, clone {snapshot, name,
+//    group?}, set-group {volume, group} ("" : the volume alone), delete
+//    {name}, export-add {type: "nbd"|"vhost-user-blk", volume,
 //    socket?, queues?, read-only?}, export-remove {type, volume},
 //    export-diff {to-snap, from-snap?, path} (an RBD diff v1 stream,
 //    include/daxstore/rbd_diff.h, into the new file `path`, made 0600;
-//    returns data_bytes, zero_bytes, records, bytes).
+//    returns data_bytes, zero_bytes, records, bytes), query-sharing
+//    {volumes?: [NAME...]} (Image::Sharing as JSON: block_size,
+//    data_blocks_used, volumes [{name, group, counts...}], total), dedup
+//    {scope?: "volume"|"group", volumes?: [NAME...]} (Image::Dedup while
+//    guests write; returns remapped_blocks, zero_blocks, freed_blocks,
+//    freed_bytes, skipped_blocks).
 //    A request line is at most 64 KiB; a longer one, or bytes that are
 //    not a JSON object, get an error and the connection is closed.
 //

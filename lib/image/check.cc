@@ -109,7 +109,7 @@ PendingRecord Pending(const Image::State& s, uint32_t lane,
     if (has_old) want[EntryPba(r.old_entry)] = r.ref_old_after;
   } else if (now == r.old_entry) {
     p.action = "undo";
-    if (has_new) want[EntryPba(r.new_entry)] = 0;
+    if (has_new) want[EntryPba(r.new_entry)] = r.ref_new - 1;
     if (has_old) want[EntryPba(r.old_entry)] = r.ref_old_after + 1;
   } else {
     p.action = "none";

@@ -14,9 +14,9 @@
 //      handed out again. Otherwise the record is kept (below).
 // Recovery looks at map[lba] for every valid record: new there means the
 // move happened and refcounts are set to the record's values (redo); old
-// there means it did not and refcounts are set back (undo: ref[new] = 0,
-// ref[old] = ref_old_after + 1); anything else means the record is stale
-// and is ignored. Then the record is cleared. Values are absolute, so
+// there means it did not and refcounts are set back (undo: ref[new] =
+// ref_new - 1, ref[old] = ref_old_after + 1); anything else means the record is
+// stale and is ignored. Then the record is cleared. Values are absolute, so
 // replay is idempotent, and it costs O(lanes).
 //
 // Kept records. When the old block's refcount drops to 0, the record stays
@@ -36,6 +36,13 @@
 //     takes another lane's spare, and a clean close.
 // A hole `old` could come back to map[lba] at any time, and a shared
 // `old` can be freed by another volume, so those records are cleared.
+//
+// Remaps (a dedup). A record may also move map[lba] onto a block other
+// entries already name: ref_new is then that block's count plus one (a
+// write's is always 1), and undo gives it back ref_new - 1, which for a
+// write is the 0 it had. A reader that predates remaps refuses a crash
+// image holding such a record (its ref_new is not 1) rather than misread
+// it. Remap records are always cleared, never kept.
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -84,7 +91,7 @@ void Apply(const Image::State& s, uint32_t slot, uint64_t lba,
 void Undo(const Image::State& s, const RedoRecord& r) {
   if (EntryPresent(r.new_entry)) {
     uint64_t pba = EntryPba(r.new_entry);
-    s.StoreRef(pba, 0);
+    s.StoreRef(pba, r.ref_new - 1);
     s.m.Flush(&s.ref[pba], sizeof s.ref[pba]);
   }
   if (EntryPresent(r.old_entry)) {
@@ -138,7 +145,8 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
   // Another writable volume may drop its reference to the same block
   // meanwhile; with only one, this write is the block's only writer.
   std::unique_lock<std::mutex> shared;
-  if (has_old && writable_volumes > 1) {
+  const bool dedup = dedup_active.load(std::memory_order_relaxed);
+  if (has_old && (writable_volumes > 1 || dedup)) {
     shared = std::unique_lock(RefLockOf(old_pba));
   }
   uint32_t ref_old = has_old ? LoadRef(old_pba) : 0;
@@ -205,7 +213,7 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
   Apply(*this, slot, lba, old_entry, new_entry, 1, ref_old_after);
   // Keep the record when the freed block can become the lane's spare. A
   // group not scanned yet would find the block itself, so it is not kept.
-  if (g && scanned && lane.spare == image::kNoBlock) {
+  if (g && scanned && lane.spare == image::kNoBlock && !dedup) {
     lane.spare = old_pba;
     lane.kept = true;
     return Status::Ok();
@@ -215,6 +223,79 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
     if (!group) group = std::unique_lock(g->mu);
     g->free.push_back(old_pba);
   }
+  return Status::Ok();
+}
+
+Status Image::State::Remap(Lane& lane, uint32_t slot, uint64_t lba,
+                           uint64_t old_entry, uint64_t target, bool* done,
+                           bool* freed) {
+  *done = false;
+  *freed = false;
+  const uint64_t old_pba = EntryPba(old_entry);
+  if (old_pba == target) return Status::Ok();
+  // Both ref locks, in index order (a write holds one at most, and one
+  // pass runs at a time).
+  std::mutex* a = &RefLockOf(old_pba);
+  std::mutex* b = &RefLockOf(target);
+  if (b < a) std::swap(a, b);
+  std::unique_lock<std::mutex> la(*a);
+  std::unique_lock<std::mutex> lb;
+  if (b != a) lb = std::unique_lock(*b);
+  const uint32_t ref_old = LoadRef(old_pba);
+  const uint32_t ref_target = LoadRef(target);
+  if (ref_old == 0 || ref_old == image::kRefRetired) {
+    return MarkCorrupt(Corruption(
+        "image " + m.info().path + ": data block " + std::to_string(old_pba) +
+        " is mapped at block " + std::to_string(lba) + " but its refcount " +
+        (ref_old ? "marks it retired" : "is 0") + " (free)"));
+  }
+  // The target must still be mapped (a block another entry names keeps its
+  // data while its refcount is above 0: writes go out of place, and a
+  // write dropping it waits for this ref lock) and hold room for one more.
+  if (ref_target == 0 || ref_target >= UINT32_MAX - 1) return Status::Ok();
+  if (lane.scratch.size() != bs()) lane.scratch.resize(bs());
+  std::vector<uint8_t> other(bs());
+  if (!ReadData(lane.scratch.data(), old_pba, 0, bs()) ||
+      !ReadData(other.data(), target, 0, bs()) ||
+      std::memcmp(lane.scratch.data(), other.data(), bs()) != 0) {
+    return Status::Ok();  // rewritten since it was hashed, or unreadable
+  }
+  const uint32_t ref_old_after = ref_old - 1;
+  std::unique_lock<std::mutex> group;
+  image::Group* g = nullptr;
+  bool scanned = false;
+  if (ref_old_after == 0) {
+    g = &groups[old_pba / image::kGroupBlocks];
+    scanned = g->scanned.load(std::memory_order_acquire);
+    if (!scanned) {
+      // No scan may see the block free before the record is cleared.
+      group = std::unique_lock(g->mu);
+      scanned = g->scanned.load(std::memory_order_relaxed);
+    }
+  }
+  const uint64_t new_entry = image::MakeEntry(target);
+  RedoRecord rec{};
+  rec.valid = image::kRedoValid;
+  rec.seq = lane.record->seq + 1;
+  rec.lba = lba;
+  rec.old_entry = old_entry;
+  rec.new_entry = new_entry;
+  rec.ref_new = ref_target + 1;
+  rec.ref_old_after = ref_old_after;
+  rec.volume = slot;
+  image::SealRecord(rec);
+  std::memcpy(lane.record, &rec, sizeof rec);
+  // The record is durable before any field it names changes.
+  m.Persist(lane.record, sizeof rec);
+  lane.kept = false;  // replaced
+  Apply(*this, slot, lba, old_entry, new_entry, rec.ref_new, ref_old_after);
+  Clear(*this, *lane.record);
+  if (g && scanned) {
+    if (!group) group = std::unique_lock(g->mu);
+    g->free.push_back(old_pba);
+  }
+  *done = true;
+  *freed = ref_old_after == 0;
   return Status::Ok();
 }
 
@@ -253,9 +334,10 @@ Status Image::State::Recover() {
     if (!st.ok()) {
       return st.WithContext("redo record of lane " + std::to_string(i));
     }
-    if (EntryPresent(r.new_entry) && r.ref_new != 1) {
+    if (EntryPresent(r.new_entry) &&
+        (r.ref_new == 0 || r.ref_new == image::kRefRetired)) {
       return Corruption(where + "new block refcount " +
-                        std::to_string(r.ref_new) + " (want 1)");
+                        std::to_string(r.ref_new) + " (want 1 or more)");
     }
     if (!writable && inspect) {
       pending.push_back(i);

@@ -134,6 +134,8 @@ struct Volume {
   bool damaged = false;
   std::string damage;  // what is wrong with a damaged entry
   std::string name, parent;
+  // The sharing group ("" : content is shared with no other volume).
+  std::string group;
   uint64_t created_unix_ns = 0;
   uint32_t handles = 0;  // open Image handles on it
 };
@@ -194,6 +196,7 @@ struct Image::State {
   uint32_t writable_volumes = 0;
   image::VolumeIntent* intent = nullptr;  // in pmem
   image::VolumeEntry* table = nullptr;    // in pmem
+  image::VolumeEntry* staged = nullptr;   // in pmem: a rewrite's new entry
   std::unique_ptr<image::Group[]> groups;
   uint64_t ngroups = 0;
   // The refcounts were found to admit every map entry naming their block
@@ -201,6 +204,12 @@ struct Image::State {
   // open checks it, so that none frees or hands out a block a map names.
   std::atomic<bool> refs_verified{false};
   std::atomic<uint64_t> next_group{0};
+  // A dedup pass runs (dedup.cc): writes take the ref lock of their old
+  // block whatever the number of writable volumes, since the pass changes
+  // refcounts too, and keep no records (a kept record's redo would undo
+  // a reference the pass added). Changed holding every lane.
+  std::atomic<bool> dedup_active{false};
+  std::mutex dedup_mu;  // one dedup pass at a time
   // Whole blocks of zeros written become holes (Image::set_detect_zeroes).
   std::atomic<bool> detect_zeroes{true};
   // Data blocks on bad media (media.h). Reads add the blocks they find
@@ -266,6 +275,16 @@ struct Image::State {
   Status Commit(image::Lane& lane, uint32_t slot, uint64_t lba,
                 uint64_t old_entry, uint64_t new_pba, image::FillRef fill,
                 bool* used);
+  // Moves map[lba] of volume `slot` from old_entry to data block target,
+  // which other map entries name already, through the lane's redo record
+  // (ref[target] + 1, ref[old] - 1); a dedup's remap. Compares the two
+  // blocks byte for byte holding the ref locks of both first, and does
+  // nothing (*done false) unless they are equal and both still mapped.
+  // *freed: the old block lost its last reference. Caller holds the lane
+  // and the stripe lock exclusive, map[lba] is old_entry, and
+  // dedup_active is set.
+  Status Remap(image::Lane& lane, uint32_t slot, uint64_t lba,
+               uint64_t old_entry, uint64_t target, bool* done, bool* freed);
   // Replays and clears every valid redo record, then settles a pending
   // volume operation (Open).
   Status Recover();
@@ -344,6 +363,10 @@ struct Image::State {
   Status CopyVolume(uint32_t src, const image::Volume& v);
   // Deletes the volume in `slot`. Caller holds vol_mu exclusive.
   Status RemoveVolume(uint32_t slot);
+  // Rewrites the entry of live volume `slot` with sharing group `group`
+  // (crash-atomic: format.h, the staged entry). Caller holds vol_mu
+  // exclusive; writes may run.
+  Status SetGroup(uint32_t slot, const std::string& group);
   // Settles a pending volume intent (Recover).
   Status SettleIntent();
   // Sets every refcount to the number of live map entries naming it;

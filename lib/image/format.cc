@@ -116,6 +116,10 @@ std::string VolumeEntryProblem(const VolumeEntry& v, uint32_t slot,
   if (parent > kNameMax || (parent && !ValidVolumeName({v.parent, parent}))) {
     return "its parent name is not 1 to 63 characters of A-Z a-z 0-9 . _ -";
   }
+  const size_t group = strnlen(v.group, sizeof v.group);
+  if (group > kNameMax || (group && !ValidVolumeName({v.group, group}))) {
+    return "its sharing group is not 1 to 63 characters of A-Z a-z 0-9 . _ -";
+  }
   return "";
 }
 
@@ -137,6 +141,11 @@ std::string Printable(const char* p, size_t n) {
 
 void SealIntent(VolumeIntent& i) {
   i.checksum = Checksum(&i, offsetof(VolumeIntent, checksum));
+}
+
+bool IntentRewrite(const VolumeIntent& i) {
+  return i.valid == kIntentRewrite &&
+         i.checksum == Checksum(&i, offsetof(VolumeIntent, checksum));
 }
 
 bool IntentValid(const VolumeIntent& i) {

@@ -6,7 +6,9 @@
 //                     XPLine, so lanes never share a line or a media buffer)
 //   volume_offset     volume table: kMaxVolumes x 256-byte VolumeEntry
 //                     (entry i owns map slot i), then one 256-byte
-//                     VolumeIntent
+//                     VolumeIntent, then one 256-byte staged VolumeEntry
+//                     (a rewrite's new entry; all zero in images that
+//                     never had one)
 //   map_offset        block maps: max_volumes slots (set at create time,
 //                     default 2), each one 8-byte entry per virtual block,
 //                     page aligned (map_slot_bytes apart)
@@ -30,6 +32,18 @@
 //      entry d, persist.  delete: zero entry d, persist; decrement the
 //      refcounts of its blocks, persist;
 //   3. clear the intent, persist.
+// Rewriting a live entry in place (its sharing group) goes through the
+// staged entry instead, as a 256-byte entry cannot be stored atomically:
+//   1. write the new entry into the staged slot, persist;
+//   2. write the intent {kIntentRewrite, slot d}, persist;
+//   3. copy the staged entry over entry d, persist;
+//   4. clear the intent, persist.
+// Recovery with a valid rewrite intent redoes step 3 and clears the
+// intent. A rewrite touches no map or refcount, so writes go on meanwhile
+// and its intent may coexist with redo records. A reader that predates
+// kIntentRewrite takes such an intent for a torn one and clears it,
+// keeping entry d as it finds it (the old or the new entry, unless the
+// crash tore step 3).
 // Recovery (Open) with a valid intent zeroes entry d (rolling a create back
 // and a delete forward), recounts every refcount from the maps of the live
 // volumes, and clears the intent: idempotent, so a crash during recovery
@@ -75,9 +89,10 @@ inline constexpr uint64_t kNoBlock = ~0ull;
 // skips the block too; its check calls the block leaked and its repair
 // returns the block to use.
 inline constexpr uint32_t kRefRetired = 0xffffffffu;
-inline constexpr uint64_t kRedoValid = 0x4f44455256494c41ull;    // "ALIVREDO"
-inline constexpr uint64_t kVolumeLive = 0x454d554c4f564c41ull;   // "ALVOLUME"
-inline constexpr uint64_t kIntentValid = 0x544e45544e49564full;  // "OVINTENT"
+inline constexpr uint64_t kRedoValid = 0x4f44455256494c41ull;      // "ALIVREDO"
+inline constexpr uint64_t kVolumeLive = 0x454d554c4f564c41ull;     // "ALVOLUME"
+inline constexpr uint64_t kIntentValid = 0x544e45544e49564full;    // "OVINTENT"
+inline constexpr uint64_t kIntentRewrite = 0x5752455449525756ull;  // "VWRITERW"
 inline constexpr uint32_t kVolumeSnapshot = 1;  // VolumeEntry::flags
 inline constexpr size_t kNameMax = 63;          // bytes of a volume name
 // Superblock::flags. kFlagCorrupt: a write met an inconsistency it could
@@ -138,15 +153,20 @@ struct VolumeEntry {
   uint64_t created_unix_ns;
   char name[kNameMax + 1];    // NUL-terminated
   char parent[kNameMax + 1];  // NUL-terminated; "" for the first volume
-  uint64_t reserved[12];
+  // NUL-terminated sharing group; "" (all zero, as in images made before
+  // groups, whose readers ignore it): the volume shares content with no
+  // other volume.
+  char group[kNameMax + 1];
+  uint64_t reserved[4];
   uint64_t checksum;  // Checksum of every byte before this field
 };
 static_assert(sizeof(VolumeEntry) == kVolumeEntry);
+static_assert(offsetof(VolumeEntry, group) == 152);
 
 // The volume operation in progress, at volume_offset + kMaxVolumes *
 // kVolumeEntry. See "Volumes" above.
 struct VolumeIntent {
-  uint64_t valid;  // kIntentValid or 0
+  uint64_t valid;  // kIntentValid, kIntentRewrite or 0
   uint64_t seq;
   uint64_t slot;  // the volume table entry that changes
   uint64_t reserved[4];
@@ -193,7 +213,8 @@ std::string VolumeEntryProblem(const VolumeEntry& v, uint32_t slot,
 // bytes outside '!'..'~' and the backslash become \xHH.
 std::string Printable(const char* p, size_t n);
 void SealIntent(VolumeIntent& i);
-bool IntentValid(const VolumeIntent& i);
+bool IntentValid(const VolumeIntent& i);    // a sealed create/delete intent
+bool IntentRewrite(const VolumeIntent& i);  // a sealed rewrite intent
 
 // Backup superblock position for a mapping of this size.
 inline uint64_t BackupOffset(uint64_t mapping_size) {

@@ -56,6 +56,8 @@ void Image::State::Attach() {
   table = reinterpret_cast<image::VolumeEntry*>(base + sb.volume_offset);
   intent = reinterpret_cast<image::VolumeIntent*>(
       base + sb.volume_offset + image::kMaxVolumes * image::kVolumeEntry);
+  staged = reinterpret_cast<image::VolumeEntry*>(
+      base + sb.volume_offset + (image::kMaxVolumes + 1) * image::kVolumeEntry);
   ref = reinterpret_cast<uint32_t*>(base + sb.ref_offset);
   data = base + sb.data_offset;
   ngroups = (sb.data_blocks + image::kGroupBlocks - 1) / image::kGroupBlocks;

@@ -57,7 +57,9 @@ void ZeroEntry(Image::State& s, uint32_t slot) {
 
 }  // namespace
 
-void Image::State::WriteEntry(uint32_t slot, const image::Volume& v) {
+namespace {
+
+VolumeEntry MakeVolumeEntry(const image::Volume& v) {
   VolumeEntry e{};
   e.state = image::kVolumeLive;
   e.flags = v.snapshot ? image::kVolumeSnapshot : 0;
@@ -65,7 +67,16 @@ void Image::State::WriteEntry(uint32_t slot, const image::Volume& v) {
   std::memcpy(e.name, v.name.data(), std::min(v.name.size(), image::kNameMax));
   std::memcpy(e.parent, v.parent.data(),
               std::min(v.parent.size(), image::kNameMax));
+  std::memcpy(e.group, v.group.data(),
+              std::min(v.group.size(), image::kNameMax));
   image::SealVolume(e);
+  return e;
+}
+
+}  // namespace
+
+void Image::State::WriteEntry(uint32_t slot, const image::Volume& v) {
+  const VolumeEntry e = MakeVolumeEntry(v);
   std::memcpy(&table[slot], &e, sizeof e);
   m.Persist(&table[slot], sizeof e);
   vols[slot] = v;
@@ -96,6 +107,7 @@ Status Image::State::LoadVolumes() {
     vols[i].snapshot = e.flags & image::kVolumeSnapshot;
     vols[i].name = e.name;
     vols[i].parent = e.parent;
+    vols[i].group = e.group;
     vols[i].created_unix_ns = e.created_unix_ns;
   }
   CountVolumes();
@@ -153,6 +165,28 @@ uint64_t Image::State::Recount() {
 
 Status Image::State::SettleIntent() {
   if (intent->valid == 0) return Status::Ok();
+  if (image::IntentRewrite(*intent)) {
+    if (intent->slot >= sb.max_volumes) {
+      return Corruption("image " + m.info().path +
+                        ": the pending volume rewrite names slot " +
+                        std::to_string(intent->slot));
+    }
+    if (!writable) {
+      return Unsupported("image " + m.info().path +
+                         ": a volume change was interrupted and needs crash "
+                         "recovery: run 'daxstore image check --repair=leaks " +
+                         m.info().path +
+                         "' (a read-write open finishes it; no data is lost)");
+    }
+    // The staged entry was durable before the intent (SetGroup step 1).
+    const uint64_t slot = intent->slot;
+    std::memcpy(&table[slot], staged, sizeof *staged);
+    // The entry is durable before the intent is cleared.
+    m.Persist(&table[slot], sizeof table[slot]);
+    ClearIntent(*this);
+    recovered++;
+    return Status::Ok();
+  }
   if (!image::IntentValid(*intent)) {
     // Torn while being written: nothing it covers had changed yet.
     if (writable) ClearIntent(*this);
@@ -238,6 +272,37 @@ Status Image::State::CopyVolume(uint32_t src, const image::Volume& v) {
   return Status::Ok();
 }
 
+Status Image::State::SetGroup(uint32_t slot, const std::string& group) {
+  if (!writable) {
+    return InvalidArgument(m.info().path + " is open read-only");
+  }
+  if (corrupt.load(std::memory_order_acquire)) return CorruptError();
+  if (!group.empty() && !image::ValidVolumeName(group)) {
+    return InvalidArgument("sharing group '" + group +
+                           "' must be 1 to 63 characters of A-Z a-z 0-9 . _ -");
+  }
+  image::Volume nv = vols[slot];
+  nv.group = group;
+  const VolumeEntry e = MakeVolumeEntry(nv);
+  std::memcpy(staged, &e, sizeof e);
+  // The staged entry is durable before the intent names it.
+  m.Persist(staged, sizeof e);
+  VolumeIntent in{};
+  in.valid = image::kIntentRewrite;
+  in.seq = intent->seq + 1;
+  in.slot = slot;
+  image::SealIntent(in);
+  std::memcpy(intent, &in, sizeof in);
+  // The intent is durable before entry `slot` changes.
+  m.Persist(intent, sizeof in);
+  std::memcpy(&table[slot], &e, sizeof e);
+  // The new entry is durable before the intent is cleared.
+  m.Persist(&table[slot], sizeof e);
+  ClearIntent(*this);
+  vols[slot].group = group;
+  return Status::Ok();
+}
+
 Status Image::State::RemoveVolume(uint32_t slot) {
   if (!writable) {
     return InvalidArgument(m.info().path + " is open read-only");
@@ -309,10 +374,12 @@ Status Image::Snapshot(const std::string& name) {
   v.snapshot = true;
   v.name = name;
   v.parent = s.vols[vol_].name;
+  v.group = s.vols[vol_].group;  // the same content, the same tenant
   return s.CopyVolume(vol_, v);
 }
 
-Status Image::Clone(const std::string& snapshot, const std::string& name) {
+Status Image::Clone(const std::string& snapshot, const std::string& name,
+                    const std::string& group) {
   State& s = *s_;
   std::unique_lock lock(s.vol_mu);
   auto lanes = s.LockAllLanes();  // no write in flight
@@ -327,10 +394,27 @@ Status Image::Clone(const std::string& snapshot, const std::string& name) {
                            "' is not a snapshot; take a snapshot of it and "
                            "clone that");
   }
+  if (!group.empty() && !image::ValidVolumeName(group)) {
+    return InvalidArgument("sharing group '" + group +
+                           "' must be 1 to 63 characters of A-Z a-z 0-9 . _ -");
+  }
   image::Volume v;
   v.name = name;
   v.parent = snapshot;
+  v.group = group;
   return s.CopyVolume(static_cast<uint32_t>(src), v);
+}
+
+Status Image::SetSharingGroup(const std::string& volume,
+                              const std::string& group) {
+  State& s = *s_;
+  std::unique_lock lock(s.vol_mu);
+  int slot = s.FindVolume(volume);
+  if (slot < 0) {
+    return NotFound("image " + s.m.info().path + " has no volume '" + volume +
+                    "'; list volumes with 'daxstore image list'");
+  }
+  return s.SetGroup(static_cast<uint32_t>(slot), group);
 }
 
 Status Image::DeleteVolume(const std::string& name) {
@@ -373,6 +457,7 @@ Result<std::vector<VolumeInfo>> Image::Volumes() const {
     }
     info.snapshot = v.snapshot;
     info.parent = v.parent;
+    info.group = v.group;
     info.created_unix_ns = v.created_unix_ns;
     for (uint64_t lba = 0; lba < s.sb.virtual_blocks; lba++) {
       uint64_t e = s.LoadEntry(i, lba);

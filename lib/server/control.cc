@@ -51,11 +51,61 @@ json VolumeJson(const VolumeInfo& v, uint64_t block_size) {
   return {{"name", v.name},
           {"snapshot", v.snapshot},
           {"parent", v.parent},
+          {"group", v.group},
           {"created_unix_ns", v.created_unix_ns},
           {"mapped_blocks", v.mapped_blocks},
           {"unique_blocks", v.unique_blocks},
           {"mapped_bytes", v.mapped_blocks * block_size},
           {"unique_bytes", v.unique_blocks * block_size}};
+}
+
+json CountsJson(const SharingCounts& c, uint64_t bs) {
+  return {{"virtual_blocks", c.virtual_blocks},
+          {"holes", c.holes},
+          {"mapped_blocks", c.mapped_blocks},
+          {"zero_blocks", c.zero_blocks},
+          {"shared_blocks", c.shared_blocks},
+          {"self_sharing_blocks", c.self_sharing_blocks},
+          {"inter_volume_blocks", c.inter_volume_blocks},
+          {"distinct_blocks", c.distinct_blocks},
+          {"unreadable_blocks", c.unreadable_blocks},
+          {"dedup_volume_blocks", c.dedup_volume_blocks},
+          {"dedup_group_blocks", c.dedup_group_blocks},
+          {"dedup_volume_bytes", c.dedup_volume_blocks * bs},
+          {"dedup_group_bytes", c.dedup_group_blocks * bs}};
+}
+
+json SharingJson(const SharingReport& r) {
+  json vols = json::array();
+  for (const VolumeSharing& v : r.volumes) {
+    json j = CountsJson(v.counts, r.block_size);
+    j["name"] = v.name;
+    j["group"] = v.group;
+    vols.push_back(std::move(j));
+  }
+  return {{"block_size", r.block_size},
+          {"data_blocks_used", r.data_blocks_used},
+          {"volumes", std::move(vols)},
+          {"total", CountsJson(r.total, r.block_size)}};
+}
+
+// An optional array of strings.
+std::vector<std::string> Names(const json& args, const char* key) {
+  std::vector<std::string> out;
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) return out;
+  if (!it->is_array()) {
+    Must(InvalidArgument(std::string("argument '") + key +
+                         "' must be an array of strings"));
+  }
+  for (const json& n : *it) {
+    if (!n.is_string()) {
+      Must(InvalidArgument(std::string("argument '") + key +
+                           "' must be an array of strings"));
+    }
+    out.push_back(n.get<std::string>());
+  }
+  return out;
 }
 
 }  // namespace
@@ -132,8 +182,16 @@ static json Execute(ImageServer& server, ImageServer::State& s,
   if (cmd == "clone") {
     const std::string snap = Arg(args, "snapshot");
     const std::string name = Arg(args, "name");
-    Must(s.image.Clone(snap, name));
-    return {{"name", name}, {"snapshot", snap}};
+    const std::string none;
+    const std::string group = Arg(args, "group", &none);
+    Must(s.image.Clone(snap, name, group));
+    return {{"name", name}, {"snapshot", snap}, {"group", group}};
+  }
+  if (cmd == "set-group") {
+    const std::string vol = Arg(args, "volume");
+    const std::string group = Arg(args, "group");
+    Must(s.image.SetSharingGroup(vol, group));
+    return {{"volume", vol}, {"group", group}};
   }
   if (cmd == "delete") {
     const std::string name = Arg(args, "name");
@@ -195,6 +253,33 @@ static json Execute(ImageServer& server, ImageServer::State& s,
             {"records", stats->records},
             {"bytes", at}};
   }
+  if (cmd == "query-sharing") {
+    // Reads like any reader: guests keep writing meanwhile.
+    auto r = s.image.Sharing(Names(args, "volumes"));
+    Must(r.status());
+    return SharingJson(*r);
+  }
+  if (cmd == "dedup") {
+    // Guests keep writing: each remap compares the blocks again under the
+    // locks their writes take.
+    const std::string vol_scope = "volume";
+    const std::string scope = Arg(args, "scope", &vol_scope);
+    if (scope != "volume" && scope != "group") {
+      Must(InvalidArgument("scope '" + scope +
+                           "': use \"volume\" or \"group\""));
+    }
+    auto r = s.image.Dedup(
+        scope == "group" ? DedupScope::kGroup : DedupScope::kVolume,
+        Names(args, "volumes"));
+    Must(r.status());
+    const uint64_t bs = s.image.block_size();
+    return {{"scope", scope},
+            {"remapped_blocks", r->remapped_blocks},
+            {"zero_blocks", r->zero_blocks},
+            {"freed_blocks", r->freed_blocks},
+            {"freed_bytes", r->freed_blocks * bs},
+            {"skipped_blocks", r->skipped_blocks}};
+  }
   if (cmd == "export-add" || cmd == "export-remove") {
     const std::string type = Arg(args, "type");
     const std::string vol = Arg(args, "volume", &base);
@@ -249,7 +334,8 @@ static json Execute(ImageServer& server, ImageServer::State& s,
   Must(Status::Error(ErrorKind::kInvalidArgument,
                      "unknown command '" + cmd +
                          "'; commands: query-image, query-volumes, "
-                         "query-exports, snapshot, clone, delete, export-add, "
+                         "query-exports, query-sharing, dedup, snapshot, "
+                         "clone, set-group, delete, export-add, "
                          "export-remove, export-diff"));
   return nullptr;
 }

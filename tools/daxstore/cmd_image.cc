@@ -164,6 +164,7 @@ void AddImageCommands(CLI::App& app) {
 
   AddImageCopyCommands(*noun);
   AddImageDiffCommands(*noun);
+  AddImageSharingCommands(*noun);
   AddImageVolumeCommands(*noun);
 }
 

@@ -14,6 +14,8 @@ struct VolumeArgs {
   std::string volume;  // snapshot: the volume to snapshot ("" = base)
   std::string snapshot;
   std::string name;
+  std::string group;      // clone, set-group: the sharing group
+  bool no_group = false;  // set-group --none
   std::string emulate;
   std::string control;
 };
@@ -71,10 +73,33 @@ void AddImageVolumeCommands(CLI::App& image) {
   clone->add_option("snapshot", a->snapshot, "the snapshot to clone")
       ->required();
   clone->add_option("name", a->name, "the clone's name")->required();
+  clone->add_option("--group", a->group,
+                    "the clone's sharing group (default: none, it shares "
+                    "content with no other volume)");
   clone->callback([clone, a] {
-    Request(clone, *a, "clone", {{"snapshot", a->snapshot}, {"name", a->name}},
-            true);
+    nlohmann::json args = {{"snapshot", a->snapshot}, {"name", a->name}};
+    if (!a->group.empty()) args["group"] = a->group;
+    Request(clone, *a, "clone", args, true);
     PrintJson(VolumeNamed(clone, *a, a->name));
+  });
+
+  auto* group = Verb(image, "set-group",
+                     "put a volume in a sharing group (volumes of one group "
+                     "may share content), or with --none in none",
+                     *a);
+  group->add_option("volume", a->name, "the volume")->required();
+  group->add_option("group", a->group, "the sharing group");
+  group->add_flag("--none", a->no_group,
+                  "take the volume out of its group: it shares content with "
+                  "no other volume");
+  group->callback([group, a] {
+    if (a->group.empty() == !a->no_group) {
+      throw Failure{InvalidArgument(
+          "name a GROUP, or pass --none to take the volume out of its group")};
+    }
+    Request(group, *a, "set-group", {{"volume", a->name}, {"group", a->group}},
+            true);
+    PrintJson(VolumeNamed(group, *a, a->name));
   });
 
   auto* del =

@@ -66,6 +66,9 @@ void AddImageCommands(CLI::App& app);
 void AddImageCopyCommands(CLI::App& image);
 // Adds export-diff and import-diff (RBD diff v1) under the `image` noun.
 void AddImageDiffCommands(CLI::App& image);
+// Adds sharing (the content-sharing report) and dedup under the `image`
+// noun.
+void AddImageSharingCommands(CLI::App& image);
 // Adds check under the `image` noun.
 void AddImageCheckCommand(CLI::App& image);
 void AddServeCommands(CLI::App& app);
