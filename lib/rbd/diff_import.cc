@@ -44,6 +44,25 @@ class Stager : public DiffVisitor {
                   "); delete it with 'daxstore image delete' and import the "
                   "same diff again");
     }
+    // Every slot the import takes is free before anything changes: the
+    // staging clone, a staging snapshot without a from-snapshot, and the
+    // to-snapshot, taken while the staging volumes still hold theirs.
+    auto info = image_.Info();
+    if (!info.ok()) return info.status();
+    auto vols = image_.Volumes();
+    if (!vols.ok()) return vols.status();
+    const size_t need =
+        1 + (h.from_snap.empty() ? 1 : 0) + (h.to_snap.empty() ? 0 : 1);
+    const size_t free = info->max_volumes - vols->size();
+    if (free < need) {
+      return NoSpace("importing this diff takes " + std::to_string(need) +
+                     " free volume slots (staging" +
+                     (h.to_snap.empty() ? "" : " and the to-snapshot") +
+                     "), the image has " + std::to_string(free) + " of " +
+                     std::to_string(info->max_volumes) +
+                     "; delete a snapshot or clone, or import into an image "
+                     "with more --max-volumes");
+    }
     std::string parent = h.from_snap;
     if (parent.empty()) {
       DAXSTORE_RETURN_IF_ERROR(target_.Snapshot(kStageSnapshot));

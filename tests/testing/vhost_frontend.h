@@ -64,6 +64,8 @@ class VhostFrontend {
   // From now on SET_VRING_BASE says the avail idx: a front end that takes
   // every published request as taken (QEMU says the used idx).
   void set_base_at_avail(bool on) { base_at_avail_ = on; }
+  // How long a reply is waited for from now on (Options::timeout_ms).
+  void set_timeout_ms(int ms) { o_.timeout_ms = ms; }
 
   // Raw messages.
   [[nodiscard]] Status Send(uint32_t request, const void* payload, size_t n,

@@ -155,6 +155,29 @@ TEST_F(RbdDiffTest, ImportRefusesWhatDoesNotFit) {
   EXPECT_EQ(Names(big), std::vector<std::string>{"base"});
 }
 
+// One volume slot short of staging plus the to-snapshot: refused before
+// anything is written, the volumes and the data as they were.
+TEST_F(RbdDiffTest, ImportRefusesWithoutTheVolumeSlotsItTakes) {
+  auto d1 = Diff(src_, "", "s1");
+  ASSERT_TRUE(ImportDiff(dst_, "", From(d1)).ok());  // base, s1
+  ASSERT_TRUE(dst_.Snapshot("x").ok());
+  ASSERT_TRUE(dst_.Clone("x", "y").ok());
+  ASSERT_TRUE(dst_.Snapshot("z").ok());  // 5 of 6 slots: 1 free, 2 needed
+  const auto names = Names(dst_);
+  const auto before = Contents(dst_, "base");
+  auto r = ImportDiff(dst_, "", From(Diff(src_, "s1", "s2")));
+  EXPECT_EQ(r.status().kind(), ErrorKind::kNoSpace) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("takes 2 free volume slots"),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(Names(dst_), names);
+  EXPECT_EQ(Contents(dst_, "base"), before);
+  // With a slot freed it applies.
+  ASSERT_TRUE(dst_.DeleteVolume("y").ok());
+  ASSERT_TRUE(ImportDiff(dst_, "", From(Diff(src_, "s1", "s2"))).ok());
+  EXPECT_EQ(Contents(dst_, "s2"), Contents(src_, "s2"));
+}
+
 // Each malformed stream: refused, and the image keeps its content and
 // volumes.
 TEST_F(RbdDiffTest, BadStreamsLeaveTheImageUnchanged) {
