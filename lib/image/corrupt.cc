@@ -47,6 +47,35 @@ Status Image::State::CorruptError() const {
                     m.info().path + "' to repair it and clear the flag");
 }
 
+Result<std::vector<std::pair<uint64_t, uint64_t>>> Image::State::StoredLbas(
+    std::initializer_list<uint32_t> slots) const {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  const uint8_t* base = m.bytes();
+  for (uint32_t v : slots) {
+    const uint64_t at = static_cast<uint64_t>(
+        reinterpret_cast<const uint8_t*>(MapOf(v)) - base);
+    auto data = m.DataRanges(at, sb.virtual_blocks * sizeof(uint64_t));
+    if (!data.ok()) return data.status();
+    for (const ByteRange& r : *data) {
+      const uint64_t first = (r.offset - at) / sizeof(uint64_t);
+      const uint64_t last = std::min<uint64_t>(
+          sb.virtual_blocks,
+          (r.offset + r.length - at + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+      if (first < last) out.push_back({first, last});
+    }
+  }
+  std::sort(out.begin(), out.end());
+  std::vector<std::pair<uint64_t, uint64_t>> merged;
+  for (auto r : out) {
+    if (!merged.empty() && r.first <= merged.back().second) {
+      merged.back().second = std::max(merged.back().second, r.second);
+    } else {
+      merged.push_back(r);
+    }
+  }
+  return merged;
+}
+
 Status Image::State::VerifyRefs() {
   if (refs_verified.load(std::memory_order_acquire)) return Status::Ok();
   if (!writable) return Status::Ok();  // no write gets past this anyway
@@ -72,19 +101,10 @@ Status Image::State::VerifyRefs() {
     }
     if (count[pba] != UINT8_MAX) count[pba]++;
   };
-  const uint8_t* base = m.bytes();
   for (uint32_t v = 0; v < sb.max_volumes; v++) {
     if (!vols[v].live && !vols[v].damaged) continue;
-    const uint64_t at = static_cast<uint64_t>(
-        reinterpret_cast<const uint8_t*>(MapOf(v)) - base);
-    // A sparse image file's map is mostly holes: only its data is read.
-    auto data = m.DataRanges(at, sb.virtual_blocks * sizeof(uint64_t));
-    if (!data.ok()) return data.status();
-    for (const ByteRange& r : *data) {
-      const uint64_t first = (r.offset - at) / sizeof(uint64_t);
-      const uint64_t last = std::min<uint64_t>(
-          sb.virtual_blocks,
-          (r.offset + r.length - at + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+    DAXSTORE_ASSIGN_OR_RETURN(auto stored, StoredLbas({v}));
+    for (auto [first, last] : stored) {
       for (uint64_t lba = first; lba < last; lba++) {
         const uint64_t e = LoadEntry(v, lba);
         if (e != 0 && EntryOk(e)) name(image::EntryPba(e));

@@ -38,10 +38,12 @@
 #pragma once
 
 #include <atomic>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "daxstore/image.h"
@@ -222,6 +224,12 @@ struct Image::State {
   uint64_t bs() const { return sb.block_size; }
   uint8_t* Block(uint64_t pba) const { return data + pba * sb.block_size; }
   uint64_t* MapOf(uint32_t slot) const { return maps + slot * map_stride; }
+  // The virtual blocks [first, last) whose entries the maps of `slots`
+  // store, sorted and merged: a sparse image file's map holes read as 0
+  // entries and are left out, so a scan neither reads nor fills them in.
+  // Everything on media that cannot tell (a device).
+  Result<std::vector<std::pair<uint64_t, uint64_t>>> StoredLbas(
+      std::initializer_list<uint32_t> slots) const;
   image::Stripe& StripeOf(uint32_t slot, uint64_t lba) const {
     uint64_t k = lba + slot * sb.virtual_blocks;
     return stripes[(k * 0x9e3779b97f4a7c15ull >> 32) % image::kStripes];
@@ -305,8 +313,8 @@ struct Image::State {
   // volumes) naming each data block and compares: a refcount below its
   // count (a block a write could free, or the allocator hand out, while a
   // map names it) flags the image corrupt (MarkCorrupt's error). Caller
-  // holds every lane (no write in flight). O(virtual blocks x volumes +
-  // data blocks), once per open.
+  // holds every lane (no write in flight). O(stored map entries + named
+  // blocks), once per open.
   Status VerifyRefs();
   // Sets or clears kFlagCorrupt on media (Check). No write in flight.
   void StoreCorruptFlag(bool on);

@@ -237,13 +237,20 @@ Status Image::State::CopyVolume(uint32_t src, const image::Volume& v) {
                    "create the image with more max volumes");
   }
   const uint64_t* from = MapOf(src);
+  // Outside these both maps read as holes: the copy has nothing to do
+  // there (and on a sparse file leaves the new map sparse).
+  const uint32_t dslot = static_cast<uint32_t>(dst);
+  DAXSTORE_ASSIGN_OR_RETURN(auto from_stored, StoredLbas({src}));
+  DAXSTORE_ASSIGN_OR_RETURN(auto stored, StoredLbas({src, dslot}));
   // Check first, so a damaged map fails before anything changes.
-  for (uint64_t lba = 0; lba < sb.virtual_blocks; lba++) {
-    DAXSTORE_RETURN_IF_ERROR(ValidateEntry(lba, from[lba]));
-    if (from[lba] && LoadRef(EntryPba(from[lba])) >= UINT32_MAX - 1) {
-      return Corruption("image " + m.info().path + ": data block " +
-                        std::to_string(EntryPba(from[lba])) +
-                        " has too many references");
+  for (auto [first, last] : from_stored) {
+    for (uint64_t lba = first; lba < last; lba++) {
+      DAXSTORE_RETURN_IF_ERROR(ValidateEntry(lba, from[lba]));
+      if (from[lba] && LoadRef(EntryPba(from[lba])) >= UINT32_MAX - 1) {
+        return Corruption("image " + m.info().path + ": data block " +
+                          std::to_string(EntryPba(from[lba])) +
+                          " has too many references");
+      }
     }
   }
   // No kept record may name a refcount the copy changes.
@@ -251,17 +258,19 @@ Status Image::State::CopyVolume(uint32_t src, const image::Volume& v) {
   WriteIntent(*this, dst);
   uint64_t* to = MapOf(dst);
   uint64_t lo = UINT64_MAX, hi = 0;
-  for (uint64_t lba = 0; lba < sb.virtual_blocks; lba++) {
-    uint64_t e = from[lba];
-    to[lba] = e;
-    if (e == 0) continue;
-    uint64_t pba = EntryPba(e);
-    StoreRef(pba, LoadRef(pba) + 1);
-    lo = std::min(lo, pba);
-    hi = std::max(hi, pba);
+  for (auto [first, last] : stored) {
+    for (uint64_t lba = first; lba < last; lba++) {
+      uint64_t e = from[lba];
+      to[lba] = e;
+      if (e == 0) continue;
+      uint64_t pba = EntryPba(e);
+      StoreRef(pba, LoadRef(pba) + 1);
+      lo = std::min(lo, pba);
+      hi = std::max(hi, pba);
+    }
+    m.Flush(to + first, (last - first) * sizeof *to);
   }
   FlushRefs(*this, lo, hi);
-  m.Flush(to, sb.virtual_blocks * sizeof *to);
   // The new map and the bumped refcounts are durable before the entry
   // makes the volume live.
   m.Drain();
@@ -309,12 +318,16 @@ Status Image::State::RemoveVolume(uint32_t slot) {
   }
   if (corrupt.load(std::memory_order_acquire)) return CorruptError();
   const uint64_t* map = MapOf(slot);
-  for (uint64_t lba = 0; lba < sb.virtual_blocks; lba++) {
-    DAXSTORE_RETURN_IF_ERROR(ValidateEntry(lba, map[lba]));
-    if (map[lba] && LoadRef(EntryPba(map[lba])) == 0) {
-      return MarkCorrupt(Corruption("image " + m.info().path + ": data block " +
-                                    std::to_string(EntryPba(map[lba])) +
-                                    " is mapped but its refcount is 0"));
+  DAXSTORE_ASSIGN_OR_RETURN(auto stored, StoredLbas({slot}));
+  for (auto [first, last] : stored) {
+    for (uint64_t lba = first; lba < last; lba++) {
+      DAXSTORE_RETURN_IF_ERROR(ValidateEntry(lba, map[lba]));
+      if (map[lba] && LoadRef(EntryPba(map[lba])) == 0) {
+        return MarkCorrupt(Corruption("image " + m.info().path +
+                                      ": data block " +
+                                      std::to_string(EntryPba(map[lba])) +
+                                      " is mapped but its refcount is 0"));
+      }
     }
   }
   // No kept record may name a refcount the delete changes.
@@ -323,13 +336,15 @@ Status Image::State::RemoveVolume(uint32_t slot) {
   // The entry is gone (durable) before any refcount drops.
   ZeroEntry(*this, slot);
   uint64_t lo = UINT64_MAX, hi = 0;
-  for (uint64_t lba = 0; lba < sb.virtual_blocks; lba++) {
-    uint64_t e = map[lba];
-    if (e == 0) continue;
-    uint64_t pba = EntryPba(e);
-    StoreRef(pba, LoadRef(pba) - 1);
-    lo = std::min(lo, pba);
-    hi = std::max(hi, pba);
+  for (auto [first, last] : stored) {
+    for (uint64_t lba = first; lba < last; lba++) {
+      uint64_t e = map[lba];
+      if (e == 0) continue;
+      uint64_t pba = EntryPba(e);
+      StoreRef(pba, LoadRef(pba) - 1);
+      lo = std::min(lo, pba);
+      hi = std::max(hi, pba);
+    }
   }
   FlushRefs(*this, lo, hi);
   // The dropped refcounts are durable before the intent is cleared.

@@ -3,6 +3,7 @@
 // process lock.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -397,6 +398,58 @@ TEST_F(ImageVolumeTest, AnotherProcessIsLockedOut) {
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
   EXPECT_EQ(OpenInChild(path_, Access::kReadOnly), 0);
   EXPECT_EQ(OpenInChild(path_, Access::kReadWrite), 2);
+}
+
+// On a sparse image file, snapshots copy only the part of the map that is
+// stored, so the file stays small; a slot a deleted volume leaves keeps
+// its old entries, and a snapshot taken into it overwrites every one, also
+// where its source's map was never stored.
+TEST(ImageVolumeSparseTest, SnapshotsOfASparseImageStaySparseAndExact) {
+  TempDir dir;
+  const std::string path = dir / "sparse.img";
+  ImageOptions o;
+  o.virtual_size = 4ull << 30;  // 8 MiB of map per volume
+  o.max_volumes = 5;
+  auto img = Image::Create(path, o);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  // A clone of an empty snapshot: a map nothing was ever stored in.
+  ASSERT_TRUE(img->Snapshot("empty").ok());
+  ASSERT_TRUE(img->Clone("empty", "c").ok());
+  std::vector<uint8_t> a(kBs, 0xa1), b(kBs, 0xb2), got(kBs);
+  const std::vector<uint8_t> zero(kBs, 0);
+  const uint64_t far = (3ull << 30) + 5 * kBs;
+  ASSERT_TRUE(img->Write(0, a.data(), kBs).ok());
+  ASSERT_TRUE(img->Write(far, a.data(), kBs).ok());
+  ASSERT_TRUE(img->Snapshot("s1").ok());
+  ASSERT_TRUE(img->Write(far, b.data(), kBs).ok());
+  ASSERT_TRUE(img->Snapshot("s2").ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  // Five maps of 8 MiB each, had they been copied whole.
+  EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, 4ull << 20)
+      << st.st_blocks;
+
+  // s1's slot, once freed, still holds its entries; c's snapshot is taken
+  // into it and must read c's holes, not s1's blocks.
+  ASSERT_TRUE(img->DeleteVolume("s1").ok());
+  auto c = img->OpenVolume("c");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE(c->Snapshot("cs").ok());
+  auto cs = img->OpenVolume("cs");
+  ASSERT_TRUE(cs.ok()) << cs.status().ToString();
+  ASSERT_TRUE(cs->Read(0, got.data(), kBs).ok());
+  EXPECT_EQ(got, zero);
+  ASSERT_TRUE(cs->Read(far, got.data(), kBs).ok());
+  EXPECT_EQ(got, zero);
+  auto s2 = img->OpenVolume("s2");
+  ASSERT_TRUE(s2.ok());
+  ASSERT_TRUE(s2->Read(0, got.data(), kBs).ok());
+  EXPECT_EQ(got, a);
+  ASSERT_TRUE(s2->Read(far, got.data(), kBs).ok());
+  EXPECT_EQ(got, b);
+  auto rep = img->Check();
+  ASSERT_TRUE(rep.ok());
+  EXPECT_TRUE(rep->clean()) << (rep->findings.empty() ? "" : rep->findings[0]);
 }
 
 }  // namespace
