@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A QEMU guest whose disk is `daxstore serve nbd`: boot 1 makes ext4, writes
 # files, syncs, and the power is cut (QEMU killed, nothing flushed on the
-# way out); boot 2 finds the file system clean (e2fsck -fn) and the files
-# intact. Env: DAXSTORE, RUN_IN_GUEST, BUILD, KERNEL_CACHE.
+# way out); boot 2 finds the files intact and, after the journal replay,
+# the file system clean (e2fsck -fn).
+# Env: DAXSTORE, RUN_IN_GUEST, BUILD, KERNEL_CACHE.
 set -euo pipefail
 work=$(mktemp -d /dev/shm/daxstore-guest-nbd.XXXXXX)
 # Control sockets of this test's servers in a directory of its own: tests
@@ -47,10 +48,13 @@ guest "${drive[@]}" --power-cut -- sh -c '
   sync'
 [[ -s $work/results/sums ]] || { echo "FAIL: boot 1 wrote no checksums"; exit 1; }
 
-# Boot 2: the file system is clean and the files match.
+# Boot 2: the files match, and once the mount has replayed the journal (a
+# power cut after sync leaves committed, not yet checkpointed, metadata in
+# it) the file system is clean.
 guest "${printed[@]}" -- sh -c '
   set -e
-  e2fsck -fn /dev/vda
-  mkdir -p /mnt/d && mount -o ro /dev/vda /mnt/d
-  cd /mnt/d && md5sum -c $DAXSTORE_RESULTS_DIR/sums' 
+  mkdir -p /mnt/d && mount /dev/vda /mnt/d
+  (cd /mnt/d && md5sum -c $DAXSTORE_RESULTS_DIR/sums)
+  umount /mnt/d
+  e2fsck -fn /dev/vda'
 echo PASS
