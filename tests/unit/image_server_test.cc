@@ -114,9 +114,13 @@ TEST_F(ImageServerTest, SnapshotCloneDeleteAndQueriesWhileServing) {
   ASSERT_TRUE(r["return"].is_array()) << r;
   EXPECT_EQ(r["return"].size(), 6u);
   for (const auto& v : r["return"]) {
-    if (v["name"] == "vm3") EXPECT_EQ(v["parent"], "vm1-s1");
+    if (v["name"] == "vm3") {
+      EXPECT_EQ(v["parent"], "vm1-s1");
+    }
     // The golden blocks are shared by every clone: none is unique.
-    if (v["name"] == "vm2") EXPECT_EQ(v["unique_blocks"], 0);
+    if (v["name"] == "vm2") {
+      EXPECT_EQ(v["unique_blocks"], 0);
+    }
   }
   r = Ask(*s, {{"execute", "query-image"}});
   EXPECT_EQ(r["return"]["volumes"], 6);
