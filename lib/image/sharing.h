@@ -44,9 +44,10 @@ class ContentIndex {
 };
 
 // Called, when set, before a dedup pass (Image::Dedup) scans each block
-// and before each remap, holding none of the pass's locks but a shared
-// vol_mu: the crash test issues guest writes there, interleaving them with
-// the pass deterministically on one thread. Set only while no pass runs.
+// and before each remap, holding of the pass's locks only dedup_mu and a
+// shared vol_mu, which no guest write takes: the crash test issues guest
+// writes there, interleaving them with the pass deterministically on one
+// thread. Set only while no pass runs.
 extern std::function<void()> dedup_step_hook;
 
 }  // namespace daxstore::image
