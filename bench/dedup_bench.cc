@@ -211,7 +211,7 @@ class Writer {
       : w_(Must(img.OpenVolume("w"))), pool_(Random(64 * kBlock, 5)) {}
   void Write() {
     const uint64_t at = (rng_() % kW) * kBlock;
-    (void)w_.Write(at, &pool_[(rng_() % 64) * kBlock], kBlock);
+    Check(w_.Write(at, &pool_[(rng_() % 64) * kBlock], kBlock));
   }
 
  private:
