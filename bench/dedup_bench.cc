@@ -283,8 +283,8 @@ void BM_WriteDuringPass(benchmark::State& state) {
 
   // The writer on one core, the passes on another, as a server runs a
   // guest's I/O thread and its control thread: left to the scheduler on
-  // a machine of few cores, the pass thread woken for a round often
-  // shares the writer's core, and the round then takes twice as long.
+  // a 2-core VM, about a third of the rounds during passes took twice as
+  // long, as when the two threads share one core.
   Pinned pinned;
   // Passes of group scope over img back to back while `run` is set.
   std::mutex mu;
