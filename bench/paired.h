@@ -65,10 +65,12 @@ void WriteOnce(uint64_t bytes, Write write) {
 // round runs `ops` operations and returns the seconds it took. Sets
 // counters: ratio = median over rounds of base time / test time (1.0: as
 // fast as the base, 0.7: 70% of its throughput), plus NAME_ns for each of
-// test_name and base_name, the mean time per operation.
+// test_name and base_name, the mean time per operation. With `all`, the
+// per-round ratios are stored there too.
 template <typename TestRound, typename BaseRound>
 void PairedRounds(benchmark::State& state, size_t ops, const char* test_name,
-                  TestRound test, const char* base_name, BaseRound base) {
+                  TestRound test, const char* base_name, BaseRound base,
+                  std::vector<double>* all = nullptr) {
   std::vector<double> ratios;
   double test_total = 0, base_total = 0;
   bool test_first = true;
@@ -88,6 +90,7 @@ void PairedRounds(benchmark::State& state, size_t ops, const char* test_name,
   }
   const double n =
       static_cast<double>(state.iterations()) * static_cast<double>(ops);
+  if (all) *all = ratios;
   if (!ratios.empty()) {
     auto mid = ratios.begin() + static_cast<ptrdiff_t>(ratios.size() / 2);
     std::nth_element(ratios.begin(), mid, ratios.end());

@@ -254,10 +254,10 @@ Status Image::State::Remap(Lane& lane, uint32_t slot, uint64_t lba,
   // write dropping it waits for this ref lock) and hold room for one more.
   if (ref_target == 0 || ref_target >= UINT32_MAX - 1) return Status::Ok();
   if (lane.scratch.size() != bs()) lane.scratch.resize(bs());
-  std::vector<uint8_t> other(bs());
+  if (lane.compare.size() != bs()) lane.compare.resize(bs());
   if (!ReadData(lane.scratch.data(), old_pba, 0, bs()) ||
-      !ReadData(other.data(), target, 0, bs()) ||
-      std::memcmp(lane.scratch.data(), other.data(), bs()) != 0) {
+      !ReadData(lane.compare.data(), target, 0, bs()) ||
+      std::memcmp(lane.scratch.data(), lane.compare.data(), bs()) != 0) {
     return Status::Ok();  // rewritten since it was hashed, or unreadable
   }
   const uint32_t ref_old_after = ref_old - 1;

@@ -11,6 +11,8 @@
 
 namespace daxstore {
 
+std::function<void()> image::dedup_step_hook;
+
 using image::EntryPba;
 using image::EntryPresent;
 
@@ -106,6 +108,7 @@ Result<DedupReport> Image::Dedup(DedupScope scope,
   std::unordered_map<uint64_t, uint32_t> uses;  // pba << 6 | domain
   for (size_t vi = 0; vi < slots.size(); vi++) {
     for (uint64_t lba = 0; lba < s.sb.virtual_blocks; lba++) {
+      if (image::dedup_step_hook) image::dedup_step_hook();
       uint64_t e = 0;
       const uint32_t cls = index.ClassOf(slots[vi], lba, &e);
       if (cls == image::kNoClass || cls == image::kBadClass) continue;
@@ -138,6 +141,7 @@ Result<DedupReport> Image::Dedup(DedupScope scope,
                                 ? image::kNoBlock
                                 : keep.at(uint64_t{x.cls} << 6 | x.domain).pba;
     if (target == EntryPba(x.entry)) continue;
+    if (image::dedup_step_hook) image::dedup_step_hook();
     std::lock_guard lane_lock(lane.mu);
     image::Stripe::Writer lock(s.StripeOf(x.slot, x.lba));
     lock.lock();

@@ -63,6 +63,7 @@ struct alignas(64) Lane {
   std::mutex mu;
   RedoRecord* record = nullptr;  // in pmem
   std::vector<uint8_t> scratch;  // one block
+  std::vector<uint8_t> compare;  // one block: a remap's target, compared
   uint64_t group = 0;            // where this lane allocates next
   // The record holds a completed move and stays valid (a kept record).
   bool kept = false;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -41,5 +42,12 @@ class ContentIndex {
   std::vector<uint64_t> reps_;                       // by class
   std::unordered_map<uint64_t, uint32_t> class_of_;  // data block -> class
 };
+
+// Called, when set, before a dedup pass (Image::Dedup) scans each block
+// and before each remap, holding of the pass's locks only dedup_mu and a
+// shared vol_mu, which no guest write takes: the crash test issues guest
+// writes there, interleaving them with the pass deterministically on one
+// thread. Set only while no pass runs.
+extern std::function<void()> dedup_step_hook;
 
 }  // namespace daxstore::image

@@ -20,6 +20,7 @@ class DiskModel {
   void Zero(uint64_t off, size_t n) { std::memset(bytes_.data() + off, 0, n); }
   const uint8_t* at(uint64_t off) const { return bytes_.data() + off; }
   uint64_t size() const { return bytes_.size(); }
+  bool operator==(const DiskModel&) const = default;
   // Blocks of `bs` bytes holding anything but zeros.
   uint64_t NonZeroBlocks(uint64_t bs) const {
     uint64_t n = 0;

@@ -14,6 +14,7 @@
 
 #include "daxstore/image.h"
 #include "powerfail/crash.h"
+#include "testing/crash_trace.h"
 #include "testing/image_model.h"
 
 namespace daxstore {
@@ -30,25 +31,21 @@ constexpr uint64_t kVirtual = kBlocks * kBs;
 // Each volume's group after each step (groups[0]: before the first).
 using Groups = std::map<std::string, std::string>;
 
-struct Trace {
+struct Trace : testing::CrashTrace {
   std::vector<Groups> groups;
-  std::vector<uint64_t> acked_at;  // fences done when step i returned
-  std::vector<std::map<std::string, DiskModel>> states;
 };
 
 Status CheckCrashImage(Mapping m, uint64_t fence, const Trace& t) {
   DAXSTORE_ASSIGN_OR_RETURN(Image img, Image::Open(std::move(m)));
   DAXSTORE_ASSIGN_OR_RETURN(CheckReport rep, img.Check());
   if (!rep.clean()) return Corruption("check: " + rep.findings.front());
-  size_t done = 0;
-  while (done < t.acked_at.size() && t.acked_at[done] <= fence) done++;
+  const size_t done = t.Done(fence);
   const size_t next = std::min(done + 1, t.groups.size() - 1);
   DAXSTORE_ASSIGN_OR_RETURN(std::vector<VolumeInfo> got, img.Volumes());
   if (got.size() != t.groups[0].size()) {
     return Corruption("after " + std::to_string(done) + " steps " +
                       std::to_string(got.size()) + " volumes");
   }
-  std::vector<uint8_t> buf(kBs);
   for (const VolumeInfo& v : got) {
     if (v.damaged) return Corruption("volume " + v.name + " is damaged");
     if (v.group != t.groups[done].at(v.name) &&
@@ -56,18 +53,10 @@ Status CheckCrashImage(Mapping m, uint64_t fence, const Trace& t) {
       return Corruption("volume " + v.name + " is in group '" + v.group +
                         "' after " + std::to_string(done) + " steps");
     }
-    DAXSTORE_ASSIGN_OR_RETURN(Image h, img.OpenVolume(v.name));
-    for (uint64_t b = 0; b < kBlocks; b++) {
-      DAXSTORE_RETURN_IF_ERROR(h.Read(b * kBs, buf.data(), kBs));
-      const auto& a = t.states[done].at(v.name);
-      const auto& n = t.states[next].at(v.name);
-      if (std::memcmp(buf.data(), a.at(b * kBs), kBs) != 0 &&
-          std::memcmp(buf.data(), n.at(b * kBs), kBs) != 0) {
-        return Corruption("volume " + v.name + " block " + std::to_string(b) +
-                          " is neither old nor new");
-      }
-    }
   }
+  DAXSTORE_RETURN_IF_ERROR(
+      testing::BlocksOldOrNew(img, t.Acked(fence), t.Next(fence), kBs,
+                              "after " + std::to_string(done) + " steps"));
   // The recovered image keeps working: groups change again.
   DAXSTORE_RETURN_IF_ERROR(img.SetSharingGroup("c", "after-crash"));
   DAXSTORE_ASSIGN_OR_RETURN(got, img.Volumes());

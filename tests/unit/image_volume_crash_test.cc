@@ -22,6 +22,7 @@
 
 #include "daxstore/image.h"
 #include "powerfail/crash.h"
+#include "testing/crash_trace.h"
 #include "testing/image_model.h"
 
 namespace daxstore {
@@ -52,12 +53,8 @@ ImageOptions Options() {
 }
 
 // Every volume's content after an operation.
-using Volumes = std::map<std::string, DiskModel>;
-
-struct Trace {
-  std::vector<Volumes> states;     // states[0]: before the first operation
-  std::vector<uint64_t> acked_at;  // fences done when op i returned
-};
+using Volumes = testing::VolumeStates;
+using Trace = testing::CrashTrace;
 
 bool SameNames(const Volumes& v, const std::vector<VolumeInfo>& got) {
   if (v.size() != got.size()) return false;
@@ -71,10 +68,9 @@ Status CheckCrashImage(Mapping m, uint64_t fence, const Trace& t) {
   DAXSTORE_ASSIGN_OR_RETURN(Image img, Image::Open(std::move(m)));
   DAXSTORE_ASSIGN_OR_RETURN(CheckReport rep, img.Check());
   if (!rep.clean()) return Corruption("check: " + rep.findings.front());
-  size_t done = 0;
-  while (done < t.acked_at.size() && t.acked_at[done] <= fence) done++;
-  const Volumes& acked = t.states[done];
-  const Volumes& next = t.states[std::min(done + 1, t.states.size() - 1)];
+  const size_t done = t.Done(fence);
+  const Volumes& acked = t.Acked(fence);
+  const Volumes& next = t.Next(fence);
   DAXSTORE_ASSIGN_OR_RETURN(std::vector<VolumeInfo> got, img.Volumes());
   const bool as_acked = SameNames(acked, got);
   if (!as_acked && !SameNames(next, got)) {
@@ -83,23 +79,9 @@ Status CheckCrashImage(Mapping m, uint64_t fence, const Trace& t) {
     return Corruption("after " + std::to_string(done) +
                       " acknowledged ops the volumes are" + names);
   }
-  std::vector<uint8_t> buf(kBs);
-  for (const VolumeInfo& g : got) {
-    DAXSTORE_ASSIGN_OR_RETURN(Image h, img.OpenVolume(g.name));
-    auto a = acked.find(g.name), n = next.find(g.name);
-    for (uint64_t b = 0; b < kBlocks; b++) {
-      DAXSTORE_RETURN_IF_ERROR(h.Read(b * kBs, buf.data(), kBs));
-      bool ok = (a != acked.end() &&
-                 std::memcmp(buf.data(), a->second.at(b * kBs), kBs) == 0) ||
-                (n != next.end() &&
-                 std::memcmp(buf.data(), n->second.at(b * kBs), kBs) == 0);
-      if (!ok) {
-        return Corruption("volume " + g.name + " block " + std::to_string(b) +
-                          " after " + std::to_string(done) +
-                          " acknowledged ops is neither old nor new");
-      }
-    }
-  }
+  DAXSTORE_RETURN_IF_ERROR(testing::BlocksOldOrNew(
+      img, acked, next, kBs,
+      "after " + std::to_string(done) + " acknowledged ops"));
   // The recovered image keeps working.
   Status st = img.Snapshot("after-crash");
   if (st.ok()) st = img.DeleteVolume("after-crash");
