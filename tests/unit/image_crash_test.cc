@@ -154,13 +154,18 @@ TEST_P(ImageCrashSeeds, EveryPersistPointOfRandomIoRecovers) {
         }
       }
       ASSERT_TRUE(st.ok()) << st.ToString();
-      ASSERT_TRUE(img->Flush().ok());
+      // From workload 4 on, every other pair acknowledges a write when it
+      // returns, without Flush: it is durable then (its data and record
+      // are; recovery redoes its map update).
+      if (GetParam() < 4 || GetParam() % 4 < 2) {
+        ASSERT_TRUE(img->Flush().ok());
+      }
       t.acked_at.push_back((*sim)->fences());
       t.states.push_back(model);
     }
     points = rec.Finish();
   }
-  ASSERT_GT(points.size(), 48u);
+  ASSERT_GT(points.size(), 24u);
   std::fprintf(stderr, "image crash: %zu points, seed %llu\n", points.size(),
                static_cast<unsigned long long>(seed));
   auto rep = powerfail::CheckPoints(points, AgainstTrace(t), Variants(seed));
@@ -169,7 +174,7 @@ TEST_P(ImageCrashSeeds, EveryPersistPointOfRandomIoRecovers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Workloads, ImageCrashSeeds,
-                         ::testing::Values(0, 1, 2, 3));
+                         ::testing::Range(uint64_t{0}, uint64_t{16}));
 
 TEST(ImageCrash, NoValidRecordUndoesALaterMoveByAnotherLane) {
   // Lane A fills block 0 (its record's old entry is a hole). Lane B zeroes
@@ -250,8 +255,9 @@ TEST(ImageCrash, CrashDuringRecoveryRecoversAgain) {
     powerfail::Recorder rec(*sim, 0, 1);
     ASSERT_TRUE(img->Write(0, d.data(), kBs).ok());
     auto points = rec.Finish();
-    // Fences: data + record, apply; then the final point.
-    ASSERT_EQ(points.size(), 3u);
+    // Fences: data + record (and the last write's apply); then the final
+    // point.
+    ASSERT_EQ(points.size(), 2u);
     std::mt19937_64 rng(1);
     media = Materialize(
         points.back(), [](size_t) { return Fate::kLost; }, rng);
