@@ -4,10 +4,12 @@
 // image benchmarks, paired against raw MemcpyPersist of 4 KiB (the image
 // benchmarks' baseline; target >= 0.7x for the image).
 //
-//   floor/two_fence/vs_raw: the image engine's protocol (lib/image/commit.cc)
-//     stripped to its stores: the data into a spare block with non-temporal
-//     stores and a 64-byte record, one fence; then the new block's refcount,
-//     the map entry and the old block's refcount, flushed, a second fence.
+//   floor/two_fence/vs_raw: an apply that waits for its own fence (as the
+//     image commits a write whose old entry is a hole or shared;
+//     lib/image/commit.cc) stripped to its stores: the data into a spare block
+//     with non-temporal stores and a 64-byte record, one fence; then the new
+//     block's refcount, the map entry and the old block's refcount, flushed, a
+//     second fence.
 //   floor/two_fence_locked/vs_raw: the same under a mutex and a
 //     shared_mutex, as the engine's lane and stripe locks.
 //   floor/one_fence/vs_raw: a self-committing record: the data, the record
