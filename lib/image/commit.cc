@@ -520,6 +520,9 @@ Status Image::State::Recover() {
   }
   for (uint32_t i = 0; i < sb.lanes; i++) {
     RedoRecord& r = *lanes[i].record;
+    // Records written after the upgrade continue the lane's sequence, so
+    // ClearBoth tells the older of two slots by seq.
+    lanes[i].seq = r.seq;
     if (r.valid == 0) continue;
     if (!image::RecordValid(r, sb.version)) {
       // Torn while being written: the crash came before step 2 began.
