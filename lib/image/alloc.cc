@@ -67,16 +67,31 @@ Result<uint64_t> Image::State::TakeFree(Lane& lane) {
       return pba;
     }
   }
+  // Blocks this lane's valid records freed: retiring them frees the
+  // blocks (two fences; only on an image otherwise full).
+  if (lane.held[0] != image::kNoBlock || lane.held[1] != image::kNoBlock) {
+    Retire(lane);
+    if (lane.spare != image::kNoBlock) {
+      return std::exchange(lane.spare, image::kNoBlock);
+    }
+  }
   // Last, another lane's spare. try_lock: the caller holds its own lane
   // (and maybe a stripe lock), so waiting here could deadlock.
   for (uint32_t i = 0; i < sb.lanes; i++) {
     Lane& other = lanes[i];
     if (&other == &lane) continue;
     std::unique_lock lock(other.mu, std::try_to_lock);
-    if (!lock || other.spare == image::kNoBlock) continue;
-    // Its kept record is cleared (durably) before the block changes hands.
+    if (!lock ||
+        (other.spare == image::kNoBlock && other.held[0] == image::kNoBlock &&
+         other.held[1] == image::kNoBlock)) {
+      continue;
+    }
+    // Its kept records are cleared (durably) before a block changes hands;
+    // that frees its held blocks too.
     Retire(other);
-    return std::exchange(other.spare, image::kNoBlock);
+    if (other.spare != image::kNoBlock) {
+      return std::exchange(other.spare, image::kNoBlock);
+    }
   }
   return NoSpace("image " + m.info().path + ": all " +
                  std::to_string(sb.data_blocks) + " data blocks are in use");
@@ -97,11 +112,19 @@ void Image::State::GiveBack(Lane& lane, uint64_t pba) {
   }
 }
 
+void Image::State::ReleaseHeld(Lane& lane, uint32_t k) {
+  const uint64_t pba = std::exchange(lane.held[k], image::kNoBlock);
+  if (pba != image::kNoBlock) GiveBack(lane, pba);
+}
+
 void Image::State::ResetFreeSpace() {
   // Spares become ordinary free blocks that a scan finds, so no record
   // may name them any more.
   RetireAll();
-  for (uint32_t i = 0; i < sb.lanes; i++) lanes[i].spare = image::kNoBlock;
+  for (uint32_t i = 0; i < sb.lanes; i++) {
+    lanes[i].spare = image::kNoBlock;
+    for (uint64_t& h : lanes[i].held) h = image::kNoBlock;
+  }
   for (uint64_t gi = 0; gi < ngroups; gi++) {
     std::lock_guard lock(groups[gi].mu);
     groups[gi].scanned = false;

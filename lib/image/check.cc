@@ -95,12 +95,13 @@ void AddRange(std::vector<LbaRange>& out, const LbaRange& r) {
 // What recovery will do with lane `lane`'s valid record, and the refcounts
 // it will leave (into `want`, applied in lane order as Recover does).
 PendingRecord Pending(const Image::State& s, uint32_t lane,
+                      const image::RedoRecord& r,
                       std::unordered_map<uint64_t, uint32_t>& want) {
-  const image::RedoRecord& r = *s.lanes[lane].record;
+  const uint32_t slot = static_cast<uint32_t>(r.volume);
   PendingRecord p;
   p.lane = lane;
-  p.range = RangeOf(s, VolumeName(s, r.volume), r.lba);
-  const uint64_t now = s.LoadEntry(static_cast<uint32_t>(r.volume), r.lba);
+  p.range = RangeOf(s, VolumeName(s, slot), r.lba);
+  const uint64_t now = s.LoadEntry(slot, r.lba);
   const bool has_new = image::EntryPresent(r.new_entry);
   const bool has_old = image::EntryPresent(r.old_entry);
   if (now == r.new_entry) {
@@ -184,18 +185,44 @@ Result<CheckReport> Image::Check(CheckRepair level,
     // Refcounts as recovery will leave them, where pending records change
     // them (a read-only check of a crashed image).
     std::unordered_map<uint64_t, uint32_t> want;
-    for (uint32_t i = 0; i < s.sb.lanes; i++) {
-      image::RedoRecord& rec = *s.lanes[i].record;
+    // Version 5: the records recovery redoes, in its order (Recover
+    // planned them); the ones it skips change nothing.
+    for (const Image::State::Planned& pl : s.plan) {
+      if (!pl.redo) continue;
+      const image::RedoRecord& r = *pl.rec;
+      PendingRecord p;
+      p.lane = pl.lane;
+      p.range = RangeOf(s, VolumeName(s, image::RecordSlot(r)), r.lba);
+      p.action = "redo";
+      if (image::EntryPresent(r.new_entry)) {
+        want[EntryPba(r.new_entry)] = r.ref_new;
+      }
+      if (image::EntryPresent(r.old_entry)) {
+        want[EntryPba(r.old_entry)] = r.ref_old_after;
+      }
+      f.Add("lane " + std::to_string(pl.lane) + " holds a write to " +
+            Describe(p.range) +
+            " that needs crash recovery (redo; the guest keeps reading what "
+            "it reads now)");
+      report.pending.push_back(std::move(p));
+    }
+    const bool v5 = s.sb.version >= image::kOneFenceVersion;
+    const uint32_t slots = v5 ? image::kLaneRecords : 1;
+    for (uint32_t i = 0; i < s.sb.lanes * slots; i++) {
+      image::RedoRecord& rec = s.lanes[i / slots].record[i % slots];
       if (rec.valid == 0) continue;
-      if (std::find(s.pending.begin(), s.pending.end(), i) != s.pending.end()) {
-        PendingRecord p = Pending(s, i, want);
-        f.Add("lane " + std::to_string(i) + " holds a write to " +
+      if (v5 && !s.writable && s.inspect) continue;  // planned above
+      if (std::find(s.pending.begin(), s.pending.end(), i / slots) !=
+          s.pending.end()) {
+        PendingRecord p = Pending(s, i / slots, rec, want);
+        f.Add("lane " + std::to_string(i / slots) + " holds a write to " +
               Describe(p.range) + " that needs crash recovery (" + p.action +
               "; the guest keeps reading what it reads now)");
         report.pending.push_back(std::move(p));
         continue;
       }
-      f.Add("lane " + std::to_string(i) + " holds an unreplayed record");
+      f.Add("lane " + std::to_string(i / slots) +
+            " holds an unreplayed record");
       if (repair) {
         rec.checksum = 0;
         rec.valid = 0;

@@ -37,12 +37,37 @@
 // A hole `old` could come back to map[lba] at any time, and a shared
 // `old` can be freed by another volume, so those records are cleared.
 //
+// One fence (version 5). A record also carries the CRC32C of its new
+// block, and a lane alternates between two record slots (seq % 2). When
+// the move frees a block nothing else names, the apply is deferred: the
+// data, the record and the lane's previous deferred apply are made
+// durable by ONE fence, then the apply's stores are made without one; the
+// lane's next fence (its next write, or Retire) makes them durable. The
+// write is durable on return: recovery redoes every complete record
+// (sealed, and its new block matches its CRC) whose map entry holds its
+// old or new entry. The other slot keeps the previous record, whose apply
+// the fence just made durable, so the record of an apply not yet durable
+// is never overwritten. The block a deferred record frees is held by the
+// lane (Lane::held): nobody writes it while the record may be valid on
+// media, since replaying the record sets its refcount to 0 again. A
+// writer of another lane that takes a stripe flushes the lines of the
+// stripe's last deferred apply (Stripe::tag_lines) before its own fence:
+// a deferred apply is durable before any other lane changes a field it
+// stored, so lanes are replayed in any order, and a record whose entry
+// moved on is skipped. Every other move (a hole or shared old entry, a
+// zero block, a retired block, dedup) applies at once with a second fence
+// and clears both slots, the older first, before its locks go.
+// docs/design/write-protocol.md has the whole argument.
+//
 // Remaps (a dedup). A record may also move map[lba] onto a block other
 // entries already name: ref_new is then that block's count plus one (a
 // write's is always 1), and undo gives it back ref_new - 1, which for a
 // write is the 0 it had. A reader that predates remaps refuses a crash
 // image holding such a record (its ref_new is not 1) rather than misread
 // it. Remap records are always cleared, never kept.
+#include <isa-l/crc.h>
+
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -113,7 +138,37 @@ void Clear(const Image::State& s, RedoRecord& r) {
   s.m.Persist(&r, sizeof r);
 }
 
+// Clears a record and flushes it, without a fence.
+void ClearNoDrain(const Image::State& s, RedoRecord& r) {
+  r.checksum = 0;
+  r.valid = 0;
+  s.m.Flush(&r, sizeof r);
+}
+
+// Clears both of a lane's record slots (version 5), the older first:
+// replayed alone, the older record could undo what the newer one did with
+// the block the older one freed (its new block), so it never outlives
+// the newer one. Durable on return.
+void ClearBoth(const Image::State& s, RedoRecord* r) {
+  const uint32_t older = r[1].seq < r[0].seq;
+  ClearNoDrain(s, r[older]);
+  // The older record is cleared before the newer one.
+  s.m.Drain();
+  Clear(s, r[1 - older]);
+}
+
+void FlushLines(const Image::State& s, const void* const (&lines)[3]) {
+  for (const void* p : lines) {
+    if (p) s.m.Flush(p, sizeof(uint32_t));
+  }
+}
+
 }  // namespace
+
+uint32_t image::DataCrc(const void* p, size_t n) {
+  return crc32_iscsi(static_cast<unsigned char*>(const_cast<void*>(p)),
+                     static_cast<int>(n), ~0u);
+}
 
 Status Image::State::EntryError(uint64_t lba, uint64_t e) const {
   if (!EntryPresent(e) || (e & image::kEntryReserved)) {
@@ -180,45 +235,80 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
   }
 
   uint64_t new_entry = 0;
-  if (new_pba != image::kNoBlock && fill()) {
+  uint32_t crc = 0;
+  if (new_pba != image::kNoBlock && fill(&crc)) {
     new_entry = image::MakeEntry(new_pba);
   }
   if (old_entry == new_entry) return Status::Ok();  // hole stays a hole
   *used = new_entry != 0;
 
+  // Deferred (one fence) when the freed block can be held by the lane (a
+  // group not scanned yet would find it itself) and nothing else names it.
+  const bool defer = g && scanned && !dedup && new_entry != 0;
+  const uint32_t me = static_cast<uint32_t>(&lane - lanes.get()) + 1;
+  image::Stripe& stripe = StripeOf(slot, lba);
   RedoRecord rec{};
   rec.valid = image::kRedoValid;
-  rec.seq = lane.record->seq + 1;
+  rec.seq = ++lane.seq;
   rec.lba = lba;
   rec.old_entry = old_entry;
   rec.new_entry = new_entry;
   rec.ref_new = 1;
   rec.ref_old_after = ref_old_after;
-  rec.volume = slot;
+  rec.volume = slot | uint64_t{crc} << 32;
   image::SealRecord(rec);
-  std::memcpy(lane.record, &rec, sizeof rec);
-  m.Flush(lane.record, sizeof rec);
-  // The new block's data (copied without a fence) and the record are
-  // durable before any field the record names changes.
-  m.Drain();
-  lane.kept = false;  // replaced
-  if (retire) {
-    // The record keeps ref_old_after (0): recovery must restore 1 on undo.
-    // A crash before the clear below is durable redoes 0, freeing the
-    // block; Open retires it again when the media lists it bad (media.h).
-    Apply(*this, slot, lba, old_entry, new_entry, 1, image::kRefRetired);
-    Clear(*this, *lane.record);
-    return Status::Ok();
+  RedoRecord* dst = &lane.record[rec.seq % image::kLaneRecords];
+  std::memcpy(dst, &rec, sizeof rec);
+  m.Flush(dst, sizeof rec);
+  // Another lane's deferred apply under this stripe is durable before this
+  // write changes anything it stored.
+  if (stripe.tag_lane != 0 && stripe.tag_lane != me) {
+    FlushLines(*this, stripe.tag_lines);
   }
-  Apply(*this, slot, lba, old_entry, new_entry, 1, ref_old_after);
-  // Keep the record when the freed block can become the lane's spare. A
-  // group not scanned yet would find the block itself, so it is not kept.
-  if (g && scanned && lane.spare == image::kNoBlock && !dedup) {
-    lane.spare = old_pba;
+  FlushLines(*this, lane.pending);
+  // The new block's data (copied without a fence), the record and the
+  // lane's previous deferred apply are durable before any field the record
+  // names changes.
+  m.Drain();
+  for (const void*& p : lane.pending) p = nullptr;
+  stripe.tag_lane = 0;
+  lane.kept = false;
+  const uint32_t k = rec.seq % image::kLaneRecords;
+  // The record this one replaced is gone from media: its block is free.
+  ReleaseHeld(lane, k);
+  if (defer) {
+    uint64_t* map = MapOf(slot);
+    StoreRef(new_pba, 1);
+    std::atomic_ref<uint64_t>(map[lba]).store(new_entry,
+                                              std::memory_order_release);
+    StoreRef(old_pba, 0);
+    // Durable at the lane's next fence; recovery redoes the record until
+    // then (it stays valid: the next record goes to the other slot).
+    lane.pending[0] = &ref[new_pba];
+    lane.pending[1] = &map[lba];
+    lane.pending[2] = &ref[old_pba];
+    stripe.tag_lane = me;
+    for (int i = 0; i < 3; i++) stripe.tag_lines[i] = lane.pending[i];
+    lane.held[k] = old_pba;
     lane.kept = true;
     return Status::Ok();
   }
-  Clear(*this, *lane.record);
+  // The other slot's record (whose apply the fence made durable) is
+  // cleared with the apply, before this record: the older record never
+  // outlives the newer one (ClearBoth).
+  ClearNoDrain(*this, lane.record[(rec.seq + 1) % image::kLaneRecords]);
+  if (retire) {
+    // The record keeps ref_old_after (0). A crash before the clear below
+    // is durable redoes 0, freeing the block; Open retires it again when
+    // the media lists it bad (media.h).
+    Apply(*this, slot, lba, old_entry, new_entry, 1, image::kRefRetired);
+    Clear(*this, *dst);
+    ReleaseHeld(lane, 1 - k);
+    return Status::Ok();
+  }
+  Apply(*this, slot, lba, old_entry, new_entry, 1, ref_old_after);
+  Clear(*this, *dst);
+  ReleaseHeld(lane, 1 - k);
   if (g && scanned) {
     if (!group) group = std::unique_lock(g->mu);
     g->free.push_back(old_pba);
@@ -276,20 +366,34 @@ Status Image::State::Remap(Lane& lane, uint32_t slot, uint64_t lba,
   const uint64_t new_entry = image::MakeEntry(target);
   RedoRecord rec{};
   rec.valid = image::kRedoValid;
-  rec.seq = lane.record->seq + 1;
+  rec.seq = ++lane.seq;
   rec.lba = lba;
   rec.old_entry = old_entry;
   rec.new_entry = new_entry;
   rec.ref_new = ref_target + 1;
   rec.ref_old_after = ref_old_after;
-  rec.volume = slot;
+  rec.volume = slot | uint64_t{image::DataCrc(other.data(), bs())} << 32;
   image::SealRecord(rec);
-  std::memcpy(lane.record, &rec, sizeof rec);
-  // The record is durable before any field it names changes.
-  m.Persist(lane.record, sizeof rec);
-  lane.kept = false;  // replaced
+  RedoRecord* dst = &lane.record[rec.seq % image::kLaneRecords];
+  std::memcpy(dst, &rec, sizeof rec);
+  m.Flush(dst, sizeof rec);
+  image::Stripe& stripe = StripeOf(slot, lba);
+  const uint32_t me = static_cast<uint32_t>(&lane - lanes.get()) + 1;
+  if (stripe.tag_lane != 0 && stripe.tag_lane != me) {
+    FlushLines(*this, stripe.tag_lines);
+  }
+  FlushLines(*this, lane.pending);
+  // The record (and any deferred apply under this stripe or of this lane)
+  // is durable before any field it names changes.
+  m.Drain();
+  for (const void*& p : lane.pending) p = nullptr;
+  stripe.tag_lane = 0;
+  lane.kept = false;
+  // The other slot is cleared with the apply, before this record (Commit).
+  ClearNoDrain(*this, lane.record[(rec.seq + 1) % image::kLaneRecords]);
   Apply(*this, slot, lba, old_entry, new_entry, rec.ref_new, ref_old_after);
-  Clear(*this, *lane.record);
+  Clear(*this, *dst);
+  for (uint32_t k = 0; k < image::kLaneRecords; k++) ReleaseHeld(lane, k);
   if (g && scanned) {
     if (!group) group = std::unique_lock(g->mu);
     g->free.push_back(old_pba);
@@ -300,45 +404,132 @@ Status Image::State::Remap(Lane& lane, uint32_t slot, uint64_t lba,
 }
 
 void Image::State::Retire(Lane& lane) {
-  if (!lane.kept) return;
-  Clear(*this, *lane.record);
+  if (!lane.kept && !lane.pending[1]) return;
+  FlushLines(*this, lane.pending);
+  RedoRecord* r = lane.record;
+  const uint32_t older = r[1].seq < r[0].seq;
+  // The older record's apply is durable (the newer one's fence): it is
+  // cleared first (ClearBoth).
+  ClearNoDrain(*this, r[older]);
+  // The deferred apply is durable, and the older record cleared, before
+  // the newer record is cleared.
+  m.Drain();
+  for (const void*& p : lane.pending) p = nullptr;
+  Clear(*this, r[1 - older]);
   lane.kept = false;
+  for (uint32_t k = 0; k < image::kLaneRecords; k++) ReleaseHeld(lane, k);
 }
 
 void Image::State::RetireAll() {
   for (uint32_t i = 0; i < sb.lanes; i++) Retire(lanes[i]);
 }
 
+Status Image::State::CheckRecord(uint32_t i, const RedoRecord& r) const {
+  auto where = "image " + m.info().path + ": redo record of lane " +
+               std::to_string(i) + ": ";
+  const uint64_t vol =
+      sb.version >= image::kOneFenceVersion ? image::RecordSlot(r) : r.volume;
+  if (vol >= sb.max_volumes) {
+    return Corruption(where + "volume slot " + std::to_string(vol) +
+                      " is beyond the " + std::to_string(sb.max_volumes) +
+                      " slots");
+  }
+  if (r.lba >= sb.virtual_blocks) {
+    return Corruption(where + "block " + std::to_string(r.lba) +
+                      " is beyond the virtual size");
+  }
+  Status st = ValidateEntry(r.lba, r.old_entry);
+  if (st.ok()) st = ValidateEntry(r.lba, r.new_entry);
+  if (!st.ok()) {
+    return st.WithContext("redo record of lane " + std::to_string(i));
+  }
+  if (EntryPresent(r.new_entry) &&
+      (r.ref_new == 0 || r.ref_new == image::kRefRetired)) {
+    return Corruption(where + "new block refcount " +
+                      std::to_string(r.ref_new) + " (want 1 or more)");
+  }
+  return Status::Ok();
+}
+
+bool Image::State::RecordComplete(Lane& lane, const RedoRecord& r) const {
+  if (!EntryPresent(r.new_entry)) return true;
+  if (lane.scratch.size() != bs()) lane.scratch.resize(bs());
+  // A block that cannot be read cannot be shown complete.
+  if (!ReadData(lane.scratch.data(), EntryPba(r.new_entry), 0, bs())) {
+    return false;
+  }
+  return image::DataCrc(lane.scratch.data(), bs()) == image::RecordCrc(r);
+}
+
+// Version 5. A lane's valid records are replayed in seq order; lanes in
+// any order (commit.cc, "One fence"). A record is replayed when it is
+// complete (its data reached media: the fence after it completed, or its
+// apply never began) and map[lba] holds its old or its new entry;
+// otherwise a later move of the block decided it (and its own apply was
+// durable before that move changed anything), or the crash came before
+// its fence. Redo only: the values are absolute.
+Status Image::State::RecoverLane(uint32_t i) {
+  Lane& lane = lanes[i];
+  RedoRecord* recs[image::kLaneRecords];
+  uint32_t n = 0;
+  bool torn = false;
+  for (uint32_t k = 0; k < image::kLaneRecords; k++) {
+    RedoRecord& r = lane.record[k];
+    lane.seq = std::max(lane.seq, r.seq);
+    if (r.valid == 0) continue;
+    if (!image::RecordValid(r, sb.version)) {
+      torn = true;  // torn while being written: its fence never completed
+      continue;
+    }
+    DAXSTORE_RETURN_IF_ERROR(CheckRecord(i, r));
+    recs[n++] = &r;
+  }
+  if (n == 2 && recs[1]->seq < recs[0]->seq) std::swap(recs[0], recs[1]);
+  for (uint32_t k = 0; k < n; k++) {
+    const RedoRecord& r = *recs[k];
+    const uint32_t slot = image::RecordSlot(r);
+    const uint64_t now = LoadEntry(slot, r.lba);
+    // Not complete: the crash came before its fence. Neither entry: a
+    // later move decided it.
+    const bool redo =
+        RecordComplete(lane, r) && (now == r.old_entry || now == r.new_entry);
+    if (!writable && inspect) plan.push_back({i, &r, redo});
+    if (!redo) continue;
+    if (!writable) {
+      // A read-only open reads what recovery will leave (LoadEntry).
+      if (now != r.new_entry) overlay.push_back({slot, r.lba, r.new_entry});
+      for (image::Overlay& o : overlay) {
+        if (o.slot == slot && o.lba == r.lba) o.entry = r.new_entry;
+      }
+      continue;
+    }
+    Apply(*this, slot, r.lba, r.old_entry, r.new_entry, r.ref_new,
+          r.ref_old_after);
+    recovered++;
+  }
+  if (writable && (n || torn)) ClearBoth(*this, lane.record);
+  return Status::Ok();
+}
+
 Status Image::State::Recover() {
+  if (sb.version >= image::kOneFenceVersion) {
+    for (uint32_t i = 0; i < sb.lanes; i++) {
+      DAXSTORE_RETURN_IF_ERROR(RecoverLane(i));
+    }
+    return SettleIntent();
+  }
   for (uint32_t i = 0; i < sb.lanes; i++) {
     RedoRecord& r = *lanes[i].record;
+    // Records written after the upgrade continue the lane's sequence, so
+    // ClearBoth tells the older of two slots by seq.
+    lanes[i].seq = r.seq;
     if (r.valid == 0) continue;
     if (!image::RecordValid(r, sb.version)) {
       // Torn while being written: the crash came before step 2 began.
       if (writable) Clear(*this, r);
       continue;
     }
-    auto where = "image " + m.info().path + ": redo record of lane " +
-                 std::to_string(i) + ": ";
-    if (r.volume >= sb.max_volumes) {
-      return Corruption(where + "volume slot " + std::to_string(r.volume) +
-                        " is beyond the " + std::to_string(sb.max_volumes) +
-                        " slots");
-    }
-    if (r.lba >= sb.virtual_blocks) {
-      return Corruption(where + "block " + std::to_string(r.lba) +
-                        " is beyond the virtual size");
-    }
-    Status st = ValidateEntry(r.lba, r.old_entry);
-    if (st.ok()) st = ValidateEntry(r.lba, r.new_entry);
-    if (!st.ok()) {
-      return st.WithContext("redo record of lane " + std::to_string(i));
-    }
-    if (EntryPresent(r.new_entry) &&
-        (r.ref_new == 0 || r.ref_new == image::kRefRetired)) {
-      return Corruption(where + "new block refcount " +
-                        std::to_string(r.ref_new) + " (want 1 or more)");
-    }
+    DAXSTORE_RETURN_IF_ERROR(CheckRecord(i, r));
     if (!writable && inspect) {
       pending.push_back(i);
       continue;

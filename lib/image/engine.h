@@ -12,7 +12,7 @@
 //   line): they hold their lane for the whole write, and volume
 //   operations also hold every lane (LockAllLanes), so no write is in
 //   flight during one.
-// - A lane (thread slot) owns one redo record and a scratch block.
+// - A lane (thread slot) owns two redo record slots and a scratch block.
 // - A stripe lock guards map entries hashing to it: writers hold it
 //   exclusive while they log, apply and clear, and make its sequence odd
 //   for that time (Stripe). Readers copy a block without it and keep the
@@ -25,9 +25,10 @@
 //   shared block neither lose a decrement nor leave two valid records
 //   naming one shared refcount. With at most one writable volume no block
 //   can lose a reference to two writers at once, so writes skip it.
-// - A lane may keep its last record valid after the write returns, with
-//   the block that write freed as its spare (commit.cc, "Kept records");
-//   volume operations, Check and ResetFreeSpace retire kept records first.
+// - A lane keeps its last records valid after the write returns, its map
+//   update deferred to the lane's next fence and the block it freed held
+//   (commit.cc, "One fence"); volume operations, Check, ResetFreeSpace, a
+//   dedup pass and a clean close retire them first.
 // - A group mutex guards one group's in-memory free list. A group's free list
 //   is built by scanning its refcounts the first time a lane allocates there;
 //   a block is pushed back by the writer that drops its ref to 0, which holds
@@ -61,12 +62,24 @@ inline constexpr size_t kStripes = 1024;
 
 struct alignas(64) Lane {
   std::mutex mu;
-  RedoRecord* record = nullptr;  // in pmem
+  // In pmem: kLaneRecords slots (version 5; older versions use record[0]).
+  RedoRecord* record = nullptr;
   std::vector<uint8_t> scratch;  // one block
   std::vector<uint8_t> compare;  // one block: a remap's target, compared
   uint64_t group = 0;            // where this lane allocates next
-  // The record holds a completed move and stays valid (a kept record).
+  uint64_t seq = 0;              // of the lane's last record (version 5)
+  // The lines of the lane's last deferred apply (map entry and refcounts),
+  // stored but not yet fenced: the lane's next fence makes them durable
+  // (commit.cc, "One fence"). Null where none.
+  const void* pending[3] = {nullptr, nullptr, nullptr};
+  // A record stays valid after its write returned (a kept record; version
+  // 5: a deferred one).
   bool kept = false;
+  // Version 5: held[k] is the block the deferred record in slot k freed,
+  // or kNoBlock. No write uses it while that record may be valid on media
+  // (until the fence of the record that overwrites the slot, or Retire):
+  // replayed, the record sets its refcount to 0 again.
+  uint64_t held[kLaneRecords] = {kNoBlock, kNoBlock};
   // A free block (refcount 0) on no free list that only this lane uses:
   // the block its kept record freed, or one it gave back.
   uint64_t spare = kNoBlock;
@@ -79,6 +92,11 @@ struct alignas(64) Lane {
 struct alignas(64) Stripe {
   std::shared_mutex mu;
   std::atomic<uint64_t> seq{0};  // odd while a writer holds mu
+  // The last deferred apply under this stripe (commit.cc, "One fence"):
+  // lane index + 1 (0: none) and the lines it stored. A writer of another
+  // lane flushes them before its own fence. Guarded by mu (exclusive).
+  uint32_t tag_lane = 0;
+  const void* tag_lines[3] = {nullptr, nullptr, nullptr};
 
   // Exclusive: mu, with the sequence odd until the guard goes.
   class Writer {
@@ -151,16 +169,30 @@ struct alignas(64) Group {
 
 // A borrowed callable returning bool (Commit's fill): no allocation, unlike
 // std::function, whose heap copy of a capturing lambda cost a write ~7%.
+// fill(&crc) also sets crc to the CRC32C of the data it stored.
 class FillRef {
  public:
   template <typename F>
   explicit FillRef(F& f)
-      : f_(&f), call_([](void* p) { return (*static_cast<F*>(p))(); }) {}
-  bool operator()() const { return call_(f_); }
+      : f_(&f), call_([](void* p, uint32_t* crc) {
+          return (*static_cast<F*>(p))(crc);
+        }) {}
+  bool operator()(uint32_t* crc) const { return call_(f_, crc); }
 
  private:
   void* f_;
-  bool (*call_)(void*);
+  bool (*call_)(void*, uint32_t*);
+};
+
+// CRC32C (Castagnoli) of n bytes: the data checksum of version-5 records.
+uint32_t DataCrc(const void* p, size_t n);
+
+// A map entry a read-only open reads instead of the one on media: what
+// recovery will store there (Recover, version 5).
+struct Overlay {
+  uint32_t slot;
+  uint64_t lba;
+  uint64_t entry;
 };
 
 }  // namespace image
@@ -185,6 +217,17 @@ struct Image::State {
   // records in `pending` (by lane) instead of refusing them.
   bool inspect = false;
   std::vector<uint32_t> pending;
+  // Read-only opens of a version-5 image: map entries that complete,
+  // unreplayed records change (Recover). Empty for read-write opens.
+  std::vector<image::Overlay> overlay;
+  // Read-only inspection of a version-5 image: every valid record in the
+  // order recovery takes them, and whether recovery redoes it.
+  struct Planned {
+    uint32_t lane;
+    const image::RedoRecord* rec;
+    bool redo;
+  };
+  std::vector<Planned> plan;
   uint64_t* maps = nullptr;  // in pmem: slot i at maps + i * map_stride
   uint64_t map_stride = 0;   // entries between two slots
   uint32_t* ref = nullptr;   // in pmem
@@ -244,6 +287,11 @@ struct Image::State {
   std::vector<std::unique_lock<std::mutex>> LockAllLanes() const;
 
   uint64_t LoadEntry(uint32_t slot, uint64_t lba) const {
+    if (!overlay.empty()) [[unlikely]] {
+      for (const image::Overlay& o : overlay) {
+        if (o.slot == slot && o.lba == lba) return o.entry;
+      }
+    }
     return std::atomic_ref<uint64_t>(MapOf(slot)[lba])
         .load(std::memory_order_acquire);
   }
@@ -268,6 +316,10 @@ struct Image::State {
   // Returns a block Allocate gave the lane and that was not published:
   // back to the lane's spare (a kept record may name it) or to free space.
   void GiveBack(image::Lane& lane, uint64_t pba);
+  // Version 5: hands the lane's held block of record slot k (if any) to
+  // its spare or free space; the record in slot k is no longer valid on
+  // media.
+  void ReleaseHeld(image::Lane& lane, uint32_t k);
   // Forgets every free list and spare (after Check repaired refcounts, or
   // a volume was deleted). Retires kept records first. Not concurrent
   // with writes.
@@ -297,9 +349,16 @@ struct Image::State {
   // Replays and clears every valid redo record, then settles a pending
   // volume operation (Open).
   Status Recover();
-  // Clears the lane's kept record, if any (durable on return). Caller
-  // holds the lane, or no write runs.
+  // Makes the lane's deferred apply durable and clears its kept records,
+  // if any (durable on return). Caller holds the lane, or no write runs.
   void Retire(image::Lane& lane);
+  // Version 5 recovery of lane i's records (Recover).
+  Status RecoverLane(uint32_t i);
+  // A valid record's fields are in range (Recover).
+  Status CheckRecord(uint32_t lane, const image::RedoRecord& r) const;
+  // Version 5: the record's new block holds the data its CRC names (or it
+  // names a hole). Uses lane.scratch.
+  bool RecordComplete(image::Lane& lane, const image::RedoRecord& r) const;
   // Retire on every lane. Caller holds vol_mu exclusive or is alone.
   void RetireAll();
 

@@ -70,8 +70,13 @@ inline constexpr uint64_t kMagic = 0x31474d4958414444ull;  // "DDAXIMG1"
 // image. Version 4 changed only the redo record's checksum (RecordChecksum:
 // FNV-1a, a byte at a time, was ~9% of a 4 KiB write). Older images open as
 // they are (their records checked the old way) and are upgraded in place by
-// the first read-write open, after its recovery.
-inline constexpr uint32_t kVersion = 4;
+// the first read-write open, after its recovery. Version 5 is the one-fence
+// commit (lib/image/commit.cc): two record slots per lane, the data's
+// CRC32C in each record, and the map update of a write made durable by
+// the lane's next fence; recovery redoes every complete record.
+inline constexpr uint32_t kVersion = 5;
+// The first version whose records carry a data checksum and a second slot.
+inline constexpr uint32_t kOneFenceVersion = 5;
 inline constexpr uint32_t kOldestVersion = 2;
 inline constexpr uint64_t kPage = 4096;
 inline constexpr uint64_t kLaneSlot = 256;
@@ -139,11 +144,23 @@ struct RedoRecord {
   uint64_t new_entry;      // map[lba] after (0: hole)
   uint32_t ref_new;        // ref[new block] after (1), if new_entry is a block
   uint32_t ref_old_after;  // ref[old block] after, if old_entry is a block
-  uint64_t volume;         // map slot of the volume written
-  uint64_t checksum;       // RecordChecksum of the 56 bytes before this field;
-                           // 0 when cleared, so it can never pass again
+  // Bits 0-31: map slot of the volume written. Version 5, bits 32-63: the
+  // CRC32C of new_entry's block (RecordCrc), 0 when new_entry is a hole.
+  uint64_t volume;
+  uint64_t checksum;  // RecordChecksum of the 56 bytes before this field;
+                      // 0 when cleared, so it can never pass again
 };
 static_assert(sizeof(RedoRecord) == 64);
+// Version 5: each lane slot holds kLaneRecords records, the one of
+// sequence number q at index q % kLaneRecords.
+inline constexpr uint32_t kLaneRecords = 2;
+static_assert(kLaneRecords * sizeof(RedoRecord) <= kLaneSlot);
+inline uint32_t RecordSlot(const RedoRecord& r) {
+  return static_cast<uint32_t>(r.volume);
+}
+inline uint32_t RecordCrc(const RedoRecord& r) {
+  return static_cast<uint32_t>(r.volume >> 32);
+}
 
 // One volume, at volume_offset + slot * kVolumeEntry. All zero: free.
 struct VolumeEntry {

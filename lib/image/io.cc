@@ -241,9 +241,13 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
     // Runs under Commit's locks. Data that is zero after its probe is
     // checked while the copy drains, so the check costs non-zero writes
     // (almost) nothing; a zero write pays for a copy it throws away.
-    auto fill = [&] {
+    // The CRC is computed from the caller's buffer after the copy is
+    // issued, so it runs while the non-temporal stores drain.
+    auto fill = [&](uint32_t* crc) {
       StoreBlock(s, pba, data);
-      return !check || !AllZero(data + kZeroProbe, bs - kZeroProbe);
+      if (check && AllZero(data + kZeroProbe, bs - kZeroProbe)) return false;
+      *crc = image::DataCrc(data, bs);
+      return true;
     };
     st = s.Commit(lane, slot, lba, old, pba, image::FillRef(fill), &used);
   }
@@ -358,7 +362,8 @@ void Image::set_detect_zeroes(bool on) {
 }
 
 Status Image::Flush() {
-  // Every write persisted before it returned; the fence orders the rest.
+  // Every write is durable when it returns (its data and redo record; a
+  // deferred map update is redone by recovery); the fence orders the rest.
   s_->m.Drain();
   return Status::Ok();
 }

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <vector>
@@ -221,40 +222,86 @@ TEST_F(ImageCheckTest, CheckReadOnlyReportsPendingRecoveryWithoutWriting) {
   EXPECT_EQ(r->leaked_blocks, 0u);  // refcounts as recovery leaves them
   EXPECT_EQ(Bytes(), bytes);
 
-  // Put the old entry back: the write did not reach the map; recovery
-  // undoes the record, and the refcounts still match what it will leave.
+  // Put the old entry back: the write's map update did not reach media
+  // (it waits for the lane's next fence), but its data and record did, so
+  // the write was acknowledged and recovery redoes it. A read-only open
+  // reads what recovery will leave (the new data) and writes nothing.
   image::Superblock sb = Sb();
   image::RedoRecord rec{};
-  for (uint32_t i = 0; i < sb.lanes; i++) {
-    Pread(&rec, sizeof rec, sb.lane_offset + i * image::kLaneSlot);
-    if (rec.valid) break;
+  uint64_t rec_off = 0;
+  for (uint32_t i = 0; i < sb.lanes * image::kLaneRecords; i++) {
+    image::RedoRecord r{};
+    const uint64_t off = sb.lane_offset +
+                         i / image::kLaneRecords * image::kLaneSlot +
+                         i % image::kLaneRecords * sizeof r;
+    Pread(&r, sizeof r, off);
+    if (r.valid && r.seq > rec.seq) {
+      rec = r;
+      rec_off = off;
+    }
   }
   ASSERT_TRUE(rec.valid);
+  ASSERT_NE(rec_off, 0u);
   Pwrite(&rec.old_entry, 8, EntryOffset(0, 0));
   r = Image::CheckReadOnly(solo);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->pending.size(), 1u);
-  EXPECT_EQ(r->pending[0].action, "undo");
+  EXPECT_EQ(r->pending[0].action, "redo");
   EXPECT_EQ(r->leaked_blocks + r->overcommitted_blocks, 0u);
-  // A record still to undo: a read-only open reads what recovery will
-  // leave (the old data) and writes nothing.
   const std::string before_ro = Bytes();
   {
     auto ro_img = Image::Open(solo, ro);
     ASSERT_TRUE(ro_img.ok()) << ro_img.status().ToString();
     std::vector<uint8_t> got(kBlock);
     ASSERT_TRUE(ro_img->Read(0, got.data(), kBlock).ok());
-    EXPECT_EQ(got, std::vector<uint8_t>(kBlock, 0xa1));
+    EXPECT_EQ(got, std::vector<uint8_t>(kBlock, 0xb2));
   }
   EXPECT_EQ(Bytes(), before_ro);
 
+  // The same with the new block torn (one byte of the data never reached
+  // media): the record fails its data checksum, the write was never
+  // acknowledged, and both a read-only open and recovery keep the old data.
+  const std::string torn_path = dir_ / "torn.img";
+  std::filesystem::copy_file(solo, torn_path);
+  path_ = torn_path;
+  const uint64_t new_block_off =
+      sb.data_offset + image::EntryPba(rec.new_entry) * sb.block_size;
+  uint8_t torn = 0x5a;
+  Pwrite(&torn, 1, new_block_off + 100);
+  // Torn data means the fence after it never completed, so none of the
+  // apply's stores (made after that fence) is on media either.
+  const uint32_t ref_new = 0, ref_old = 1;
+  Pwrite(&ref_new, 4, sb.ref_offset + 4 * image::EntryPba(rec.new_entry));
+  Pwrite(&ref_old, 4, sb.ref_offset + 4 * image::EntryPba(rec.old_entry));
+  r = Image::CheckReadOnly(torn_path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->pending.empty());  // recovery will not change anything
+  EXPECT_EQ(r->leaked_blocks + r->overcommitted_blocks, 0u);
+  {
+    auto ro_img = Image::Open(torn_path, ro);
+    ASSERT_TRUE(ro_img.ok()) << ro_img.status().ToString();
+    std::vector<uint8_t> got(kBlock);
+    ASSERT_TRUE(ro_img->Read(0, got.data(), kBlock).ok());
+    EXPECT_EQ(got, std::vector<uint8_t>(kBlock, 0xa1));
+  }
+  {
+    auto img = Image::Open(torn_path);  // read-write: recovery
+    ASSERT_TRUE(img.ok()) << img.status().ToString();
+    EXPECT_EQ(img->Info()->recovered_records, 0u);
+    EXPECT_TRUE(img->Check()->clean());
+    std::vector<uint8_t> got(kBlock);
+    ASSERT_TRUE(img->Read(0, got.data(), kBlock).ok());
+    EXPECT_EQ(got, std::vector<uint8_t>(kBlock, 0xa1));
+  }
+
+  // The complete record: read-write recovery redoes it.
   auto img = Image::Open(solo);  // read-write: recovery
   ASSERT_TRUE(img.ok()) << img.status().ToString();
   EXPECT_EQ(img->Info()->recovered_records, 1u);
   EXPECT_TRUE(img->Check()->clean());
   std::vector<uint8_t> got(kBlock);
   ASSERT_TRUE(img->Read(0, got.data(), kBlock).ok());
-  EXPECT_EQ(got, std::vector<uint8_t>(kBlock, 0xa1));
+  EXPECT_EQ(got, std::vector<uint8_t>(kBlock, 0xb2));
 }
 
 TEST_F(ImageCheckTest, CheckReadOnlyOfAnImageInUseIsBusy) {

@@ -211,9 +211,10 @@ TEST_F(ImageCorruptTest, ATornRecordDoesNotReviveAClearedOne) {
   path_ = img_path;
   sb = ReadSb(0);
   int revived = 0;
-  for (uint32_t lane = 0; lane < sb.lanes; lane++) {
+  for (uint32_t i = 0; i < sb.lanes * image::kLaneRecords; i++) {
     image::RedoRecord r;
-    uint64_t off = sb.lane_offset + lane * image::kLaneSlot;
+    uint64_t off = sb.lane_offset + i / image::kLaneRecords * image::kLaneSlot +
+                   i % image::kLaneRecords * sizeof r;
     Pread(&r, sizeof r, off);
     if (r.seq == 0 || r.lba != 5) continue;
     r.valid = image::kRedoValid;
@@ -230,41 +231,57 @@ TEST_F(ImageCorruptTest, ATornRecordDoesNotReviveAClearedOne) {
   EXPECT_TRUE(img->Check()->clean());
 }
 
-// Format 4 changed the record checksum: a version-3 crash image's records
-// are checked the version-3 way, replayed, and the image is upgraded; the
-// same record in a version-4 image is torn and ignored.
+// Format 4 changed the record checksum and format 5 the records (a data
+// checksum, two slots per lane): a version-3 or version-4 crash image's
+// record is checked and replayed the way its version wrote it, the image
+// is upgraded, and its data is intact; the same record in a version-5
+// image is torn and ignored.
 TEST_F(ImageCorruptTest, RecordChecksumFollowsTheImageVersion) {
   image::Superblock sb = ReadSb(0);
   ASSERT_EQ(sb.version, image::kVersion);
   image::RedoRecord r{};
   uint64_t off = 0;
-  for (uint32_t lane = 0; lane < sb.lanes && r.seq == 0; lane++) {
-    off = sb.lane_offset + lane * image::kLaneSlot;
+  for (uint32_t i = 0; i < sb.lanes * image::kLaneRecords && r.seq == 0; i++) {
+    off = sb.lane_offset + i / image::kLaneRecords * image::kLaneSlot +
+          i % image::kLaneRecords * sizeof r;
     Pread(&r, sizeof r, off);
   }
   ASSERT_NE(r.seq, 0u) << "no lane kept the fields of its last record";
+  // Older versions' records start a lane slot and name the volume alone.
+  off -= (off - sb.lane_offset) % image::kLaneSlot;
   r.valid = image::kRedoValid;
-  r.checksum = image::RecordChecksum(r, 3);
-  ASSERT_NE(r.checksum, image::RecordChecksum(r, image::kVersion));
+  r.volume = image::RecordSlot(r);
   auto set_version = [&](uint32_t v) {
     sb.version = v;
     image::SealSuperblock(sb);
     Pwrite(&sb, sizeof sb, sb.backup_offset);
     Pwrite(&sb, sizeof sb, 0);
   };
-  set_version(3);
-  Pwrite(&r, sizeof r, off);
-  {
+  for (uint32_t v : {3u, 4u}) {
+    SCOPED_TRACE("version " + std::to_string(v));
+    r.checksum = image::RecordChecksum(r, v);
+    ASSERT_NE(r.checksum, image::RecordChecksum(r, v == 3 ? 4 : 3));
+    set_version(v);
+    Pwrite(&r, sizeof r, off);
+    {
+      auto img = Image::Open(path_);
+      ASSERT_TRUE(img.ok()) << img.status().ToString();
+      EXPECT_EQ(img->Info()->recovered_records, 1u);
+      std::vector<uint8_t> got(3 * 4096);
+      ASSERT_TRUE(img->Read(0, got.data(), got.size()).ok());
+      EXPECT_EQ(got, std::vector<uint8_t>(got.size(), 1));
+      EXPECT_TRUE(img->Check()->clean());
+    }
+    EXPECT_EQ(ReadSb(0).version, image::kVersion);
+    EXPECT_EQ(ReadSb(sb.backup_offset).version, image::kVersion);
+    // Upgraded images take writes the one-fence way.
     auto img = Image::Open(path_);
     ASSERT_TRUE(img.ok()) << img.status().ToString();
-    EXPECT_EQ(img->Info()->recovered_records, 1u);
-    std::vector<uint8_t> got(3 * 4096);
-    ASSERT_TRUE(img->Read(0, got.data(), got.size()).ok());
-    EXPECT_EQ(got, std::vector<uint8_t>(got.size(), 1));
+    std::vector<uint8_t> ones(4096, 1);
+    ASSERT_TRUE(img->Write(4096, ones.data(), ones.size()).ok());
     EXPECT_TRUE(img->Check()->clean());
   }
-  EXPECT_EQ(ReadSb(0).version, image::kVersion);
-  EXPECT_EQ(ReadSb(sb.backup_offset).version, image::kVersion);
+  r.checksum = image::RecordChecksum(r, 3);
   Pwrite(&r, sizeof r, off);
   auto img = Image::Open(path_);
   ASSERT_TRUE(img.ok()) << img.status().ToString();

@@ -7,9 +7,11 @@
 //   - no block is leaked or used twice (Check is clean).
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <thread>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "daxstore/image.h"
 #include "powerfail/crash.h"
 #include "testing/image_model.h"
+#include "testing/temp_dir.h"
 
 namespace daxstore {
 namespace {
@@ -50,7 +53,31 @@ struct Trace {
 
 // Recovers the crash image and checks it against the trace, given the
 // number of fences completed before the crash.
+// What a read-only open of the crash image reads, block by block: a copy
+// of its bytes opened read-only from a file (it replays nothing).
+Result<std::vector<std::vector<uint8_t>>> ReadOnlyView(const Mapping& m) {
+  static testing::TempDir dir("/dev/shm");
+  const std::string path = dir / "crash.img";
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(static_cast<const char*>(m.data()),
+              static_cast<std::streamsize>(m.size()));
+    if (!out) return IoError("cannot write " + path, EIO);
+  }
+  MapOptions ro;
+  ro.access = Access::kReadOnly;
+  DAXSTORE_ASSIGN_OR_RETURN(Image img, Image::Open(path, ro));
+  std::vector<std::vector<uint8_t>> blocks;
+  for (uint64_t b = 0; b < kVirtual / kBs; b++) {
+    blocks.emplace_back(kBs);
+    DAXSTORE_RETURN_IF_ERROR(img.Read(b * kBs, blocks.back().data(), kBs));
+  }
+  return blocks;
+}
+
 Status CheckCrashImage(Mapping m, uint64_t fence, const Trace& t) {
+  // Before recovery: a read-only open must read what recovery leaves.
+  DAXSTORE_ASSIGN_OR_RETURN(auto ro_view, ReadOnlyView(m));
   DAXSTORE_ASSIGN_OR_RETURN(Image img, Image::Open(std::move(m)));
   DAXSTORE_ASSIGN_OR_RETURN(CheckReport rep, img.Check());
   if (!rep.clean()) return Corruption("check: " + rep.findings.front());
@@ -61,6 +88,11 @@ Status CheckCrashImage(Mapping m, uint64_t fence, const Trace& t) {
   std::vector<uint8_t> got(kBs);
   for (uint64_t b = 0; b < kVirtual / kBs; b++) {
     DAXSTORE_RETURN_IF_ERROR(img.Read(b * kBs, got.data(), kBs));
+    if (got != ro_view[b]) {
+      return Corruption("block " + std::to_string(b) +
+                        " read-only before recovery differs from what "
+                        "recovery leaves");
+    }
     bool old_ok = std::memcmp(got.data(), acked.at(b * kBs), kBs) == 0;
     bool new_ok = std::memcmp(got.data(), next.at(b * kBs), kBs) == 0;
     if (!old_ok && !new_ok) {
@@ -154,13 +186,18 @@ TEST_P(ImageCrashSeeds, EveryPersistPointOfRandomIoRecovers) {
         }
       }
       ASSERT_TRUE(st.ok()) << st.ToString();
-      ASSERT_TRUE(img->Flush().ok());
+      // From workload 4 on, every other pair acknowledges a write when it
+      // returns, without Flush: it is durable then (its data and record
+      // are; recovery redoes its map update).
+      if (GetParam() < 4 || GetParam() % 4 < 2) {
+        ASSERT_TRUE(img->Flush().ok());
+      }
       t.acked_at.push_back((*sim)->fences());
       t.states.push_back(model);
     }
     points = rec.Finish();
   }
-  ASSERT_GT(points.size(), 48u);
+  ASSERT_GT(points.size(), 24u);
   std::fprintf(stderr, "image crash: %zu points, seed %llu\n", points.size(),
                static_cast<unsigned long long>(seed));
   auto rep = powerfail::CheckPoints(points, AgainstTrace(t), Variants(seed));
@@ -169,7 +206,7 @@ TEST_P(ImageCrashSeeds, EveryPersistPointOfRandomIoRecovers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Workloads, ImageCrashSeeds,
-                         ::testing::Values(0, 1, 2, 3));
+                         ::testing::Range(uint64_t{0}, uint64_t{16}));
 
 TEST(ImageCrash, NoValidRecordUndoesALaterMoveByAnotherLane) {
   // Lane A fills block 0 (its record's old entry is a hole). Lane B zeroes
@@ -250,8 +287,9 @@ TEST(ImageCrash, CrashDuringRecoveryRecoversAgain) {
     powerfail::Recorder rec(*sim, 0, 1);
     ASSERT_TRUE(img->Write(0, d.data(), kBs).ok());
     auto points = rec.Finish();
-    // Fences: data + record, apply; then the final point.
-    ASSERT_EQ(points.size(), 3u);
+    // Fences: data + record (and the last write's apply); then the final
+    // point.
+    ASSERT_EQ(points.size(), 2u);
     std::mt19937_64 rng(1);
     media = Materialize(
         points.back(), [](size_t) { return Fate::kLost; }, rng);
