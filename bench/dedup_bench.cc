@@ -26,6 +26,8 @@
 // writing to a twin image (same volumes and content) while the passes run
 // on the first: both rounds share the machine with the pass alike, so the
 // ratio is what a pass costs writes through the engine (locks, records).
+// paired/dedup/write_during_pass_speed_MiBps/0/N: write_during_pass with
+// the passes held to N MiB/s (`image dedup --speed`).
 // The images live in --pmem_dir (default /dev/shm), declared emulated
 // pmem.
 #include <benchmark/benchmark.h>
@@ -257,9 +259,11 @@ class Pinned {
 // 1: the base round writes to a twin image while the pass runs on the
 // first, so both rounds share the machine with the pass alike and the
 // ratio is what the pass costs through the engine (locks, records).
+// state.range(1): the passes' speed limit in MiB/s (0: none).
 void BM_WriteDuringPass(benchmark::State& state) {
   constexpr int kOps = 2048;  // writes per round
   const bool twin = state.range(0) == 1;
+  const uint64_t speed = static_cast<uint64_t>(state.range(1)) << 20;
   daxstore::Image img = PassImage("daxstore-bench-dedup-write.img");
   std::unique_ptr<daxstore::Image> other;
   if (twin) {
@@ -276,7 +280,7 @@ void BM_WriteDuringPass(benchmark::State& state) {
   (void)Must(img.Dedup(daxstore::DedupScope::kGroup));
   if (other) (void)Must(other->Dedup(daxstore::DedupScope::kGroup));
   const auto p0 = Clock::now();
-  (void)Must(img.Dedup(daxstore::DedupScope::kGroup));
+  (void)Must(img.Dedup(daxstore::DedupScope::kGroup, {}, speed));
   const auto pass_us =
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - p0)
           .count();
@@ -302,7 +306,7 @@ void BM_WriteDuringPass(benchmark::State& state) {
       cv.notify_all();
       lock.unlock();
       const auto a = Clock::now();
-      (void)Must(img.Dedup(daxstore::DedupScope::kGroup));
+      (void)Must(img.Dedup(daxstore::DedupScope::kGroup, {}, speed));
       const double took =
           std::chrono::duration<double>(Clock::now() - a).count();
       lock.lock();
@@ -360,13 +364,20 @@ BENCHMARK(BM_ReadDedupedVsUnshared)
     ->UseRealTime();
 BENCHMARK(BM_WriteDuringPass)
     ->Name("paired/dedup/write_during_pass")
-    ->Arg(0)
+    ->Args({0, 0})
+    ->Iterations(60)
+    ->Threads(1)
+    ->UseRealTime();
+BENCHMARK(BM_WriteDuringPass)
+    ->Name("paired/dedup/write_during_pass_speed_MiBps")
+    ->Args({0, 1024})
+    ->Args({0, 256})
     ->Iterations(60)
     ->Threads(1)
     ->UseRealTime();
 BENCHMARK(BM_WriteDuringPass)
     ->Name("paired/dedup/write_during_pass_vs_other_image")
-    ->Arg(1)
+    ->Args({1, 0})
     ->Iterations(60)
     ->Threads(1)
     ->UseRealTime();

@@ -409,9 +409,13 @@ class Image {
   // clones. Guests may write through other handles meanwhile (they then
   // take a ref lock per write). Guest-visible content never changes.
   // Volume operations wait until the pass ends. Offline, frees what
-  // Sharing reports for the scope.
+  // Sharing reports for the scope. `speed` > 0 holds the pass to that many
+  // bytes of mapped blocks scanned or compared per second (a pass
+  // competes with guest writes for memory bandwidth and caches); 0 runs
+  // it at full speed.
   [[nodiscard]] Result<DedupReport> Dedup(
-      DedupScope scope, const std::vector<std::string>& volumes = {});
+      DedupScope scope, const std::vector<std::string>& volumes = {},
+      uint64_t speed = 0);
 
   // Reads every refcount to count allocated blocks (image-wide, every
   // volume together): O(data blocks).

@@ -21,9 +21,10 @@
 //    returns data_bytes, zero_bytes, records, bytes), query-sharing
 //    {volumes?: [NAME...]} (Image::Sharing as JSON: block_size,
 //    data_blocks_used, volumes [{name, group, counts...}], total), dedup
-//    {scope?: "volume"|"group", volumes?: [NAME...]} (Image::Dedup while
-//    guests write; returns remapped_blocks, zero_blocks, freed_blocks,
-//    freed_bytes, skipped_blocks).
+//    {scope?: "volume"|"group", volumes?: [NAME...], speed?: BYTES/S}
+//    (Image::Dedup while guests write, speed its rate limit; returns
+//    remapped_blocks, zero_blocks, freed_blocks, freed_bytes,
+//    skipped_blocks).
 //    A request line is at most 64 KiB; a longer one, or bytes that are
 //    not a JSON object, get an error and the connection is closed.
 //

@@ -1,9 +1,11 @@
 // Dedup: blocks of equal content made one data block (Image::Dedup), each
 // remap through a lane's redo record (commit.cc, "Remaps").
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "image/engine.h"
@@ -54,10 +56,37 @@ class ActivePass {
   Image::State& s_;
 };
 
+// Holds a pass to `speed` bytes of mapped blocks per second (0: no
+// limit): after each block, sleeps while the pass is ahead of that rate.
+// Sleeps only once it is 1 ms ahead, so a pass at full speed never calls
+// the clock more than once per block.
+class Throttle {
+ public:
+  Throttle(uint64_t speed, size_t block_size)
+      : speed_(speed), bs_(block_size), start_(Clock::now()) {}
+  void Block() {
+    if (speed_ == 0) return;
+    bytes_ += bs_;
+    const auto due = std::chrono::duration<double>(static_cast<double>(bytes_) /
+                                                   static_cast<double>(speed_));
+    const auto ahead = due - (Clock::now() - start_);
+    if (ahead > std::chrono::milliseconds(1))
+      std::this_thread::sleep_for(ahead);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  uint64_t speed_;
+  size_t bs_;
+  Clock::time_point start_;
+  uint64_t bytes_ = 0;
+};
+
 }  // namespace
 
 Result<DedupReport> Image::Dedup(DedupScope scope,
-                                 const std::vector<std::string>& volumes) {
+                                 const std::vector<std::string>& volumes,
+                                 uint64_t speed) {
   State& s = *s_;
   if (!s.writable) {
     return InvalidArgument(s.m.info().path + " is open read-only");
@@ -104,6 +133,7 @@ Result<DedupReport> Image::Dedup(DedupScope scope,
   // Scan: every mapped block's class, and per (domain, data block) how
   // many entries of the domain name it.
   image::ContentIndex index(s);
+  Throttle throttle(speed, s.bs());
   std::vector<Met> met;
   std::unordered_map<uint64_t, uint32_t> uses;  // pba << 6 | domain
   for (size_t vi = 0; vi < slots.size(); vi++) {
@@ -112,6 +142,7 @@ Result<DedupReport> Image::Dedup(DedupScope scope,
       uint64_t e = 0;
       const uint32_t cls = index.ClassOf(slots[vi], lba, &e);
       if (cls == image::kNoClass || cls == image::kBadClass) continue;
+      throttle.Block();
       met.push_back({slots[vi], domain[vi], lba, e, cls});
       uses[EntryPba(e) << 6 | domain[vi]]++;
     }
@@ -141,6 +172,7 @@ Result<DedupReport> Image::Dedup(DedupScope scope,
                                 ? image::kNoBlock
                                 : keep.at(uint64_t{x.cls} << 6 | x.domain).pba;
     if (target == EntryPba(x.entry)) continue;
+    throttle.Block();  // the remap compares the block with its target
     if (image::dedup_step_hook) image::dedup_step_hook();
     std::lock_guard lane_lock(lane.mu);
     image::Stripe::Writer lock(s.StripeOf(x.slot, x.lba));

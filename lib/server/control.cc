@@ -268,9 +268,17 @@ static json Execute(ImageServer& server, ImageServer::State& s,
       Must(InvalidArgument("scope '" + scope +
                            "': use \"volume\" or \"group\""));
     }
+    uint64_t speed = 0;
+    if (auto v = args.find("speed"); v != args.end()) {
+      if (!v->is_number_unsigned() || v->get<uint64_t>() == 0) {
+        Must(InvalidArgument(
+            "speed must be a positive number of bytes per second"));
+      }
+      speed = v->get<uint64_t>();
+    }
     auto r = s.image.Dedup(
         scope == "group" ? DedupScope::kGroup : DedupScope::kVolume,
-        Names(args, "volumes"));
+        Names(args, "volumes"), speed);
     Must(r.status());
     const uint64_t bs = s.image.block_size();
     return {{"scope", scope},

@@ -188,7 +188,14 @@ while [ ! -S run/daxstore/x.img.ctl ] && [ $i -lt 100 ]; do
   sleep 0.1
   i=$((i + 1))
 done
-$cli image dedup x.img --scope group >dedup2.json || fail "served dedup: $(cat dedup2.json)"
+for bad in 0 fast; do
+  if $cli image dedup x.img --scope group --speed $bad 2>err >/dev/null; then
+    fail "dedup --speed $bad succeeded"
+  fi
+  grep -q "is no rate" err || fail "dedup --speed $bad: $(cat err)"
+done
+$cli image dedup x.img --scope group --speed 64m >dedup2.json ||
+  fail "served dedup: $(cat dedup2.json)"
 grep -q '"freed_blocks": 3,' dedup2.json || fail "served dedup: $(cat dedup2.json)"
 kill "$server" && wait "$server"
 server=

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "daxstore/size.h"
 #include "image_target.h"
 #include "output.h"
 
@@ -18,6 +19,7 @@ struct SharingArgs {
   std::string emulate;
   std::string control;
   std::string scope = "volume";
+  std::string speed;  // bytes per second, with a size suffix; "" : no limit
 };
 
 }  // namespace
@@ -59,6 +61,10 @@ void AddImageSharingCommands(CLI::App& image) {
       ->check(CLI::IsMember({"volume", "group"}));
   dd->add_option("--volume", d->volumes,
                  "a volume to dedup (repeat for more; default: every volume)");
+  dd->add_option("--speed", d->speed,
+                 "hold the pass to this many bytes of blocks scanned per "
+                 "second (e.g. 256M; default: no limit), so it leaves guests "
+                 "more memory bandwidth");
   dd->add_option("--emulate", d->emulate,
                  "declare the file pmem: cpu_cache or memory_controller");
   dd->add_option("--control", d->control,
@@ -68,6 +74,15 @@ void AddImageSharingCommands(CLI::App& image) {
   dd->callback([dd, d] {
     nlohmann::json args = {{"scope", d->scope}};
     if (!d->volumes.empty()) args["volumes"] = d->volumes;
+    if (!d->speed.empty()) {
+      auto speed = ParseSize(d->speed);
+      if (!speed.ok() || *speed == 0) {
+        throw Fail("--speed " + d->speed +
+                   " is no rate: give bytes per second with an optional k, "
+                   "m or g suffix, e.g. 256m");
+      }
+      args["speed"] = *speed;
+    }
     PrintJson(ImageRequest(dd, d->image, d->emulate, d->control,
                            {{"execute", "dedup"}, {"arguments", args}}, true));
   });
