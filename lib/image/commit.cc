@@ -372,7 +372,7 @@ Status Image::State::Remap(Lane& lane, uint32_t slot, uint64_t lba,
   rec.new_entry = new_entry;
   rec.ref_new = ref_target + 1;
   rec.ref_old_after = ref_old_after;
-  rec.volume = slot | uint64_t{image::DataCrc(other.data(), bs())} << 32;
+  rec.volume = slot | uint64_t{image::DataCrc(lane.compare.data(), bs())} << 32;
   image::SealRecord(rec);
   RedoRecord* dst = &lane.record[rec.seq % image::kLaneRecords];
   std::memcpy(dst, &rec, sizeof rec);
