@@ -42,8 +42,11 @@ class VhostLogTest : public VhostTest {
   }
   // Every byte of the file outside [off, off + n) still holds the canary.
   void ExpectCanaryOutside(uint64_t off, uint64_t n) {
-    for (uint64_t i = 0; i < len_; ++i)
-      if (i < off || i >= off + n) ASSERT_EQ(map_[i], kCanary) << i;
+    for (uint64_t i = 0; i < len_; ++i) {
+      if (i < off || i >= off + n) {
+        ASSERT_EQ(map_[i], kCanary) << i;
+      }
+    }
   }
   // A SET_LOG_BASE the backend must refuse: the connection drops, nothing
   // of the file changes, the next front end is served.
