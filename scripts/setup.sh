@@ -18,6 +18,7 @@ base_pkgs=(build-essential cmake ninja-build pkg-config git python3
   libpmem2-dev libpmem-dev libpmemobj-dev libpmemblk-dev libndctl-dev libdaxctl-dev
   nlohmann-json3-dev libcli11-dev libsystemd-dev libxml2-dev
   libxxhash-dev  # content hashes of image sharing/dedup
+  libnbd-dev     # the NBD client of image mirror
   libgtest-dev libgmock-dev libbenchmark-dev
   ndctl daxctl pmdk-tools gnuplot-nox
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd jq  # NBD server, clients
