@@ -200,6 +200,7 @@ struct Job::Impl {
       }
     }
     vol.StopTrackingWrites();
+    target->Close();  // a finished job holds no connection
     std::lock_guard lock(mu);
     if (cancel_asked) {
       if (fenced) vol.Unfence();

@@ -4,6 +4,7 @@
 #include <libnbd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -14,7 +15,7 @@
 namespace daxstore::mirror {
 namespace {
 
-constexpr size_t kMaxInFlight = 16;
+constexpr size_t kMaxInFlight = 64;
 constexpr int kPollMs = 100;
 
 class NbdTarget final : public Target {
@@ -102,6 +103,7 @@ class NbdTarget final : public Target {
   }
 
   Status Write(uint64_t offset, std::span<const uint8_t> data) override {
+    if (!h_) return Closed();
     DAXSTORE_RETURN_IF_ERROR(Room());
     auto buf = std::make_unique<std::vector<uint8_t>>(data.begin(), data.end());
     int64_t c = nbd_aio_pwrite(h_, buf->data(), buf->size(), offset,
@@ -112,6 +114,7 @@ class NbdTarget final : public Target {
   }
 
   Status Zero(uint64_t offset, uint64_t length) override {
+    if (!h_) return Closed();
     DAXSTORE_RETURN_IF_ERROR(Room());
     int64_t c = nbd_aio_zero(h_, length, offset, nbd_completion_callback{}, 0);
     if (c < 0) return Failed("writing zeroes");
@@ -120,11 +123,13 @@ class NbdTarget final : public Target {
   }
 
   Status Drain() override {
+    if (!h_) return Closed();
     while (!queued_.empty()) DAXSTORE_RETURN_IF_ERROR(Retire());
     return Status::Ok();
   }
 
   Status Flush() override {
+    if (!h_) return Closed();
     DAXSTORE_RETURN_IF_ERROR(Drain());
     if (nbd_can_flush(h_) != 1) return Status::Ok();  // writes are durable
     int64_t c = nbd_aio_flush(h_, nbd_completion_callback{}, 0);
@@ -134,11 +139,27 @@ class NbdTarget final : public Target {
 
   void Abort() override { aborted_.store(true, std::memory_order_relaxed); }
 
+  void Close() override {
+    if (!h_) return;
+    // NBD_CMD_DISC without waiting for the server (which may be gone).
+    if (nbd_aio_is_ready(h_) == 1 && nbd_aio_in_flight(h_) == 0) {
+      (void)nbd_aio_disconnect(h_, 0);
+    }
+    nbd_close(h_);
+    h_ = nullptr;
+    queued_.clear();  // their buffers: the handle is gone
+  }
+
  private:
   struct Queued {
     uint64_t cookie;
     std::unique_ptr<std::vector<uint8_t>> buf;  // alive until completed
   };
+
+  Status Closed() {
+    return Status::Error(ErrorKind::kIoError,
+                         "NBD destination " + o_.uri + ": closed", EPIPE);
+  }
 
   Status Call(int rc) { return rc == -1 ? Failed("setting up") : Status::Ok(); }
 
@@ -151,10 +172,10 @@ class NbdTarget final : public Target {
         err ? err : EIO);
   }
 
-  // Polls until done() or the timeout passes without progress.
+  // Polls until done(); fails once the I/O timeout has passed.
   template <typename Done>
   Status PollUntil(Done done) {
-    auto last = std::chrono::steady_clock::now();
+    const auto start = std::chrono::steady_clock::now();
     while (!done()) {
       if (aborted_.load(std::memory_order_relaxed)) {
         return Status::Error(ErrorKind::kIoError,
@@ -163,10 +184,10 @@ class NbdTarget final : public Target {
       }
       int r = nbd_poll(h_, kPollMs);
       if (r == -1) return Failed("waiting for the server");
+      // Sending is no sign of life (a stopped server's socket buffers keep
+      // taking data): only the answer counts.
       auto now = std::chrono::steady_clock::now();
-      if (r == 1) {
-        last = now;
-      } else if (now - last > std::chrono::milliseconds(o_.io_timeout_ms)) {
+      if (now - start > std::chrono::milliseconds(o_.io_timeout_ms)) {
         return Status::Error(ErrorKind::kIoError,
                              "NBD destination " + o_.uri + ": no answer for " +
                                  std::to_string(o_.io_timeout_ms / 1000) + " s",

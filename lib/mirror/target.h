@@ -35,6 +35,9 @@ class Target {
   virtual Status Flush() = 0;
   // Makes a blocked or later call fail soon with kIoError "cancelled".
   virtual void Abort() = 0;
+  // Ends the connection (politely, if it is still up); every later call
+  // fails.
+  virtual void Close() = 0;
 };
 
 struct NbdTargetOptions {
@@ -45,7 +48,8 @@ struct NbdTargetOptions {
   std::string tls_psk_file;      // PSK key file (psktool's format)
   std::string tls_certificates;  // directory of X.509 certificates
   std::string tls_username;      // the PSK or certificate user name
-  // A request (or the connection) that makes no progress this long fails.
+  // A request not answered this long after the mirror waits for it (or a
+  // connection not made in this long) fails.
   int io_timeout_ms = 30000;
 };
 
