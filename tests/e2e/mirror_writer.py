@@ -6,7 +6,7 @@ content it wrote to each block.
   mirror_writer.py URI STOP LOG
 
 Writes random 4 KiB blocks, and every seventh time a write-zeroes of one
-block, at random blocks of the export, about 500 a second (a busy guest;
+block, at random blocks of the export, about 200 a second (a busy guest;
 one writing as fast as the host allows would outrun any mirror that does
 not slow it down, as with QEMU's default mirror). On STOP it flushes and writes LOG,
 one line per block written: BLOCK HEX-SHA256 (of the block's last
@@ -39,7 +39,7 @@ try:
             h.pwrite(data, b * bs)
         last[b] = hashlib.sha256(data).hexdigest()
         n += 1
-        time.sleep(0.002)
+        time.sleep(0.005)
     h.flush()
 except nbd.Error as e:
     print(f"writer: request {n} failed: {e}", file=sys.stderr)
