@@ -107,50 +107,57 @@ TEST_F(ImageTrackingTest, AFenceRefusesWritesOfItsVolumeOnly) {
 // Writers stamp random blocks while a drainer takes the marks and copies
 // the marked blocks; after the writers stop, one last drain leaves the
 // copy equal to the image. A mark set before the write landed would let
-// the drainer copy old data and lose the new.
+// the drainer copy old data and lose the new. Ten rounds, each from a
+// full copy and a new tracker, since such a loss needs the drainer in a
+// short window.
 TEST_F(ImageTrackingTest, ConcurrentWritersAndADrainerEndInAnExactCopy) {
   constexpr uint64_t kBlocks = 256;
   Image img = Make(kBlocks);
-  auto d = std::make_shared<DirtyBlocks>(kBlocks);
-  ASSERT_TRUE(img.TrackWrites(d).ok());
-  std::vector<std::vector<uint8_t>> copy(kBlocks, std::vector<uint8_t>(kBs, 0));
-  auto drain = [&] {
-    for (uint64_t b : d->Take()) {
+  std::atomic<uint64_t> stamp{1};
+  for (int round = 0; round < 10; round++) {
+    std::vector<std::vector<uint8_t>> copy(kBlocks, std::vector<uint8_t>(kBs));
+    for (uint64_t b = 0; b < kBlocks; b++) {
       ASSERT_TRUE(img.Read(b * kBs, copy[b].data(), kBs).ok());
     }
-  };
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> stamp{1};
-  std::vector<std::thread> writers;
-  for (int t = 0; t < 3; t++) {
-    writers.emplace_back([&, t] {
-      std::mt19937_64 rnd(t);
-      std::vector<uint8_t> buf(kBs);
-      for (int i = 0; i < 3000 && !stop.load(); i++) {
-        uint64_t b = rnd() % kBlocks;
-        if (i % 5 == 4) {
-          ASSERT_TRUE(img.WriteZeroes(b * kBs, kBs).ok());
-          continue;
-        }
-        uint64_t s = stamp.fetch_add(1);
-        for (size_t k = 0; k < kBs; k += 8) std::memcpy(&buf[k], &s, 8);
-        ASSERT_TRUE(img.Write(b * kBs, buf.data(), kBs).ok());
+    auto d = std::make_shared<DirtyBlocks>(kBlocks);
+    ASSERT_TRUE(img.TrackWrites(d).ok());
+    auto drain = [&] {
+      for (uint64_t b : d->Take()) {
+        ASSERT_TRUE(img.Read(b * kBs, copy[b].data(), kBs).ok());
       }
+    };
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 3; t++) {
+      writers.emplace_back([&, t] {
+        std::mt19937_64 rnd(round * 3 + t);
+        std::vector<uint8_t> buf(kBs);
+        for (int i = 0; i < 3000; i++) {
+          uint64_t b = rnd() % kBlocks;
+          if (i % 5 == 4) {
+            ASSERT_TRUE(img.WriteZeroes(b * kBs, kBs).ok());
+            continue;
+          }
+          uint64_t s = stamp.fetch_add(1);
+          for (size_t k = 0; k < kBs; k += 8) std::memcpy(&buf[k], &s, 8);
+          ASSERT_TRUE(img.Write(b * kBs, buf.data(), kBs).ok());
+        }
+      });
+    }
+    std::thread drainer([&] {
+      while (!stop.load()) drain();
     });
+    for (auto& w : writers) w.join();
+    stop.store(true);
+    drainer.join();
+    drain();  // the last marks, with no writer left
+    img.StopTrackingWrites();
+    std::vector<uint8_t> got(kBs);
+    for (uint64_t b = 0; b < kBlocks; b++) {
+      ASSERT_TRUE(img.Read(b * kBs, got.data(), kBs).ok());
+      ASSERT_EQ(got, copy[b]) << "round " << round << ", block " << b;
+    }
   }
-  std::thread drainer([&] {
-    while (!stop.load()) drain();
-  });
-  for (auto& w : writers) w.join();
-  stop.store(true);
-  drainer.join();
-  drain();  // the last marks, with no writer left
-  std::vector<uint8_t> got(kBs);
-  for (uint64_t b = 0; b < kBlocks; b++) {
-    ASSERT_TRUE(img.Read(b * kBs, got.data(), kBs).ok());
-    ASSERT_EQ(got, copy[b]) << "block " << b;
-  }
-  img.StopTrackingWrites();
 }
 
 }  // namespace
