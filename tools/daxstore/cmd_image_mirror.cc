@@ -68,7 +68,8 @@ void AddImageMirrorCommands(CLI::App& image) {
                 "TLS with X.509: the directory of ca-cert.pem, "
                 "client-cert.pem and client-key.pem");
   c->add_option("--tls-username", m->tls_username,
-                "the user name of the PSK (default: the login name)");
+                "the user name of the key in the PSK file (default: the server "
+                "process's login name)");
   c->add_option("--ready-blocks", m->ready_blocks,
                 "ready once a pass finds at most this many blocks written "
                 "meanwhile (default 64)");
