@@ -66,7 +66,7 @@ class Job {
   ~Job();  // cancels a running job and waits for its thread
 
   JobStatus Query() const;
-  // Steps 4: waits until the job has completed or failed; kBusy unless
+  // Step 4; waits until the job has completed or failed. kBusy unless
   // the job is ready.
   Status Complete();
   // Step 5; waits for the job's thread. kInvalidArgument on a job that
