@@ -19,6 +19,7 @@ base_pkgs=(build-essential cmake ninja-build pkg-config git python3
   nlohmann-json3-dev libcli11-dev libsystemd-dev libxml2-dev
   libxxhash-dev  # content hashes of image sharing/dedup
   libisal-dev    # CRC32C of data blocks in redo records
+  libnbd-dev     # the NBD client of image mirror
   libgtest-dev libgmock-dev libbenchmark-dev
   ndctl daxctl pmdk-tools gnuplot-nox
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd jq  # NBD server, clients

@@ -84,6 +84,7 @@
 #include <string>
 #include <vector>
 
+#include "daxstore/dirty_blocks.h"
 #include "daxstore/mapping.h"
 #include "daxstore/sharing.h"
 #include "daxstore/status.h"
@@ -416,6 +417,23 @@ class Image {
   [[nodiscard]] Result<DedupReport> Dedup(
       DedupScope scope, const std::vector<std::string>& volumes = {},
       uint64_t speed = 0);
+
+  // Write tracking for a mirror (include/daxstore/dirty_blocks.h): from
+  // the return on, every write, write-zeroes and discard of this handle's
+  // volume, through any handle, marks the blocks it touched in `dirty`
+  // before it returns, whether it succeeded or not. Writes in flight
+  // finish first. One tracker per volume (kBusy otherwise); `dirty` must
+  // have one bit per virtual block. Costs a write one untaken branch
+  // while no tracker is attached.
+  [[nodiscard]] Status TrackWrites(std::shared_ptr<DirtyBlocks> dirty);
+  // Detaches the tracker (writes in flight finish first).
+  void StopTrackingWrites();
+  // Fences the volume: writes in flight finish, and every later write,
+  // write-zeroes and discard of it fails with EROFS and `why` until
+  // Unfence (a mirror's switchover: nothing the guest writes after it is
+  // acknowledged and then lost). Reads go on.
+  void Fence(const std::string& why);
+  void Unfence();
 
   // Reads every refcount to count allocated blocks (image-wide, every
   // volume together): O(data blocks).

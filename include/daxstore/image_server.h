@@ -24,7 +24,14 @@
 //    {scope?: "volume"|"group", volumes?: [NAME...], speed?: BYTES/S}
 //    (Image::Dedup while guests write, speed its rate limit; returns
 //    remapped_blocks, zero_blocks, freed_blocks, freed_bytes,
-//    skipped_blocks).
+//    skipped_blocks), mirror {volume?, to: NBD URI, tls?,
+//    tls-psk-file?, tls-certificates?, tls-username?, ready-blocks?,
+//    io-timeout? (s)} (starts copying the volume to that NBD export while
+//    guests write: lib/mirror/job.h), query-mirrors {volume?},
+//    mirror-complete {volume?} (waits until completed or failed) and
+//    mirror-cancel {volume?}; each returns a job's status: volume,
+//    target, state (running|ready|completed|cancelled|failed), ready,
+//    bytes_total, bytes_done, zero_bytes, dirty_blocks, passes, error?.
 //    A request line is at most 64 KiB; a longer one, or bytes that are
 //    not a JSON object, get an error and the connection is closed.
 //

@@ -47,6 +47,7 @@
 #include <utility>
 #include <vector>
 
+#include "daxstore/dirty_blocks.h"
 #include "daxstore/image.h"
 #include "daxstore/mapping.h"
 #include "image/format.h"
@@ -161,6 +162,15 @@ struct Volume {
   uint32_t handles = 0;  // open Image handles on it
 };
 
+// What a mirror hangs on one volume (Image::TrackWrites, Image::Fence).
+// Changed holding every lane, read by writes under their lane.
+struct Tracking {
+  std::atomic<DirtyBlocks*> dirty{nullptr};  // marked by each write
+  std::shared_ptr<DirtyBlocks> owner;        // keeps `dirty` alive
+  std::atomic<bool> fenced{false};           // writes fail with EROFS
+  std::string fence_why;
+};
+
 struct alignas(64) Group {
   std::mutex mu;
   std::atomic<bool> scanned{false};  // set under mu
@@ -237,6 +247,8 @@ struct Image::State {
   std::unique_ptr<image::RefLock[]> ref_locks;
   mutable std::shared_mutex vol_mu;
   image::Volume vols[image::kMaxVolumes];
+  // Per map slot: write tracking and fences for a mirror.
+  image::Tracking tracking[image::kMaxVolumes];
   // Live volumes that are not snapshots. Read by writes under their lane,
   // changed by volume operations under every lane.
   uint32_t writable_volumes = 0;

@@ -279,7 +279,25 @@ Status WriteRange(Image::State& s, uint32_t slot, uint64_t offset, uint64_t n,
   // see no write in flight.
   Lane& lane = s.MyLane();
   std::lock_guard lane_lock(lane.mu);
+  image::Tracking& t = s.tracking[slot];
+  // Under the lane: Fence holds every lane while it sets the flag.
+  if (t.fenced.load(std::memory_order_relaxed)) [[unlikely]] {
+    return Status::Error(ErrorKind::kInvalidArgument, t.fence_why, EROFS);
+  }
   const uint64_t bs = s.bs();
+  // Marked after the blocks are written, still under the lane, whether or
+  // not the write succeeded (a failed one may have written some blocks): a
+  // mirror that takes the mark reads the new data, and one that holds
+  // every lane finds every acknowledged write marked.
+  struct MarkOnExit {
+    DirtyBlocks* d;
+    uint64_t first, last;
+    ~MarkOnExit() {
+      if (d) [[unlikely]]
+        d->Mark(first, last);
+    }
+  } mark{t.dirty.load(std::memory_order_relaxed), offset / bs,
+         n ? (offset + n - 1) / bs + 1 : offset / bs};
   while (n) {
     uint64_t lba = offset / bs;
     size_t in = offset % bs;

@@ -350,6 +350,11 @@ Status Image::State::RemoveVolume(uint32_t slot) {
   // The dropped refcounts are durable before the intent is cleared.
   m.Drain();
   ClearIntent(*this);
+  // A fence or tracker of the deleted volume does not pass to a volume
+  // that takes its slot later.
+  tracking[slot].dirty.store(nullptr, std::memory_order_relaxed);
+  tracking[slot].owner.reset();
+  tracking[slot].fenced.store(false, std::memory_order_relaxed);
   // Freed blocks are found again when their groups are rescanned.
   ResetFreeSpace();
   return Status::Ok();

@@ -7,6 +7,7 @@
 
 #include "daxstore/platform.h"
 #include "daxstore/rbd_diff.h"
+#include "server/mirror_commands.h"
 #include "server/state.h"
 
 namespace daxstore {
@@ -339,12 +340,20 @@ static json Execute(ImageServer& server, ImageServer::State& s,
     Must(s.StartVhost(e));
     return {{"type", type}, {"volume", vol}, {"socket", e.socket}};
   }
+  if (IsMirrorCommand(cmd)) {
+    try {
+      return ExecuteMirrorCommand(s, cmd, args);
+    } catch (MirrorCommandError& e) {
+      Must(std::move(e.status));
+    }
+  }
   Must(Status::Error(ErrorKind::kInvalidArgument,
                      "unknown command '" + cmd +
                          "'; commands: query-image, query-volumes, "
                          "query-exports, query-sharing, dedup, snapshot, "
                          "clone, set-group, delete, export-add, "
-                         "export-remove, export-diff"));
+                         "export-remove, export-diff, mirror, "
+                         "query-mirrors, mirror-complete, mirror-cancel"));
   return nullptr;
 }
 

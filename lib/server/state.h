@@ -13,6 +13,7 @@
 
 #include "daxstore/image_server.h"
 #include "daxstore/vhost_blk.h"
+#include "mirror/job.h"
 
 namespace daxstore {
 
@@ -37,6 +38,12 @@ struct ImageServer::State {
   bool started = false;
   std::set<std::string> nbd_hidden;  // volumes export-remove took off NBD
   std::map<std::string, std::unique_ptr<VhostExport>> vhost;  // by volume
+
+  // Mirror jobs by volume (one each); the last one's status stays until
+  // a new mirror of the volume replaces it. Guarded by mirror_mu alone,
+  // which no one holds while a job completes or cancels.
+  std::mutex mirror_mu;
+  std::map<std::string, std::shared_ptr<mirror::Job>> mirrors;
 
   int stop_fd = -1;  // signalled by Stop
   int control_fd = -1;

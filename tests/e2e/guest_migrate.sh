@@ -13,6 +13,14 @@
 #       migrate with pause-before-switchover, block-job-cancel once the
 #       source is paused (the mirror's last writes land), migrate-continue
 #       (libvirt's `virsh migrate --live --copy-storage-all` sequence).
+#   vhost-user-mirror  two hosts with vhost-user-blk disks: the source's
+#       `daxstore serve vhost-user-blk` serves one image, a second `daxstore
+#       serve nbd --tcp --vhost-user-blk` serves the destination's image
+#       (over NBD for the mirror, over vhost-user-blk for the destination
+#       QEMU); `daxstore image mirror --wait` copies the disk, then migrate
+#       with pause-before-switchover, `daxstore image mirror-complete` once
+#       the source is paused, migrate-continue (docs/migration.md, "Two
+#       hosts").
 #
 # A TCG guest (the kernel tier's kernel and initramfs, no 9p share: QEMU
 # refuses to migrate a VM with a mounted 9p export) writes batches of 8
@@ -41,7 +49,8 @@ set -euo pipefail
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ram=${MIGRATE_RAM:-256M}
 disk=${MIGRATE_DISK:-vhost-user}
-[[ $disk == vhost-user || $disk == nbd ]] || fail "MIGRATE_DISK is vhost-user or nbd"
+[[ $disk == vhost-user || $disk == nbd || $disk == vhost-user-mirror ]] ||
+  fail "MIGRATE_DISK is vhost-user, nbd or vhost-user-mirror"
 failure=${MIGRATE_FAIL:-}
 batch=8 # blocks of 4 KiB per batch
 
@@ -131,6 +140,22 @@ if [[ $disk == vhost-user ]]; then
   serve server vhost-user-blk "$img" --socket "$sock"
   servers=(server)
   disk_args() {
+    echo "-chardev socket,id=disk0,path=$sock"
+    echo "-device vhost-user-blk-pci,chardev=disk0,num-queues=1"
+  }
+elif [[ $disk == vhost-user-mirror ]]; then
+  # The destination's image: as large, empty, on the other "host", served
+  # over NBD on TCP (the mirror's target) and over vhost-user-blk.
+  dst_img=$work/vm-dst.img
+  "$DAXSTORE" image create "$dst_img" --size "$ram" --emulate memory_controller >/dev/null
+  serve server vhost-user-blk "$img" --socket "$work/vm.sock"
+  dst_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  serve dst_server nbd "$dst_img" --tcp "127.0.0.1:$dst_port" \
+    --vhost-user-blk "base=$work/vm-dst.sock"
+  servers=(server dst_server)
+  disk_args() {
+    local sock=$work/vm.sock
+    [[ $1 == dst ]] && sock=$work/vm-dst.sock
     echo "-chardev socket,id=disk0,path=$sock"
     echo "-device vhost-user-blk-pci,chardev=disk0,num-queues=1"
   }
@@ -240,6 +265,16 @@ if [[ $disk == nbd ]]; then
   qmp src migrate-set-capabilities \
     '{"capabilities": [{"capability": "pause-before-switchover", "state": true}]}' >/dev/null
 fi
+if [[ $disk == vhost-user-mirror ]]; then
+  # The disk first: daxstore's mirror into the destination's image, ready
+  # when it follows the guest's writes.
+  mirror_start=$(date +%s%N)
+  "$DAXSTORE" image mirror "$img" --to "nbd://127.0.0.1:$dst_port/" --wait \
+    >"$work/mirror.json" || fail "image mirror: $(cat "$work/mirror.json")"
+  echo "the mirror is ready after $((($(date +%s%N) - mirror_start) / 1000000)) ms, at batch $(last_ack src)"
+  qmp src migrate-set-capabilities \
+    '{"capabilities": [{"capability": "pause-before-switchover", "state": true}]}' >/dev/null
+fi
 if [[ $failure != kill-destination-server ]]; then
   qmp src migrate "{\"uri\": \"unix:$work/migrate.sock\"}" >/dev/null
   if [[ $disk == nbd && $failure != kill-destination ]]; then
@@ -253,6 +288,16 @@ if [[ $failure != kill-destination-server ]]; then
       -- --until query-block-jobs 'r == []' \
       -- migrate-continue '{"state": "pre-switchover"}' >/dev/null ||
       fail "the switchover failed: $(qmp src query-migrate)"
+  fi
+  if [[ $disk == vhost-user-mirror ]]; then
+    # 1. the source VM pauses; 2. the last dirty blocks go over; 3. the
+    # destination runs (4. the source quits, below).
+    qmp src --until query-migrate 'r.get("status") in ("pre-switchover", "failed")' \
+      -- --check 'r["status"] == "pre-switchover"' >/dev/null ||
+      fail "the migration did not pause before the switchover: $(qmp src query-migrate)"
+    "$DAXSTORE" image mirror-complete "$img" >"$work/complete.json" ||
+      fail "mirror-complete: $(cat "$work/complete.json")"
+    qmp src migrate-continue '{"state": "pre-switchover"}' >/dev/null
   fi
   st=none
   if [[ $failure == kill-destination ]]; then
@@ -309,7 +354,7 @@ pids=()
 n_acked=$(wc -l <"$work/acked")
 ((n_acked >= 20)) || fail "only $n_acked batches were acknowledged"
 final_img=$img
-[[ $disk == nbd && $final == dst ]] && final_img=$dst_img
+[[ $disk != vhost-user && $final == dst ]] && final_img=$dst_img
 "$DAXSTORE" image export "$final_img" "$work/vm.raw" >/dev/null
 python3 - "$work/vm.raw" "$work/acked" "$batch" <<'PY' ||
 import sys

@@ -165,6 +165,7 @@ void AddImageCommands(CLI::App& app) {
   AddImageCopyCommands(*noun);
   AddImageDiffCommands(*noun);
   AddImageSharingCommands(*noun);
+  AddImageMirrorCommands(*noun);
   AddImageVolumeCommands(*noun);
 }
 

@@ -22,6 +22,8 @@ struct ServeNbdArgs {
   std::string volume;   // the default export
   std::string control;
   std::vector<std::string> vhost;  // VOLUME=SOCKET
+  std::string tls_psk;             // nbdkit --tls-psk
+  std::string tls_certificates;    // nbdkit --tls-certificates
   bool read_only = false;
 };
 
@@ -136,6 +138,15 @@ void ServeNbd(const CLI::App* cmd, const ServeNbdArgs& a) {
     uri = "nbd+unix:///" + vol + "?socket=" + sock;
   }
   if (a.read_only) args.push_back("--readonly");
+  if (!a.tls_psk.empty() || !a.tls_certificates.empty()) {
+    // TLS only: nbdkit refuses clients that do not start it.
+    args.push_back("--tls=require");
+    if (!a.tls_psk.empty()) args.push_back("--tls-psk=" + a.tls_psk);
+    if (!a.tls_certificates.empty()) {
+      args.push_back("--tls-certificates=" + a.tls_certificates);
+    }
+    uri = "nbds" + uri.substr(3);
+  }
   args.push_back(PluginPath(*os));
   args.push_back("image=" + abs);
   if (!nbd_socket.empty()) args.push_back("nbd-socket=" + nbd_socket);
@@ -190,6 +201,14 @@ void AddServeNbd(CLI::App* serve) {
   c->add_option("--control", a.control,
                 "the image's control socket (default NAME.ctl beside the "
                 "NBD socket's default)");
+  auto* psk = c->add_option(
+      "--tls-psk", a.tls_psk,
+      "require TLS with pre-shared keys: the PSK file (USER:HEXKEY lines, "
+      "as psktool writes them)");
+  c->add_option("--tls-certificates", a.tls_certificates,
+                "require TLS with X.509: the directory of ca-cert.pem, "
+                "server-cert.pem and server-key.pem")
+      ->excludes(psk);
   c->add_option("--threads", a.threads,
                 "serial (the default): each connection's requests one at a "
                 "time on its own thread; parallel: on nbdkit's worker "

@@ -69,6 +69,9 @@ void AddImageDiffCommands(CLI::App& image);
 // Adds sharing (the content-sharing report) and dedup under the `image`
 // noun.
 void AddImageSharingCommands(CLI::App& image);
+// Adds mirror, mirror-status, mirror-complete and mirror-cancel under the
+// `image` noun.
+void AddImageMirrorCommands(CLI::App& image);
 // Adds check under the `image` noun.
 void AddImageCheckCommand(CLI::App& image);
 void AddServeCommands(CLI::App& app);

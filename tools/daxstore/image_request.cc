@@ -38,6 +38,10 @@ nlohmann::json ReturnOf(const std::string& text) {
 
 }  // namespace
 
+nlohmann::json AskServer(const CLI::App* cmd, const std::string& target,
+                         const std::string& emulate, const std::string& control,
+                         const std::string& text, const Status& busy);
+
 std::string SocketDir(bool create, const std::string& option) {
   Platform& os = *DefaultPlatform();
   std::string xdg = os.Environment("XDG_RUNTIME_DIR").value_or(std::string());
@@ -70,7 +74,30 @@ nlohmann::json ImageRequest(const CLI::App* cmd, const std::string& target,
   auto local = ImageServer::Open(o);
   if (local.ok()) return ReturnOf((*local)->Handle(text));
   if (local.status().kind() != ErrorKind::kBusy) throw Failure{local.status()};
-  // Busy: another process owns the image; ask its server, if it is one.
+  return AskServer(cmd, target, emulate, control, text, local.status());
+}
+
+nlohmann::json ServerRequest(const CLI::App* cmd, const std::string& target,
+                             const std::string& emulate,
+                             const std::string& control,
+                             const nlohmann::json& request,
+                             const std::string& why) {
+  ImageServerOptions o;
+  o.disk = SpecFor(cmd, target, emulate);
+  o.read_only = true;
+  auto local = ImageServer::Open(o);
+  if (local.ok()) {
+    throw Failure{Unsupported("no server has " + target + " open: " + why)};
+  }
+  if (local.status().kind() != ErrorKind::kBusy) throw Failure{local.status()};
+  return AskServer(cmd, target, emulate, control, request.dump(),
+                   local.status());
+}
+
+// Busy: another process owns the image; ask its server, if it is one.
+nlohmann::json AskServer(const CLI::App* cmd, const std::string& target,
+                         const std::string& emulate, const std::string& control,
+                         const std::string& text, const Status& busy) {
   ImageTarget t = ResolveImageTarget(cmd, target, emulate);
   const std::string sock = control.empty() ? DefaultControlSocket(t) : control;
   Platform& os = *DefaultPlatform();
@@ -89,7 +116,7 @@ nlohmann::json ImageRequest(const CLI::App* cmd, const std::string& target,
     std::string why = !theirs.ok()
                           ? "no daxstore server answers on " + sock
                           : "the server on " + sock + " serves " + *theirs;
-    throw Failure{Busy(local.status().message() + "; " + why +
+    throw Failure{Busy(busy.message() + "; " + why +
                        " (pass --control SOCKET to name the server's "
                        "control socket)")};
   }

@@ -77,4 +77,13 @@ nlohmann::json ImageRequest(const CLI::App* cmd, const std::string& target,
                             const std::string& control,
                             const nlohmann::json& request, bool write);
 
+// ImageRequest for requests only a running server can answer (a mirror,
+// which follows the guests' writes): fails with `why` when no server has
+// the image open.
+nlohmann::json ServerRequest(const CLI::App* cmd, const std::string& target,
+                             const std::string& emulate,
+                             const std::string& control,
+                             const nlohmann::json& request,
+                             const std::string& why);
+
 }  // namespace daxstore::cli
