@@ -198,13 +198,17 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
   const bool has_old = EntryPresent(old_entry);
   const uint64_t old_pba = EntryPba(old_entry);
   // Another writable volume may drop its reference to the same block
-  // meanwhile; with only one, this write is the block's only writer.
+  // meanwhile, and so may a write of another entry of this volume when a
+  // dedup made the two share it (refcount above 1). A block this entry
+  // alone names (refcount 1) has no other writer: nothing adds a reference
+  // while this write holds its lane.
   std::unique_lock<std::mutex> shared;
   const bool dedup = dedup_active.load(std::memory_order_relaxed);
-  if (has_old && (writable_volumes > 1 || dedup)) {
-    shared = std::unique_lock(RefLockOf(old_pba));
-  }
   uint32_t ref_old = has_old ? LoadRef(old_pba) : 0;
+  if (has_old && (writable_volumes > 1 || dedup || ref_old > 1)) {
+    shared = std::unique_lock(RefLockOf(old_pba));
+    ref_old = LoadRef(old_pba);
+  }
   if (has_old && (ref_old == 0 || ref_old == image::kRefRetired)) {
     return MarkCorrupt(Corruption(
         "image " + m.info().path + ": data block " + std::to_string(old_pba) +

@@ -23,8 +23,10 @@
 //   block's refcount to applying the record (and clearing it when the old
 //   block stays shared), so two volumes replacing their entries for one
 //   shared block neither lose a decrement nor leave two valid records
-//   naming one shared refcount. With at most one writable volume no block
-//   can lose a reference to two writers at once, so writes skip it.
+//   naming one shared refcount. With at most one writable volume only a
+//   block two entries of that volume share (a dedup inside the volume)
+//   can lose a reference to two writers at once, so writes take it only
+//   for an old block whose refcount is above 1.
 // - A lane keeps its last records valid after the write returns, its map
 //   update deferred to the lane's next fence and the block it freed held
 //   (commit.cc, "One fence"); volume operations, Check, ResetFreeSpace, a
