@@ -6,6 +6,8 @@
 # qemu-io, as QEMU would, and writes 1 MiB of 0x5a at 1 MiB. Then the
 # snapshot taken live holds the golden disk plus that write, and the
 # volumes share the golden blocks.
+# Without --ceph it goes on with "Moving a running VM's disk to another
+# host" (mirror_section below).
 # With --ceph it goes on with "Backups of a running VM into Ceph RBD"
 # against a single-node Ceph cluster it starts (tests/e2e/ceph_cluster.sh;
 # skipped, saying why, without Ceph): every `$ ` command as written, vm1
@@ -84,6 +86,13 @@ live() {
   done
   fail "no server on $1"
 }
+live_tcp() {
+  for _ in $(seq 100); do
+    nbdinfo "nbd://127.0.0.1:$1/" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  fail "no server on TCP port $1"
+}
 # run: every command of cmds, in this shell, checking what each prints.
 run() {
 for i in "${!cmds[@]}"; do
@@ -97,6 +106,8 @@ for i in "${!cmds[@]}"; do
       wait "$!" || fail "the guest's disk: $cmd"
     elif [[ $cmd =~ --socket\ ([^ ]+) ]]; then
       live "${BASH_REMATCH[1]}"
+    elif [[ $cmd =~ --tcp\ [^:]+:([0-9]+) ]]; then
+      live_tcp "${BASH_REMATCH[1]}"
     fi
     continue
   fi
@@ -111,6 +122,45 @@ $out"
   fi
 done
 }
+# mirror_section: README's "Moving a running VM's disk to another host",
+# both hosts this one ($DEST 127.0.0.1, a free port for 10809): vm1 is
+# written over NBD while the mirror runs (the guest), the writes stop (the
+# pause), the mirror completes; then the destination's export is vm1 byte
+# for byte, and vm1 refuses writes on the source.
+mirror_section() {
+  echo "== Moving a running VM's disk to another host"
+  local title="Moving a running VM's disk to another host" port n
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mapfile -t starts < <(section "$title" | grep -n '^```console$' | cut -d: -f1)
+  ((${#starts[@]} == 3)) || fail "wanted 3 console blocks in the README's mirror section, found ${#starts[@]}"
+  mblock() {
+    section "$title" | sed "s/:10809/:$port/" |
+      awk -v n="$1" '/^```console$/ {k++; on = (k == n); next} /^```$/ {on = 0} on'
+  }
+  SIZE=$(daxstore image info vms 2>/dev/null | jq .virtual_size)
+  DEST=127.0.0.1
+  parse "$(mblock 1)"
+  run
+  (for n in $(seq 20); do
+    qemu-io -f raw -c "write -P $n $((n * 2))M 256k" \
+      "nbd+unix:///vm1?socket=vms.nbd" >/dev/null || exit 1
+    sleep 0.05
+  done) &
+  local writer=$!
+  parse "$(mblock 2)"
+  run
+  wait "$writer" || fail "vm1's writes failed while the mirror ran"
+  parse "$(mblock 3)"
+  run
+  nbdcopy "nbd+unix:///vm1?socket=vms.nbd" vm1-src.raw
+  nbdcopy "nbd://127.0.0.1:$port/" vm1-moved.raw
+  cmp vm1-src.raw vm1-moved.raw || fail "moved.img is not vm1 byte for byte"
+  if qemu-io -f raw -c "write -P 1 0 4k" "nbd+unix:///vm1?socket=vms.nbd" >/dev/null 2>&1; then
+    fail "vm1 took a write on the source after mirror-complete"
+  fi
+  echo "readme mirror: ok"
+}
+
 run
 
 echo "== checks"
@@ -126,6 +176,7 @@ mapped=$(daxstore image list vms 2>/dev/null | jq '[.[].mapped_blocks] | add')
 [[ $stored == 1280 && $mapped == 6144 ]] ||
   fail "the image stores $stored blocks for $mapped mapped: wanted 1280, 6144"
 echo "readme quick start: ok"
+[[ $ceph == --ceph ]] || mirror_section
 [[ $ceph == --ceph ]] || exit 0
 
 echo "== Backups of a running VM into Ceph RBD"

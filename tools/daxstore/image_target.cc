@@ -76,12 +76,22 @@ DiskSpec SpecFor(const CLI::App* cmd, const std::string& target,
   return spec;
 }
 
+namespace {
+// Which bus `--bus auto` picked, said once per process: a verb that asks
+// a server again and again (image mirror --wait) resolves its target each
+// time.
+void SayBusNote(const std::string& note) {
+  static std::string said;
+  if (note.empty() || note == said) return;
+  said = note;
+  std::fprintf(stderr, "daxstore: %s\n", note.c_str());
+}
+}  // namespace
+
 ImageTarget ResolveImageTarget(const CLI::App* cmd, const std::string& target,
                                const std::string& emulate) {
   DiskLocation loc = Must(LocateDisk(SpecFor(cmd, target, emulate)));
-  if (!loc.note.empty()) {
-    std::fprintf(stderr, "daxstore: %s\n", loc.note.c_str());
-  }
+  SayBusNote(loc.note);
   ImageTarget t;
   t.path = loc.path;
   t.options = loc.options;
@@ -97,9 +107,7 @@ Image OpenImageToServe(const CLI::App* cmd, const std::string& target,
   spec.access = read_only ? Access::kReadOnly : Access::kReadWrite;
   DiskLocation loc;
   auto image = OpenDisk(spec, &loc);
-  if (!loc.note.empty()) {
-    std::fprintf(stderr, "daxstore: %s\n", loc.note.c_str());
-  }
+  SayBusNote(loc.note);
   if (!image.ok()) {
     const Status& st = image.status();
     if (!loc.ns.empty()) throw Failure{st};
