@@ -24,8 +24,12 @@
 #   tls          the destination requires TLS with a pre-shared key
 #                (serve nbd --tls-psk); a mirror without the key is
 #                refused, one with --tls-psk-file completes as sync.
+#   tls-x509     the same with X.509 certificates an openssl CA made here
+#                (serve nbd --tls-certificates, image mirror
+#                --tls-certificates): a mirror without TLS, or with a
+#                client trusting another CA, is refused.
 set -euo pipefail
-case_=${1:?the case: sync, dest-killed, cancel, net-drop, stall or tls}
+case_=${1:?the case: sync, dest-killed, cancel, net-drop, stall, tls or tls-x509}
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -253,6 +257,53 @@ tls)
   "$D" image mirror-complete src.img >done.json || fail "complete: $(cat done.json)"
   check_fenced
   compare "nbds://mirror@127.0.0.1:$port/?tls-psk-file=$work/keys.psk"
+  check_dest "$dst_pid" dst
+  ;;
+tls-x509)
+  nbdkit --dump-config 2>/dev/null | grep -q '^tls=yes' ||
+    { echo "SKIP: this nbdkit has no TLS"; exit 77; }
+  command -v openssl >/dev/null || { echo "SKIP: openssl is not installed"; exit 77; }
+  # ca NAME: a CA key and self-signed certificate in NAME-ca-{key,cert}.pem.
+  ca() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -keyout "$1-ca-key.pem" -out "$1-ca-cert.pem" -days 2 \
+      -subj "/CN=daxstore test $1 CA" 2>/dev/null
+  }
+  # cert CA DIR ROLE USAGE: DIR/ROLE-{key,cert}.pem signed by CA, naming
+  # 127.0.0.1, and the CA's certificate as DIR/ca-cert.pem.
+  cert() {
+    mkdir -p -m 700 "$2"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -keyout "$2/$3-key.pem" -out "$2/$3.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=%s\n' "$4" >"$2/ext"
+    openssl x509 -req -in "$2/$3.csr" -CA "$1-ca-cert.pem" -CAkey "$1-ca-key.pem" \
+      -CAcreateserial -out "$2/$3-cert.pem" -days 2 -extfile "$2/ext" 2>/dev/null
+    cp "$1-ca-cert.pem" "$2/ca-cert.pem"
+    rm -f "$2/$3.csr" "$2/ext"
+  }
+  ca good
+  ca other
+  cert good server.d server serverAuth
+  cert good client.d client clientAuth
+  cert other stranger.d client clientAuth
+  new_dest dst --tls-certificates "$work/server.d"
+  if "$D" image mirror src.img --to "nbd://127.0.0.1:$port/" 2>err; then
+    fail "a mirror without TLS to a TLS-only destination started"
+  fi
+  echo "without TLS: $(cat err)"
+  if "$D" image mirror src.img --to "nbd://127.0.0.1:$port/" \
+    --tls-certificates "$work/stranger.d" 2>err; then
+    fail "a mirror trusting another CA started"
+  fi
+  echo "trusting another CA: $(cat err)"
+  start_writer
+  "$D" image mirror src.img --to "nbd://127.0.0.1:$port/" \
+    --tls-certificates "$work/client.d" --wait >start.json ||
+    fail "mirror: $(cat start.json)"
+  stop_writer
+  "$D" image mirror-complete src.img >done.json || fail "complete: $(cat done.json)"
+  check_fenced
+  compare "nbds://127.0.0.1:$port/?tls-certificates=$work/client.d"
   check_dest "$dst_pid" dst
   ;;
 *) fail "unknown case $case_" ;;
