@@ -2,7 +2,7 @@
 # Downtime and total time of a live migration, QEMU to QEMU on this host,
 # of a TCG guest that writes (fsync'd 32 KiB batches) all the while: the
 # test tests/e2e/guest_migrate.sh, run ROUNDS times for each disk
-# (vhost-user, nbd) and each guest size (the guest's RAM and its disk
+# (vhost-user, nbd, vhost-user-mirror: two hosts) and each guest size (the guest's RAM and its disk
 # image: 256M, 1G), every run checked as the test checks it (each
 # acknowledged batch in the image the VM ended on). The figures are what
 # QEMU's query-migrate reports: downtime (source paused to destination
@@ -13,7 +13,7 @@
 #   bench/migrate.sh [BUILD_DIR]
 #
 # Prints a Markdown table of the median and the range of each figure.
-# Env: ROUNDS (3), SIZES ("256M 1G"), DISKS ("vhost-user nbd"),
+# Env: ROUNDS (3), SIZES ("256M 1G"), DISKS ("vhost-user nbd vhost-user-mirror"),
 # KERNEL_CACHE (the kernel tier's cache, /var/cache/daxstore-kernel).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -39,7 +39,7 @@ stats() {
 }
 echo "| disk | guest RAM and image | mirror until ready, ms | downtime, ms | total, ms | rounds |"
 echo "| --- | --- | --- | --- | --- | --- |"
-for disk in ${DISKS:-vhost-user nbd}; do
+for disk in ${DISKS:-vhost-user nbd vhost-user-mirror}; do
   for size in ${SIZES:-256M 1G}; do
     downs=() totals=() mirrors=()
     for ((r = 1; r <= rounds; r++)); do
