@@ -2,8 +2,8 @@
 # Downtime and total time of a live migration, QEMU to QEMU on this host,
 # of a TCG guest that writes (fsync'd 32 KiB batches) all the while: the
 # test tests/e2e/guest_migrate.sh, run ROUNDS times for each disk
-# (vhost-user, nbd, vhost-user-mirror: two hosts) and each guest size (the guest's RAM and its disk
-# image: 256M, 1G), every run checked as the test checks it (each
+# (vhost-user, nbd, vhost-user-mirror: two hosts) and each guest size
+# (the guest's RAM and its disk image: 256M, 1G), every run checked as the test checks it (each
 # acknowledged batch in the image the VM ended on). The figures are what
 # QEMU's query-migrate reports: downtime (source paused to destination
 # running) and total-time, in ms; for nbd also the time from
