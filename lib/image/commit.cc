@@ -163,7 +163,54 @@ void FlushLines(const Image::State& s, const void* const (&lines)[3]) {
   }
 }
 
+// Seals `rec` (its seq the lane's next), writes it into the lane's slot
+// for that seq and fences once, together with the lane's deferred apply
+// and another lane's deferred apply under `stripe`; the stripe and lane
+// then hold no deferred apply. Returns the slot written.
+RedoRecord* LogRecord(const Image::State& s, image::Lane& lane,
+                      image::Stripe& stripe, uint32_t me, RedoRecord rec) {
+  rec.valid = image::kRedoValid;
+  rec.seq = ++lane.seq;
+  image::SealRecord(rec);
+  RedoRecord* dst = &lane.record[rec.seq % image::kLaneRecords];
+  std::memcpy(dst, &rec, sizeof rec);
+  s.m.Flush(dst, sizeof rec);
+  // Another lane's deferred apply under this stripe is durable before this
+  // record's apply changes anything it stored.
+  if (stripe.tag_lane != 0 && stripe.tag_lane != me) {
+    FlushLines(s, stripe.tag_lines);
+  }
+  FlushLines(s, lane.pending);
+  // The record, the data copied before it without a fence, and the lane's
+  // previous deferred apply are durable before any field the record names
+  // changes.
+  s.m.Drain();
+  for (const void*& p : lane.pending) p = nullptr;
+  stripe.tag_lane = 0;
+  lane.kept = false;
+  return dst;
+}
+
 }  // namespace
+
+Status Image::State::FreeRefError(uint64_t pba, uint64_t lba, uint32_t ref) {
+  return MarkCorrupt(Corruption(
+      "image " + m.info().path + ": data block " + std::to_string(pba) +
+      " is mapped at block " + std::to_string(lba) + " but its refcount " +
+      (ref ? "marks it retired" : "is 0") + " (free)"));
+}
+
+image::Group* Image::State::FreeingGroup(uint64_t pba,
+                                         std::unique_lock<std::mutex>* lock,
+                                         bool* scanned) {
+  image::Group* g = &groups[pba / image::kGroupBlocks];
+  *scanned = g->scanned.load(std::memory_order_acquire);
+  if (!*scanned) {
+    *lock = std::unique_lock(g->mu);
+    *scanned = g->scanned.load(std::memory_order_relaxed);
+  }
+  return g;
+}
 
 uint32_t image::DataCrc(const void* p, size_t n) {
   return crc32_iscsi(static_cast<unsigned char*>(const_cast<void*>(p)),
@@ -210,10 +257,7 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
     ref_old = LoadRef(old_pba);
   }
   if (has_old && (ref_old == 0 || ref_old == image::kRefRetired)) {
-    return MarkCorrupt(Corruption(
-        "image " + m.info().path + ": data block " + std::to_string(old_pba) +
-        " is mapped at block " + std::to_string(lba) + " but its refcount " +
-        (ref_old ? "marks it retired" : "is 0") + " (free)"));
+    return FreeRefError(old_pba, lba, ref_old);
   }
   // A refcount lower than the entries naming the block would free it under
   // another mapping: VerifyRefs compared them all before the first write.
@@ -230,12 +274,7 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
   image::Group* g = nullptr;
   bool scanned = false;
   if (has_old && ref_old_after == 0 && !retire) {
-    g = &groups[old_pba / image::kGroupBlocks];
-    scanned = g->scanned.load(std::memory_order_acquire);
-    if (!scanned) {
-      group = std::unique_lock(g->mu);
-      scanned = g->scanned.load(std::memory_order_relaxed);
-    }
+    g = FreeingGroup(old_pba, &group, &scanned);
   }
 
   uint64_t new_entry = 0;
@@ -252,32 +291,15 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
   const uint32_t me = static_cast<uint32_t>(&lane - lanes.get()) + 1;
   image::Stripe& stripe = StripeOf(slot, lba);
   RedoRecord rec{};
-  rec.valid = image::kRedoValid;
-  rec.seq = ++lane.seq;
   rec.lba = lba;
   rec.old_entry = old_entry;
   rec.new_entry = new_entry;
   rec.ref_new = 1;
   rec.ref_old_after = ref_old_after;
   rec.volume = slot | uint64_t{crc} << 32;
-  image::SealRecord(rec);
-  RedoRecord* dst = &lane.record[rec.seq % image::kLaneRecords];
-  std::memcpy(dst, &rec, sizeof rec);
-  m.Flush(dst, sizeof rec);
-  // Another lane's deferred apply under this stripe is durable before this
-  // write changes anything it stored.
-  if (stripe.tag_lane != 0 && stripe.tag_lane != me) {
-    FlushLines(*this, stripe.tag_lines);
-  }
-  FlushLines(*this, lane.pending);
-  // The new block's data (copied without a fence), the record and the
-  // lane's previous deferred apply are durable before any field the record
-  // names changes.
-  m.Drain();
-  for (const void*& p : lane.pending) p = nullptr;
-  stripe.tag_lane = 0;
-  lane.kept = false;
-  const uint32_t k = rec.seq % image::kLaneRecords;
+  // The new block's data was copied without a fence: this one covers it.
+  RedoRecord* dst = LogRecord(*this, lane, stripe, me, rec);
+  const uint32_t k = lane.seq % image::kLaneRecords;
   // The record this one replaced is gone from media: its block is free.
   ReleaseHeld(lane, k);
   if (defer) {
@@ -300,7 +322,7 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
   // The other slot's record (whose apply the fence made durable) is
   // cleared with the apply, before this record: the older record never
   // outlives the newer one (ClearBoth).
-  ClearNoDrain(*this, lane.record[(rec.seq + 1) % image::kLaneRecords]);
+  ClearNoDrain(*this, lane.record[(k + 1) % image::kLaneRecords]);
   if (retire) {
     // The record keeps ref_old_after (0). A crash before the clear below
     // is durable redoes 0, freeing the block; Open retires it again when
@@ -338,10 +360,7 @@ Status Image::State::Remap(Lane& lane, uint32_t slot, uint64_t lba,
   const uint32_t ref_old = LoadRef(old_pba);
   const uint32_t ref_target = LoadRef(target);
   if (ref_old == 0 || ref_old == image::kRefRetired) {
-    return MarkCorrupt(Corruption(
-        "image " + m.info().path + ": data block " + std::to_string(old_pba) +
-        " is mapped at block " + std::to_string(lba) + " but its refcount " +
-        (ref_old ? "marks it retired" : "is 0") + " (free)"));
+    return FreeRefError(old_pba, lba, ref_old);
   }
   // The target must still be mapped (a block another entry names keeps its
   // data while its refcount is above 0: writes go out of place, and a
@@ -358,44 +377,20 @@ Status Image::State::Remap(Lane& lane, uint32_t slot, uint64_t lba,
   std::unique_lock<std::mutex> group;
   image::Group* g = nullptr;
   bool scanned = false;
-  if (ref_old_after == 0) {
-    g = &groups[old_pba / image::kGroupBlocks];
-    scanned = g->scanned.load(std::memory_order_acquire);
-    if (!scanned) {
-      // No scan may see the block free before the record is cleared.
-      group = std::unique_lock(g->mu);
-      scanned = g->scanned.load(std::memory_order_relaxed);
-    }
-  }
+  if (ref_old_after == 0) g = FreeingGroup(old_pba, &group, &scanned);
   const uint64_t new_entry = image::MakeEntry(target);
   RedoRecord rec{};
-  rec.valid = image::kRedoValid;
-  rec.seq = ++lane.seq;
   rec.lba = lba;
   rec.old_entry = old_entry;
   rec.new_entry = new_entry;
   rec.ref_new = ref_target + 1;
   rec.ref_old_after = ref_old_after;
   rec.volume = slot | uint64_t{image::DataCrc(lane.compare.data(), bs())} << 32;
-  image::SealRecord(rec);
-  RedoRecord* dst = &lane.record[rec.seq % image::kLaneRecords];
-  std::memcpy(dst, &rec, sizeof rec);
-  m.Flush(dst, sizeof rec);
-  image::Stripe& stripe = StripeOf(slot, lba);
   const uint32_t me = static_cast<uint32_t>(&lane - lanes.get()) + 1;
-  if (stripe.tag_lane != 0 && stripe.tag_lane != me) {
-    FlushLines(*this, stripe.tag_lines);
-  }
-  FlushLines(*this, lane.pending);
-  // The record (and any deferred apply under this stripe or of this lane)
-  // is durable before any field it names changes.
-  m.Drain();
-  for (const void*& p : lane.pending) p = nullptr;
-  stripe.tag_lane = 0;
-  lane.kept = false;
+  RedoRecord* dst = LogRecord(*this, lane, StripeOf(slot, lba), me, rec);
   // The other slot is cleared with the apply, before this record (Commit).
-  ClearNoDrain(*this, lane.record[(rec.seq + 1) % image::kLaneRecords]);
-  Apply(*this, slot, lba, old_entry, new_entry, rec.ref_new, ref_old_after);
+  ClearNoDrain(*this, lane.record[(lane.seq + 1) % image::kLaneRecords]);
+  Apply(*this, slot, lba, old_entry, new_entry, ref_target + 1, ref_old_after);
   Clear(*this, *dst);
   for (uint32_t k = 0; k < image::kLaneRecords; k++) ReleaseHeld(lane, k);
   if (g && scanned) {

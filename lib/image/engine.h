@@ -334,6 +334,15 @@ struct Image::State {
   // its spare or free space; the record in slot k is no longer valid on
   // media.
   void ReleaseHeld(image::Lane& lane, uint32_t k);
+  // Flags the image corrupt: data block `pba`, mapped at `lba`, has
+  // refcount `ref` (0 or kRefRetired). Returns the error.
+  Status FreeRefError(uint64_t pba, uint64_t lba, uint32_t ref);
+  // The group of `pba`, a block about to become free, and whether it is
+  // scanned: if not, *lock holds its mutex, so no scan sees the block
+  // free before the record freeing it is cleared (a scanned group is
+  // never scanned again while writes run).
+  image::Group* FreeingGroup(uint64_t pba, std::unique_lock<std::mutex>* lock,
+                             bool* scanned);
   // Forgets every free list and spare (after Check repaired refcounts, or
   // a volume was deleted). Retires kept records first. Not concurrent
   // with writes.
