@@ -57,6 +57,20 @@ Status CheckCrashImage(Mapping m, uint64_t fence, const CrashTrace& t) {
   return testing::KeepsWorking(img, kBs);
 }
 
+// An image of kBlocks blocks, 4 lanes and 4 volume slots on the
+// simulator's media, zero detection off (zero blocks stay data for the
+// pass to find).
+Result<Image> Fresh(Simulator& sim) {
+  ImageOptions o;
+  o.virtual_size = kBlocks * kBs;
+  o.lanes = 4;
+  o.max_volumes = 4;
+  DAXSTORE_ASSIGN_OR_RETURN(Mapping m, sim.Map());
+  DAXSTORE_ASSIGN_OR_RETURN(Image img, Image::Format(std::move(m), o));
+  img.set_detect_zeroes(false);
+  return img;
+}
+
 void Put(Image& img, uint64_t b, uint8_t c) {
   std::vector<uint8_t> v(kBs, c);
   ASSERT_TRUE(img.Write(b * kBs, v.data(), kBs).ok());
@@ -65,14 +79,9 @@ void Put(Image& img, uint64_t b, uint8_t c) {
 TEST(ImageDedupCrash, EveryPersistPointOfADedupPassRecovers) {
   auto sim = Simulator::Create(kSimSize);
   ASSERT_TRUE(sim.ok()) << sim.status().ToString();
-  ImageOptions o;
-  o.virtual_size = kBlocks * kBs;
-  o.lanes = 4;
-  o.max_volumes = 4;
-  auto formatted = Image::Format(std::move((*sim)->Map()).value(), o);
+  auto formatted = Fresh(**sim);
   ASSERT_TRUE(formatted.ok()) << formatted.status().ToString();
   Image& img = *formatted;
-  img.set_detect_zeroes(false);
   ASSERT_TRUE(img.Snapshot("empty").ok());
   // base: A A 0 B A; c (its group's other volume): A B B; s: base's.
   Put(img, 0, 'A');
@@ -144,14 +153,9 @@ TEST(ImageDedupCrash, EveryPersistPointOfADedupPassRecovers) {
 void PassRacingWrites(uint64_t seed, DedupReport* pass) {
   auto sim = Simulator::Create(kSimSize);
   ASSERT_TRUE(sim.ok()) << sim.status().ToString();
-  ImageOptions o;
-  o.virtual_size = kBlocks * kBs;
-  o.lanes = 4;
-  o.max_volumes = 4;
-  auto formatted = Image::Format(std::move((*sim)->Map()).value(), o);
+  auto formatted = Fresh(**sim);
   ASSERT_TRUE(formatted.ok()) << formatted.status().ToString();
   Image& img = *formatted;
-  img.set_detect_zeroes(false);
   ASSERT_TRUE(img.Snapshot("empty").ok());
   ASSERT_TRUE(img.Clone("empty", "c", "g").ok());
   ASSERT_TRUE(img.Clone("empty", "d", "g").ok());
