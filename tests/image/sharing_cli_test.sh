@@ -23,6 +23,20 @@ em="--emulate memory_controller"
 export XDG_RUNTIME_DIR=$dir/run  # the server's default control socket
 mkdir -m 700 run
 
+# serve: serves x.img in the background ($server) until its control
+# socket is there.
+serve() {
+  $cli serve vhost-user-blk x.img --socket "$dir/x.sock" 2>serve.log &
+  server=$!
+  i=0
+  while [ ! -S run/daxstore/x.img.ctl ] && [ $i -lt 100 ]; do
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.1
+    i=$((i + 1))
+  done
+  [ -S run/daxstore/x.img.ctl ] || fail "server: $(cat serve.log)"
+}
+
 # a.raw: R0 x3, R1, two zero blocks, R2, R3 x2; b.raw: R1 x2, R4, R2, R5.
 # The rest of each 256 KiB disk is zeros.
 python3 - <<'PY' || fail "making the raw files"
@@ -115,15 +129,7 @@ fi
 grep -q "no volume 'nope'" err || fail "missing volume: $(cat err)"
 
 # While served: the same report through the control socket.
-$cli serve vhost-user-blk x.img --socket "$dir/x.sock" 2>serve.log &
-server=$!
-i=0
-while [ ! -S run/daxstore/x.img.ctl ] && [ $i -lt 100 ]; do
-  kill -0 "$server" 2>/dev/null || break
-  sleep 0.1
-  i=$((i + 1))
-done
-[ -S run/daxstore/x.img.ctl ] || fail "server: $(cat serve.log)"
+serve
 $cli image sharing x.img --volume base --volume vm2 $em >served.json ||
   fail "served sharing: $(cat served.json)"
 cmp -s offline.json served.json || fail "served report differs"
@@ -180,14 +186,7 @@ fi
 # the block the two shared. 3 blocks.
 $cli image set-group x.img base t1 $em >/dev/null || fail "set-group base"
 $cli image set-group x.img vm2 t1 $em >/dev/null || fail "set-group vm2"
-$cli serve vhost-user-blk x.img --socket "$dir/x.sock" 2>serve.log &
-server=$!
-i=0
-while [ ! -S run/daxstore/x.img.ctl ] && [ $i -lt 100 ]; do
-  kill -0 "$server" 2>/dev/null || break
-  sleep 0.1
-  i=$((i + 1))
-done
+serve
 for bad in 0 fast; do
   if $cli image dedup x.img --scope group --speed $bad 2>err >/dev/null; then
     fail "dedup --speed $bad succeeded"
