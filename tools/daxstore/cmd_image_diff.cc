@@ -159,12 +159,7 @@ void AddImageDiffCommands(CLI::App& image) {
                   "the snapshot the diff starts from (default: none, a "
                   "full diff of every mapped block)");
   exp->add_flag("--force", a->force, "overwrite an existing file");
-  exp->add_option("--emulate", a->emulate,
-                  "declare a plain file pmem: cpu_cache or memory_controller");
-  exp->add_option("--control", a->control,
-                  "the control socket of the server that has the image open "
-                  "(default: the one 'daxstore serve' makes for it)");
-  AddOutputOption(exp);
+  AddImageRequestOptions(exp, &a->emulate, &a->control);
   exp->callback([exp, a] { ExportDiff(exp, *a); });
 
   auto* imp = image.add_subcommand(

@@ -34,12 +34,7 @@ CLI::App* Verb(CLI::App& image, const char* name, const char* help,
       ->required();
   c->add_option("--volume", a.volume,
                 "the volume (default: the image's default volume)");
-  c->add_option("--emulate", a.emulate,
-                "declare the file pmem: cpu_cache or memory_controller");
-  c->add_option("--control", a.control,
-                "the control socket of the server that has the image open "
-                "(default: the one 'daxstore serve' makes for it)");
-  AddOutputOption(c);
+  AddImageRequestOptions(c, &a.emulate, &a.control);
   return c;
 }
 

@@ -35,12 +35,7 @@ void AddImageSharingCommands(CLI::App& image) {
       ->required();
   c->add_option("--volume", a->volumes,
                 "a volume to report (repeat for more; default: every volume)");
-  c->add_option("--emulate", a->emulate,
-                "declare the file pmem: cpu_cache or memory_controller");
-  c->add_option("--control", a->control,
-                "the control socket of the server that has the image open "
-                "(default: the one 'daxstore serve' makes for it)");
-  AddOutputOption(c);
+  AddImageRequestOptions(c, &a->emulate, &a->control);
   c->callback([c, a] {
     nlohmann::json req = {{"execute", "query-sharing"}};
     if (!a->volumes.empty()) req["arguments"] = {{"volumes", a->volumes}};
@@ -65,12 +60,7 @@ void AddImageSharingCommands(CLI::App& image) {
                  "hold the pass to this many bytes of blocks scanned per "
                  "second (e.g. 256M; default: no limit), so it leaves guests "
                  "more memory bandwidth");
-  dd->add_option("--emulate", d->emulate,
-                 "declare the file pmem: cpu_cache or memory_controller");
-  dd->add_option("--control", d->control,
-                 "the control socket of the server that has the image open "
-                 "(default: the one 'daxstore serve' makes for it)");
-  AddOutputOption(dd);
+  AddImageRequestOptions(dd, &d->emulate, &d->control);
   dd->callback([dd, d] {
     nlohmann::json args = {{"scope", d->scope}};
     if (!d->volumes.empty()) args["volumes"] = d->volumes;

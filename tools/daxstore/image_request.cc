@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "daxstore/image_server.h"
 #include "image_target.h"
+#include "output.h"
 
 namespace daxstore::cli {
 namespace {
@@ -121,6 +122,16 @@ nlohmann::json AskServer(const CLI::App* cmd, const std::string& target,
                        "control socket)")};
   }
   return ReturnOf(Must(ControlRequest(sock, text)));
+}
+
+void AddImageRequestOptions(CLI::App* verb, std::string* emulate,
+                            std::string* control) {
+  verb->add_option("--emulate", *emulate,
+                   "declare the file pmem: cpu_cache or memory_controller");
+  verb->add_option("--control", *control,
+                   "the control socket of the server that has the image open "
+                   "(default: the one 'daxstore serve' makes for it)");
+  AddOutputOption(verb);
 }
 
 }  // namespace daxstore::cli

@@ -66,6 +66,11 @@ std::string SocketDir(bool create, const std::string& option = "--socket");
 // the image verbs look for a server holding t: SocketDir()/NAME.ctl.
 std::string DefaultControlSocket(const ImageTarget& t);
 
+// The options of a verb that sends ImageRequest/ServerRequest: --emulate,
+// --control and --output.
+void AddImageRequestOptions(CLI::App* verb, std::string* emulate,
+                            std::string* control);
+
 // One control request on the image TARGET names: answered by the image
 // itself when no other process has it open, else by the control socket
 // of the server that does (`control`, or DefaultControlSocket), after
