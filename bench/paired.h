@@ -9,22 +9,31 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <ctime>
+#include <functional>
+#include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace daxstore::bench {
 
 inline constexpr size_t kBlock = 4096;
 
-// Random 4 KiB blocks inside the calling thread's slice of `bytes`.
+// Random 4 KiB blocks inside the calling thread's slice of `bytes`, or
+// inside thread `index`'s slice of `threads`: the same seed and slice give
+// the same blocks.
 class Blocks {
  public:
   Blocks(const benchmark::State& state, uint64_t bytes, uint64_t seed)
-      : rng_(static_cast<uint64_t>(state.thread_index()) + seed) {
-    uint64_t slice = bytes / static_cast<uint64_t>(state.threads());
-    base_ = slice * static_cast<uint64_t>(state.thread_index());
+      : Blocks(bytes, seed, state.thread_index(), state.threads()) {}
+  Blocks(uint64_t bytes, uint64_t seed, int index, int threads)
+      : rng_(static_cast<uint64_t>(index) + seed) {
+    uint64_t slice = bytes / static_cast<uint64_t>(threads);
+    base_ = slice * static_cast<uint64_t>(index);
     n_ = std::max<uint64_t>(slice / kBlock, 1);
   }
   uint64_t Next() { return base_ + (rng_() % n_) * kBlock; }
@@ -49,6 +58,107 @@ void RandomBlocks(benchmark::State& state, uint64_t bytes, Fn fn) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBlock));
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
+
+// The median of `v` (the upper one of an even count); 0 when empty.
+inline double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  auto mid = v.begin() + static_cast<ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  return *mid;
+}
+
+// Worker threads started once and handed rounds: Run(n, fn) has workers
+// 0..n-1 each call fn(worker) at once and, when all have returned, gives
+// for each the span it ran and the CPU time its thread got meanwhile
+// (CLOCK_THREAD_CPUTIME_ID). A worker that got less CPU time than its
+// round's Wall() was off a core part of the round: preempted, or asleep
+// (on a lock, say).
+class Crew {
+ public:
+  struct Span {
+    double start = 0, end = 0;  // seconds on the steady clock
+    double cpu = 0;             // seconds of the thread's CPU time
+  };
+
+  explicit Crew(int workers) : spans_(static_cast<size_t>(workers)) {
+    for (int i = 0; i < workers; i++) {
+      threads_.emplace_back([this, i] { Loop(i); });
+    }
+  }
+  ~Crew() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    start_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  Crew(const Crew&) = delete;
+  Crew& operator=(const Crew&) = delete;
+
+  std::vector<Span> Run(int n, const std::function<void(int)>& fn) {
+    std::unique_lock lock(mu_);
+    fn_ = &fn;
+    n_ = n;
+    pending_ = n;
+    round_++;
+    start_.notify_all();
+    done_.wait(lock, [&] { return pending_ == 0; });
+    return {spans_.begin(), spans_.begin() + n};
+  }
+
+  // From the first worker's start to the last one's end.
+  static double Wall(const std::vector<Span>& spans) {
+    double a = spans.at(0).start, b = spans.at(0).end;
+    for (const Span& s : spans) {
+      a = std::min(a, s.start);
+      b = std::max(b, s.end);
+    }
+    return b - a;
+  }
+
+ private:
+  static double Now() {
+    return std::chrono::duration<double>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  static double ThreadCpu() {
+    timespec ts{};
+    (void)clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) +
+           static_cast<double>(ts.tv_nsec) * 1e-9;
+  }
+  void Loop(int i) {
+    uint64_t seen = 0;
+    std::unique_lock lock(mu_);
+    for (;;) {
+      start_.wait(lock, [&] { return stop_ || (round_ != seen && i < n_); });
+      if (stop_) return;
+      seen = round_;
+      const std::function<void(int)>* fn = fn_;
+      lock.unlock();
+      Span s;
+      s.cpu = -ThreadCpu();  // the CPU window holds the wall one
+      s.start = Now();
+      (*fn)(i);
+      s.end = Now();
+      s.cpu += ThreadCpu();
+      lock.lock();
+      spans_[static_cast<size_t>(i)] = s;
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable start_, done_;
+  const std::function<void(int)>* fn_ = nullptr;
+  int n_ = 0, pending_ = 0;
+  uint64_t round_ = 0;
+  bool stop_ = false;
+  std::vector<Span> spans_;
+  std::vector<std::thread> threads_;  // last: started once the rest is set
+};
 
 // Calls write(offset, data, n) over [0, bytes) in 1 MiB pieces of 0x5a:
 // every block written once before measuring, so reads and overwrites find
@@ -92,9 +202,7 @@ void PairedRounds(benchmark::State& state, size_t ops, const char* test_name,
       static_cast<double>(state.iterations()) * static_cast<double>(ops);
   if (all) *all = ratios;
   if (!ratios.empty()) {
-    auto mid = ratios.begin() + static_cast<ptrdiff_t>(ratios.size() / 2);
-    std::nth_element(ratios.begin(), mid, ratios.end());
-    state.counters["ratio"] = {*mid, benchmark::Counter::kAvgThreads};
+    state.counters["ratio"] = {Median(ratios), benchmark::Counter::kAvgThreads};
   }
   state.counters[std::string(test_name) + "_ns"] = {
       test_total * 1e9 / n, benchmark::Counter::kAvgThreads};
