@@ -28,13 +28,16 @@
 // A second thread gains nothing if it gets no second core, which on a
 // 2-core machine shared with other work happens often. Each worker reads
 // its thread CPU time (CLOCK_THREAD_CPUTIME_ID) around its part; a round
-// in which any thread of any of its parts got less than 90% of its part's
-// wall time is dropped (not counted in the medians) and counted in
-// rounds_dropped, out of `rounds`. cpu_share is the median over all
-// 2-thread parts of (sum of the threads' CPU time) / (2 x wall time): 1.0
-// when both threads had a core throughout. A thread asleep on a lock gets
-// no CPU time either, so an engine whose threads wait on each other shows
-// as dropped rounds, not as poor scaling.
+// in which any thread of any of its parts got less than 90% of the time
+// from the part's start to its own end (a thread that ends first and
+// sleeps did not lack a core) is dropped, not counted in the medians, and
+// counted in rounds_dropped, out of `rounds`. cpu_share is the median over
+// the 2-thread parts of the threads' CPU time over their time from the
+// part's start: 1.0 when both had a core throughout. A thread asleep on a
+// lock gets no CPU time either; runq_share, the same median of the time
+// the threads were runnable but waiting for a CPU (schedstat's run_delay,
+// from their wake-up), tells the two apart: with cpu_share + runq_share
+// near 1.0 the missing time was a wait for a core.
 //
 // libpmemblk flushes with cache-line instructions only where libpmem takes
 // the file for pmem; on a plain file it would msync every write. The
@@ -168,7 +171,7 @@ void Scaling(benchmark::State& state, DaxOp dax, BlkOp blk) {
     int engine, threads;  // engine 0: daxstore, 1: pmemblk
   };
   constexpr Part kParts[4] = {{0, 1}, {0, 2}, {1, 1}, {1, 2}};
-  std::vector<double> dax_scaling, blk_scaling, ratios, shares;
+  std::vector<double> dax_scaling, blk_scaling, ratios, shares, waits;
   int64_t rounds = 0, dropped = 0;
   for (auto _ : state) {
     double iops[2][2] = {};
@@ -187,14 +190,21 @@ void Scaling(benchmark::State& state, DaxOp dax, BlkOp blk) {
           }
         }
       });
-      const double wall = Crew::Wall(spans);
-      iops[p.engine][p.threads - 1] = p.threads * kOps / wall;
-      double cpu = 0;
+      iops[p.engine][p.threads - 1] = p.threads * kOps / Crew::Wall(spans);
+      // Each thread's time from the part's start to its own end: one that
+      // ends early and sleeps while the other works did not lack a core.
+      const double start = Crew::Start(spans);
+      double cpu = 0, waited = 0, on = 0;
       for (const Crew::Span& s : spans) {
         cpu += s.cpu;
-        if (s.cpu < kMinShare * wall) counted = false;
+        waited += s.waited;
+        on += s.end - start;
+        if (s.cpu < kMinShare * (s.end - start)) counted = false;
       }
-      if (p.threads == 2) shares.push_back(cpu / (2 * wall));
+      if (p.threads == 2) {
+        shares.push_back(cpu / on);
+        waits.push_back(waited / on);
+      }
     }
     rounds++;
     if (!counted) {
@@ -216,6 +226,7 @@ void Scaling(benchmark::State& state, DaxOp dax, BlkOp blk) {
         *std::max_element(ratios.begin(), ratios.end());
   }
   state.counters["cpu_share"] = Median(shares);
+  state.counters["runq_share"] = Median(waits);
   state.counters["rounds"] = static_cast<double>(rounds);
   state.counters["rounds_dropped"] = static_cast<double>(dropped);
 }
@@ -266,11 +277,11 @@ BENCHMARK(BM_PairedRead)
     ->UseRealTime();
 BENCHMARK(BM_ScalingWrite)
     ->Name("paired/scaling/write/daxstore_vs_pmemblk")
-    ->Iterations(100)
+    ->Iterations(200)
     ->UseRealTime();
 BENCHMARK(BM_ScalingRead)
     ->Name("paired/scaling/read/daxstore_vs_pmemblk")
-    ->Iterations(100)
+    ->Iterations(200)
     ->UseRealTime();
 
 }  // namespace

@@ -6,11 +6,14 @@
 #pragma once
 
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <ctime>
 #include <functional>
 #include <mutex>
@@ -70,14 +73,18 @@ inline double Median(std::vector<double> v) {
 // Worker threads started once and handed rounds: Run(n, fn) has workers
 // 0..n-1 each call fn(worker) at once and, when all have returned, gives
 // for each the span it ran and the CPU time its thread got meanwhile
-// (CLOCK_THREAD_CPUTIME_ID). A worker that got less CPU time than its
-// round's Wall() was off a core part of the round: preempted, or asleep
-// (on a lock, say).
+// (CLOCK_THREAD_CPUTIME_ID) and spent runnable but waiting for a CPU from
+// its wake-up for the round to its end (the run_delay of
+// /proc/thread-self/schedstat; 0 without it). A
+// worker that got less CPU time than its round's Wall() was off a core
+// part of the round: waiting for one (preempted), or asleep (on a lock,
+// say).
 class Crew {
  public:
   struct Span {
     double start = 0, end = 0;  // seconds on the steady clock
     double cpu = 0;             // seconds of the thread's CPU time
+    double waited = 0;          // seconds runnable without a CPU
   };
 
   explicit Crew(int workers) : spans_(static_cast<size_t>(workers)) {
@@ -107,14 +114,17 @@ class Crew {
     return {spans_.begin(), spans_.begin() + n};
   }
 
+  // The first worker's start.
+  static double Start(const std::vector<Span>& spans) {
+    double a = spans.at(0).start;
+    for (const Span& s : spans) a = std::min(a, s.start);
+    return a;
+  }
   // From the first worker's start to the last one's end.
   static double Wall(const std::vector<Span>& spans) {
-    double a = spans.at(0).start, b = spans.at(0).end;
-    for (const Span& s : spans) {
-      a = std::min(a, s.start);
-      b = std::max(b, s.end);
-    }
-    return b - a;
+    double b = spans.at(0).end;
+    for (const Span& s : spans) b = std::max(b, s.end);
+    return b - Start(spans);
   }
 
  private:
@@ -129,25 +139,45 @@ class Crew {
     return static_cast<double>(ts.tv_sec) +
            static_cast<double>(ts.tv_nsec) * 1e-9;
   }
+  // The thread's run_delay in seconds, read from `fd`; 0 when fd < 0.
+  static double RunDelay(int fd) {
+    char buf[128];
+    if (fd < 0) return 0;
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    unsigned long long on_cpu = 0, delay = 0;
+    if (std::sscanf(buf, "%llu %llu", &on_cpu, &delay) != 2) return 0;
+    return static_cast<double>(delay) * 1e-9;
+  }
   void Loop(int i) {
+    const int fd = ::open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     uint64_t seen = 0;
     std::unique_lock lock(mu_);
     for (;;) {
-      start_.wait(lock, [&] { return stop_ || (round_ != seen && i < n_); });
-      if (stop_) return;
+      Span s;
+      start_.wait(lock, [&] {
+        if (stop_ || (round_ != seen && i < n_)) return true;
+        // Read as the thread goes to sleep: the wait for a CPU once woken
+        // for its round counts too.
+        s.waited = -RunDelay(fd);
+        return false;
+      });
+      if (stop_) break;
       seen = round_;
       const std::function<void(int)>* fn = fn_;
       lock.unlock();
-      Span s;
       s.cpu = -ThreadCpu();  // the CPU window holds the wall one
       s.start = Now();
       (*fn)(i);
       s.end = Now();
       s.cpu += ThreadCpu();
+      s.waited += RunDelay(fd);
       lock.lock();
       spans_[static_cast<size_t>(i)] = s;
       if (--pending_ == 0) done_.notify_one();
     }
+    if (fd >= 0) ::close(fd);
   }
 
   std::mutex mu_;
