@@ -14,12 +14,12 @@
 // random writes scale from 1 thread to 2, in one benchmark. Each round runs
 // four parts, the order rotating by one part a round: daxstore with 1
 // thread, daxstore with 2, pmemblk with 1, pmemblk with 2; every part runs
-// 1024 operations per thread on two worker threads started once (the
-// 1-thread parts on the first), each thread on its own half of the blocks
-// in the 2-thread parts, the same block numbers for both engines. A part's
-// IOPS is its operations over its wall time (first thread's start to last
-// thread's end). Counters: daxstore_scaling and pmemblk_scaling, the
-// median over rounds of IOPS(2 threads) / IOPS(1 thread); ratio, the median
+// 1024 operations per thread on two worker threads started once and
+// pinned to a CPU each (the 1-thread parts on the first), each thread on its
+// own half of the blocks in the 2-thread parts, the same block numbers for both
+// engines. A part's IOPS is its operations over its wall time (first thread's
+// start to last thread's end). Counters: daxstore_scaling and pmemblk_scaling,
+// the median over rounds of IOPS(2 threads) / IOPS(1 thread); ratio, the median
 // over rounds of daxstore_scaling / pmemblk_scaling (1.0 or more: daxstore
 // gains at least as much from a second thread as libpmemblk does), with
 // ratio_min and ratio_max its range. paired/scaling/read/... the same for

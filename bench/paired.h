@@ -7,6 +7,7 @@
 
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -70,8 +71,9 @@ inline double Median(std::vector<double> v) {
   return *mid;
 }
 
-// Worker threads started once and handed rounds: Run(n, fn) has workers
-// 0..n-1 each call fn(worker) at once and, when all have returned, gives
+// Worker threads started once, each pinned to a CPU of its own while there
+// are enough, and handed rounds: Run(n, fn) has workers 0..n-1 each call
+// fn(worker) at once and, when all have returned, gives
 // for each the span it ran and the CPU time its thread got meanwhile
 // (CLOCK_THREAD_CPUTIME_ID) and spent runnable but waiting for a CPU from
 // its wake-up for the round to its end (the run_delay of
@@ -87,7 +89,9 @@ class Crew {
     double waited = 0;          // seconds runnable without a CPU
   };
 
-  explicit Crew(int workers) : spans_(static_cast<size_t>(workers)) {
+  explicit Crew(int workers)
+      : start_(static_cast<size_t>(workers)),
+        spans_(static_cast<size_t>(workers)) {
     for (int i = 0; i < workers; i++) {
       threads_.emplace_back([this, i] { Loop(i); });
     }
@@ -97,7 +101,7 @@ class Crew {
       std::lock_guard lock(mu_);
       stop_ = true;
     }
-    start_.notify_all();
+    for (auto& cv : start_) cv.notify_one();
     for (auto& t : threads_) t.join();
   }
   Crew(const Crew&) = delete;
@@ -109,7 +113,9 @@ class Crew {
     n_ = n;
     pending_ = n;
     round_++;
-    start_.notify_all();
+    // Only the workers of the round wake: one woken for nothing could wait
+    // for its CPU into the next round.
+    for (int i = 0; i < n; i++) start_[static_cast<size_t>(i)].notify_one();
     done_.wait(lock, [&] { return pending_ == 0; });
     return {spans_.begin(), spans_.begin() + n};
   }
@@ -150,13 +156,31 @@ class Crew {
     if (std::sscanf(buf, "%llu %llu", &on_cpu, &delay) != 2) return 0;
     return static_cast<double>(delay) * 1e-9;
   }
+  // Pins the calling thread to the i-th CPU the process may use (modulo
+  // their number), so two workers run on two cores: left to the scheduler,
+  // a worker woken beside another often waits behind it on one CPU for
+  // longer than a short round lasts.
+  static void Pin(int i) {
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+    const int n = CPU_COUNT(&allowed);
+    if (n < 1) return;
+    for (int c = 0, k = 0; c < CPU_SETSIZE; c++) {
+      if (!CPU_ISSET(c, &allowed) || k++ != i % n) continue;
+      CPU_ZERO(&one);
+      CPU_SET(c, &one);
+      (void)sched_setaffinity(0, sizeof one, &one);
+      return;
+    }
+  }
   void Loop(int i) {
+    Pin(i);
     const int fd = ::open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     uint64_t seen = 0;
     std::unique_lock lock(mu_);
     for (;;) {
       Span s;
-      start_.wait(lock, [&] {
+      start_[static_cast<size_t>(i)].wait(lock, [&] {
         if (stop_ || (round_ != seen && i < n_)) return true;
         // Read as the thread goes to sleep: the wait for a CPU once woken
         // for its round counts too.
@@ -181,7 +205,8 @@ class Crew {
   }
 
   std::mutex mu_;
-  std::condition_variable start_, done_;
+  std::vector<std::condition_variable> start_;  // one a worker
+  std::condition_variable done_;
   const std::function<void(int)>* fn_ = nullptr;
   int n_ = 0, pending_ = 0;
   uint64_t round_ = 0;
