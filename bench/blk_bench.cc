@@ -15,15 +15,15 @@
 // four parts, the order rotating by one part a round: daxstore with 1
 // thread, daxstore with 2, pmemblk with 1, pmemblk with 2; every part runs
 // 1024 operations per thread on two worker threads started once and
-// pinned to a CPU each (the 1-thread parts on the first), each thread on its
-// own half of the blocks in the 2-thread parts, the same block numbers for both
-// engines. A part's IOPS is its operations over its wall time (first thread's
-// start to last thread's end). Counters: daxstore_scaling and pmemblk_scaling,
-// the median over rounds of IOPS(2 threads) / IOPS(1 thread); ratio, the median
-// over rounds of daxstore_scaling / pmemblk_scaling (1.0 or more: daxstore
-// gains at least as much from a second thread as libpmemblk does), with
-// ratio_min and ratio_max its range. paired/scaling/read/... the same for
-// 4 KiB random reads.
+// pinned to a CPU each (the 1-thread parts on either, in turn), each thread on
+// its own half of the blocks in the 2-thread parts, the same block numbers for
+// both engines. A part's IOPS is its operations over its wall time (first
+// thread's start to last thread's end). Counters: daxstore_scaling and
+// pmemblk_scaling, the median over rounds of IOPS(2 threads) / IOPS(1 thread);
+// ratio, the median over rounds of daxstore_scaling / pmemblk_scaling (1.0 or
+// more: daxstore gains at least as much from a second thread as libpmemblk
+// does), with ratio_min and ratio_max its range. paired/scaling/read/... the
+// same for 4 KiB random reads.
 //
 // A second thread gains nothing if it gets no second core, which on a
 // 2-core machine shared with other work happens often. Each worker reads
@@ -178,18 +178,23 @@ void Scaling(benchmark::State& state, DaxOp dax, BlkOp blk) {
     bool counted = true;
     for (int k = 0; k < 4; k++) {
       const Part p = kParts[(rounds + k) % 4];
-      const auto spans = crew.Run(p.threads, [&](int t) {
-        Blocks& o = off[p.engine][p.threads == 1 ? 0 : 1 + t];
-        std::vector<uint8_t>& b = buf[t];
-        for (int i = 0; i < kOps; i++) {
-          b[0] = static_cast<uint8_t>((b[0] + 1) | 1);  // never all zeros
-          if (p.engine == 0) {
-            dax(o.Next(), b.data());
-          } else {
-            blk(o.Next(), b.data());
-          }
-        }
-      });
+      // A 1-thread part on either worker in turn, so neither CPU's speed
+      // weighs on the 1-thread figures alone.
+      const auto spans = crew.Run(
+          p.threads,
+          [&](int t) {
+            Blocks& o = off[p.engine][p.threads == 1 ? 0 : 1 + t];
+            std::vector<uint8_t>& b = buf[t];
+            for (int i = 0; i < kOps; i++) {
+              b[0] = static_cast<uint8_t>((b[0] + 1) | 1);  // never all zeros
+              if (p.engine == 0) {
+                dax(o.Next(), b.data());
+              } else {
+                blk(o.Next(), b.data());
+              }
+            }
+          },
+          p.threads == 1 ? static_cast<int>(rounds % 2) : 0);
       iops[p.engine][p.threads - 1] = p.threads * kOps / Crew::Wall(spans);
       // Each thread's time from the part's start to its own end: one that
       // ends early and sleeps while the other works did not lack a core.

@@ -107,15 +107,19 @@ class Crew {
   Crew(const Crew&) = delete;
   Crew& operator=(const Crew&) = delete;
 
-  std::vector<Span> Run(int n, const std::function<void(int)>& fn) {
+  // With `first`, workers first, first + 1, ... (modulo their number) run
+  // the round, fn(k) on the k-th of them, whose span is the k-th returned.
+  std::vector<Span> Run(int n, const std::function<void(int)>& fn,
+                        int first = 0) {
     std::unique_lock lock(mu_);
     fn_ = &fn;
     n_ = n;
+    first_ = first;
     pending_ = n;
     round_++;
     // Only the workers of the round wake: one woken for nothing could wait
     // for its CPU into the next round.
-    for (int i = 0; i < n; i++) start_[static_cast<size_t>(i)].notify_one();
+    for (int k = 0; k < n; k++) start_[Worker(k)].notify_one();
     done_.wait(lock, [&] { return pending_ == 0; });
     return {spans_.begin(), spans_.begin() + n};
   }
@@ -173,15 +177,21 @@ class Crew {
       return;
     }
   }
+  size_t Worker(int k) const {
+    return static_cast<size_t>(first_ + k) % start_.size();
+  }
   void Loop(int i) {
     Pin(i);
     const int fd = ::open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     uint64_t seen = 0;
     std::unique_lock lock(mu_);
+    const int workers = static_cast<int>(start_.size());
     for (;;) {
       Span s;
+      int k = 0;  // the worker's place in the round
       start_[static_cast<size_t>(i)].wait(lock, [&] {
-        if (stop_ || (round_ != seen && i < n_)) return true;
+        k = (i - first_ % workers + workers) % workers;
+        if (stop_ || (round_ != seen && k < n_)) return true;
         // Read as the thread goes to sleep: the wait for a CPU once woken
         // for its round counts too.
         s.waited = -RunDelay(fd);
@@ -193,12 +203,12 @@ class Crew {
       lock.unlock();
       s.cpu = -ThreadCpu();  // the CPU window holds the wall one
       s.start = Now();
-      (*fn)(i);
+      (*fn)(k);
       s.end = Now();
       s.cpu += ThreadCpu();
       s.waited += RunDelay(fd);
       lock.lock();
-      spans_[static_cast<size_t>(i)] = s;
+      spans_[static_cast<size_t>(k)] = s;
       if (--pending_ == 0) done_.notify_one();
     }
     if (fd >= 0) ::close(fd);
@@ -208,7 +218,7 @@ class Crew {
   std::vector<std::condition_variable> start_;  // one a worker
   std::condition_variable done_;
   const std::function<void(int)>* fn_ = nullptr;
-  int n_ = 0, pending_ = 0;
+  int n_ = 0, first_ = 0, pending_ = 0;
   uint64_t round_ = 0;
   bool stop_ = false;
   std::vector<Span> spans_;
