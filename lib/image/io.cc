@@ -203,8 +203,9 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
         data = buf;
       }
     }
-    // Every lock is taken before the copy: a locked instruction after it
-    // would wait for the non-temporal stores to drain on their own.
+    // The stripe lock is taken before the copy: a locked instruction after
+    // it waits for the non-temporal stores to drain on their own (as
+    // Commit's ref lock does, taken only for a shared old block).
     lock.lock();
     if (data) {
       DAXSTORE_ASSIGN_OR_RETURN(pba, TakeBlock(s, lane, data, &check));
@@ -238,13 +239,21 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
       s.EntryOk(old) ? Status::Ok() : s.MarkCorrupt(s.EntryError(lba, old));
   bool used = false;
   if (st.ok()) {
-    // Runs under Commit's locks. Data that is zero after its probe is
-    // checked while the copy drains, so the check costs non-zero writes
-    // (almost) nothing; a zero write pays for a copy it throws away.
-    // The CRC is computed from the caller's buffer after the copy is
-    // issued, so it runs while the non-temporal stores drain.
+    // Commit reads the old block's refcount first thing: its line arrives
+    // while the copy below is issued.
+    if (EntryPresent(old)) s.PrefetchRef(EntryPba(old));
+    // Commit stores the new block's refcount after its fence; a flush may
+    // have evicted the line (the block was freed two records ago), and a
+    // store that misses holds up the next locked instruction.
+    if (pba != image::kNoBlock) s.PrefetchRef(pba);
+    // The copy goes out before Commit, so its stores drain while Commit
+    // takes its locks and reads refcounts; the record's fence covers it.
+    // Data that is zero after its probe is checked while the copy drains,
+    // so the check costs non-zero writes (almost) nothing; a zero write
+    // pays for a copy it throws away. The CRC is computed from the
+    // caller's buffer, also while the non-temporal stores drain.
+    if (pba != image::kNoBlock) StoreBlock(s, pba, data);
     auto fill = [&](uint32_t* crc) {
-      StoreBlock(s, pba, data);
       if (check && AllZero(data + kZeroProbe, bs - kZeroProbe)) return false;
       *crc = image::DataCrc(data, bs);
       return true;
@@ -277,6 +286,13 @@ Status WriteRange(Image::State& s, uint32_t slot, uint64_t offset, uint64_t n,
   }
   // Held for the whole write: volume operations take every lane, so they
   // see no write in flight.
+  if (n) {
+    // The first block's map entry and stripe are on their way while the
+    // lane is taken.
+    const uint64_t lba = offset / s.bs();
+    __builtin_prefetch(&s.MapOf(slot)[lba]);
+    __builtin_prefetch(&s.StripeOf(slot, lba), 1);
+  }
   Lane& lane = s.MyLane();
   std::lock_guard lane_lock(lane.mu);
   image::Tracking& t = s.tracking[slot];
