@@ -65,7 +65,7 @@ inline constexpr uint64_t kGroupBlocks = 4096;
 inline constexpr size_t kStripes = 1024;
 
 struct alignas(64) Lane {
-  std::mutex mu;
+  LaneLock mu;
   // In pmem: kLaneRecords slots (version 5; older versions use record[0]).
   RedoRecord* record = nullptr;
   std::vector<uint8_t> scratch;  // one block
@@ -283,7 +283,7 @@ struct Image::State {
   image::Lane& MyLane() const;
   // Every lane's mutex, taken in index order: no write is in flight while
   // they are held. Volume operations hold them (after vol_mu).
-  std::vector<std::unique_lock<std::mutex>> LockAllLanes() const;
+  std::vector<std::unique_lock<image::LaneLock>> LockAllLanes() const;
 
   uint64_t LoadEntry(uint32_t slot, uint64_t lba) const {
     if (!overlay.empty()) [[unlikely]] {
