@@ -11,7 +11,7 @@
 //     block's refcount, the map entry and the old block's refcount, flushed, a
 //     second fence.
 //   floor/two_fence_locked/vs_raw: the same under a mutex and a
-//     shared_mutex, as the engine's lane and stripe locks.
+//     shared_mutex (the engine's stripe lock is lighter: one word).
 //   floor/one_fence/vs_raw: a self-committing record: the data, the record
 //     and the previous write's three metadata lines under ONE fence, the
 //     metadata stores left to the next write's fence, with no checksum of

@@ -1,6 +1,7 @@
 // Free space: per-group free lists built lazily from the refcounts, so that
 // opening an image never scans the refcount table.
 #include <algorithm>
+#include <thread>
 #include <utility>
 
 #include "image/engine.h"
@@ -10,6 +11,9 @@ namespace daxstore {
 using image::Group;
 using image::kGroupBlocks;
 using image::Lane;
+
+// Passes over busy lanes before a write calls the image full.
+constexpr int kBusyLaneRounds = 10000;
 
 namespace {
 
@@ -75,23 +79,34 @@ Result<uint64_t> Image::State::TakeFree(Lane& lane) {
       return std::exchange(lane.spare, image::kNoBlock);
     }
   }
-  // Last, another lane's spare. try_lock: the caller holds its own lane
-  // (and maybe a stripe lock), so waiting here could deadlock.
-  for (uint32_t i = 0; i < sb.lanes; i++) {
-    Lane& other = lanes[i];
-    if (&other == &lane) continue;
-    std::unique_lock lock(other.mu, std::try_to_lock);
-    if (!lock ||
-        (other.spare == image::kNoBlock && other.held[0] == image::kNoBlock &&
-         other.held[1] == image::kNoBlock)) {
-      continue;
+  // Last, another lane's spare or held blocks. try_lock: the caller holds
+  // its own lane (and maybe a stripe lock), so waiting here could
+  // deadlock. A lane that is busy may be the one holding the free blocks
+  // (a write holds its lane for microseconds): try again, yielding, before
+  // calling the image full.
+  for (int round = 0; round < kBusyLaneRounds; round++) {
+    bool busy = false;
+    for (uint32_t i = 0; i < sb.lanes; i++) {
+      Lane& other = lanes[i];
+      if (&other == &lane) continue;
+      std::unique_lock lock(other.mu, std::try_to_lock);
+      if (!lock) {
+        busy = true;
+        continue;
+      }
+      if (other.spare == image::kNoBlock && other.held[0] == image::kNoBlock &&
+          other.held[1] == image::kNoBlock) {
+        continue;
+      }
+      // Its kept records are cleared (durably) before a block changes
+      // hands; that frees its held blocks too.
+      Retire(other);
+      if (other.spare != image::kNoBlock) {
+        return std::exchange(other.spare, image::kNoBlock);
+      }
     }
-    // Its kept records are cleared (durably) before a block changes hands;
-    // that frees its held blocks too.
-    Retire(other);
-    if (other.spare != image::kNoBlock) {
-      return std::exchange(other.spare, image::kNoBlock);
-    }
+    if (!busy) break;
+    std::this_thread::yield();
   }
   return NoSpace("image " + m.info().path + ": all " +
                  std::to_string(sb.data_blocks) + " data blocks are in use");

@@ -14,11 +14,11 @@
 //   flight during one.
 // - A lane (thread slot) owns two redo record slots and a scratch block.
 // - A stripe lock guards map entries hashing to it: writers hold it
-//   exclusive while they log, apply and clear, and make its sequence odd
-//   for that time (Stripe). Readers copy a block without it and keep the
-//   copy only if the sequence was even and unchanged across the copy, so
-//   the block was not freed and reused under them; else they copy again
-//   holding it shared.
+//   exclusive while they log, apply and clear (stripe_lock.h). Readers
+//   copy a block without it and keep the copy only if no writer held it
+//   at the start and none took it until the copy was done, so the block
+//   was not freed and reused under them; else they copy again holding it
+//   shared.
 // - A ref lock (hashed on the data block) is held from reading the old
 //   block's refcount to applying the record (and clearing it when the old
 //   block stays shared), so two volumes replacing their entries for one
@@ -54,6 +54,7 @@
 #include "daxstore/mapping.h"
 #include "image/format.h"
 #include "image/media.h"
+#include "image/stripe_lock.h"
 #include "platform/guarded_copy.h"
 
 namespace daxstore {
@@ -64,7 +65,7 @@ inline constexpr uint64_t kGroupBlocks = 4096;
 inline constexpr size_t kStripes = 1024;
 
 struct alignas(64) Lane {
-  std::mutex mu;
+  LaneLock mu;
   // In pmem: kLaneRecords slots (version 5; older versions use record[0]).
   RedoRecord* record = nullptr;
   std::vector<uint8_t> scratch;  // one block
@@ -88,20 +89,18 @@ struct alignas(64) Lane {
   uint64_t spare = kNoBlock;
 };
 
-// A reader-writer lock with a sequence count (a seqlock beside it). A
-// shared lock costs two locked instructions, and the release after a 4 KiB
-// copy waits for the copy's stores to drain: ~10% of a read. A reader that
-// checks the sequence instead executes none.
+// A stripe: the lock of the map entries hashing to it (stripe_lock.h) and
+// its last deferred apply. 64 bytes, so an optimistic reader's one load
+// of the lock word touches a 64 KiB array of them.
 struct alignas(64) Stripe {
-  std::shared_mutex mu;
-  std::atomic<uint64_t> seq{0};  // odd while a writer holds mu
+  StripeLock mu;
   // The last deferred apply under this stripe (commit.cc, "One fence"):
   // lane index + 1 (0: none) and the lines it stored. A writer of another
   // lane flushes them before its own fence. Guarded by mu (exclusive).
   uint32_t tag_lane = 0;
   const void* tag_lines[3] = {nullptr, nullptr, nullptr};
 
-  // Exclusive: mu, with the sequence odd until the guard goes.
+  // Exclusive for the guard's life once lock() was called.
   class Writer {
    public:
     explicit Writer(Stripe& s) : s_(s) {}
@@ -112,15 +111,9 @@ struct alignas(64) Stripe {
     Writer& operator=(const Writer&) = delete;
     void lock() {
       s_.mu.lock();
-      s_.seq.store(s_.seq.load(std::memory_order_relaxed) + 1,
-                   std::memory_order_relaxed);
-      // The odd count is visible before any entry or block changes.
-      std::atomic_thread_fence(std::memory_order_release);
       held_ = true;
     }
     void unlock() {
-      s_.seq.store(s_.seq.load(std::memory_order_relaxed) + 1,
-                   std::memory_order_release);
       s_.mu.unlock();
       held_ = false;
     }
@@ -130,19 +123,11 @@ struct alignas(64) Stripe {
     bool held_ = false;
   };
 
-  // Optimistic read: Begin() gives a count, or kBusy while a writer holds
-  // mu; Valid(count) after the reads says no writer took mu since.
-  static constexpr uint64_t kBusy = ~uint64_t{0};
-  uint64_t Begin() const {
-    uint64_t v = seq.load(std::memory_order_acquire);
-    return v & 1 ? kBusy : v;
-  }
-  bool Valid(uint64_t v) const {
-    // The reads before this load are done before it.
-    std::atomic_thread_fence(std::memory_order_acquire);
-    return seq.load(std::memory_order_relaxed) == v;
-  }
+  static constexpr uint64_t kBusy = StripeLock::kBusy;
+  uint64_t Begin() const { return mu.Begin(); }
+  bool Valid(uint64_t v) const { return mu.Valid(v); }
 };
+static_assert(sizeof(Stripe) == 64);
 
 struct alignas(64) RefLock {
   std::mutex mu;
@@ -298,7 +283,7 @@ struct Image::State {
   image::Lane& MyLane() const;
   // Every lane's mutex, taken in index order: no write is in flight while
   // they are held. Volume operations hold them (after vol_mu).
-  std::vector<std::unique_lock<std::mutex>> LockAllLanes() const;
+  std::vector<std::unique_lock<image::LaneLock>> LockAllLanes() const;
 
   uint64_t LoadEntry(uint32_t slot, uint64_t lba) const {
     if (!overlay.empty()) [[unlikely]] {
@@ -312,6 +297,7 @@ struct Image::State {
   uint32_t LoadRef(uint64_t pba) const {
     return std::atomic_ref<uint32_t>(ref[pba]).load(std::memory_order_relaxed);
   }
+  void PrefetchRef(uint64_t pba) const { __builtin_prefetch(&ref[pba], 1); }
   void StoreRef(uint64_t pba, uint32_t v) const {
     std::atomic_ref<uint32_t>(ref[pba]).store(v, std::memory_order_relaxed);
   }

@@ -37,8 +37,9 @@ image::Lane& Image::State::MyLane() const {
   return lanes[slot % sb.lanes];
 }
 
-std::vector<std::unique_lock<std::mutex>> Image::State::LockAllLanes() const {
-  std::vector<std::unique_lock<std::mutex>> held;
+std::vector<std::unique_lock<image::LaneLock>> Image::State::LockAllLanes()
+    const {
+  std::vector<std::unique_lock<image::LaneLock>> held;
   held.reserve(sb.lanes);
   for (uint32_t i = 0; i < sb.lanes; i++) held.emplace_back(lanes[i].mu);
   return held;

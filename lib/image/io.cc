@@ -203,8 +203,9 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
         data = buf;
       }
     }
-    // Every lock is taken before the copy: a locked instruction after it
-    // would wait for the non-temporal stores to drain on their own.
+    // The stripe lock is taken before the copy: a locked instruction after
+    // it waits for the non-temporal stores to drain on their own (as
+    // Commit's ref lock does, taken only for a shared old block).
     lock.lock();
     if (data) {
       DAXSTORE_ASSIGN_OR_RETURN(pba, TakeBlock(s, lane, data, &check));
@@ -233,21 +234,35 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
       data = buf;
     }
   }
+  // The copy goes out first: its stores drain while the map entry (whose
+  // line WriteRange prefetched) and the old block's refcount arrive and
+  // the CRC is computed; the record's fence in Commit covers it. A flush
+  // evicts the lines it writes on some CPUs, so both refcounts may miss:
+  // the new block's is stored after the fence, and a store that misses
+  // holds up the next locked instruction.
+  if (pba != image::kNoBlock) {
+    s.PrefetchRef(pba);
+    StoreBlock(s, pba, data);
+  }
   uint64_t old = s.LoadEntry(slot, lba);
   Status st =
       s.EntryOk(old) ? Status::Ok() : s.MarkCorrupt(s.EntryError(lba, old));
   bool used = false;
   if (st.ok()) {
-    // Runs under Commit's locks. Data that is zero after its probe is
-    // checked while the copy drains, so the check costs non-zero writes
-    // (almost) nothing; a zero write pays for a copy it throws away.
-    // The CRC is computed from the caller's buffer after the copy is
-    // issued, so it runs while the non-temporal stores drain.
+    if (EntryPresent(old)) s.PrefetchRef(EntryPba(old));
+    // Data that is zero after its probe is checked while the copy drains,
+    // so the check costs non-zero writes (almost) nothing; a zero write
+    // pays for a copy it throws away. The CRC is computed from the
+    // caller's buffer, also while the non-temporal stores drain.
+    bool zero = false;
+    uint32_t data_crc = 0;
+    if (pba != image::kNoBlock) {
+      zero = check && AllZero(data + kZeroProbe, bs - kZeroProbe);
+      if (!zero) data_crc = image::DataCrc(data, bs);
+    }
     auto fill = [&](uint32_t* crc) {
-      StoreBlock(s, pba, data);
-      if (check && AllZero(data + kZeroProbe, bs - kZeroProbe)) return false;
-      *crc = image::DataCrc(data, bs);
-      return true;
+      *crc = data_crc;
+      return !zero;
     };
     st = s.Commit(lane, slot, lba, old, pba, image::FillRef(fill), &used);
   }
@@ -277,6 +292,13 @@ Status WriteRange(Image::State& s, uint32_t slot, uint64_t offset, uint64_t n,
   }
   // Held for the whole write: volume operations take every lane, so they
   // see no write in flight.
+  if (n) {
+    // The first block's map entry and stripe are on their way while the
+    // lane is taken.
+    const uint64_t lba = offset / s.bs();
+    __builtin_prefetch(&s.MapOf(slot)[lba]);
+    __builtin_prefetch(&s.StripeOf(slot, lba), 1);
+  }
   Lane& lane = s.MyLane();
   std::lock_guard lane_lock(lane.mu);
   image::Tracking& t = s.tracking[slot];
@@ -302,6 +324,7 @@ Status WriteRange(Image::State& s, uint32_t slot, uint64_t offset, uint64_t n,
     uint64_t lba = offset / bs;
     size_t in = offset % bs;
     size_t len = std::min<uint64_t>(n, bs - in);
+    if (n > len) __builtin_prefetch(&s.MapOf(slot)[lba + 1]);
     DAXSTORE_RETURN_IF_ERROR(WriteBlock(s, lane, slot, lba, in, len, src));
     offset += len;
     n -= len;
