@@ -128,6 +128,9 @@ void Image::State::GiveBack(Lane& lane, uint64_t pba) {
 }
 
 void Image::State::ReleaseHeld(Lane& lane, uint32_t k) {
+  // The record in slot k is gone from media (cleared or overwritten,
+  // durably) before a remap may change its new block's refcount.
+  lane.fresh[k].store(image::kNoBlock, std::memory_order_release);
   const uint64_t pba = std::exchange(lane.held[k], image::kNoBlock);
   if (pba != image::kNoBlock) GiveBack(lane, pba);
 }

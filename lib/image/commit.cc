@@ -55,8 +55,9 @@
 // a deferred apply is durable before any other lane changes a field it
 // stored, so lanes are replayed in any order, and a record whose entry
 // moved on is skipped. Every other move (a hole or shared old entry, a
-// zero block, a retired block, dedup) applies at once with a second fence
-// and clears both slots, the older first, before its locks go.
+// zero block, a retired block, a dedup remap) applies at once with a
+// second fence and clears both slots, the older first, before its locks
+// go.
 // docs/design/write-protocol.md has the whole argument.
 //
 // Remaps (a dedup). A record may also move map[lba] onto a block other
@@ -64,7 +65,11 @@
 // write's is always 1), and undo gives it back ref_new - 1, which for a
 // write is the 0 it had. A reader that predates remaps refuses a crash
 // image holding such a record (its ref_new is not 1) rather than misread
-// it. Remap records are always cleared, never kept.
+// it. Remap records are always cleared, never kept. A remap leaves alone
+// a block that is the new block of another lane's record that may still
+// be valid on media (Lane::fresh): that record's redo sets its refcount
+// to 1, which a remap onto it would make wrong; nor does it move that
+// record's entry away from it.
 #include <isa-l/crc.h>
 
 #include <algorithm>
@@ -286,8 +291,9 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
   *used = new_entry != 0;
 
   // Deferred (one fence) when the freed block can be held by the lane (a
-  // group not scanned yet would find it itself) and nothing else names it.
-  const bool defer = g && scanned && !dedup && new_entry != 0;
+  // group not scanned yet would find it itself) and nothing else names it,
+  // while a dedup pass runs too (Remap leaves new_pba alone meanwhile).
+  const bool defer = g && scanned && new_entry != 0;
   const uint32_t me = static_cast<uint32_t>(&lane - lanes.get()) + 1;
   image::Stripe& stripe = StripeOf(slot, lba);
   RedoRecord rec{};
@@ -302,6 +308,13 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
   const uint32_t k = lane.seq % image::kLaneRecords;
   // The record this one replaced is gone from media: its block is free.
   ReleaseHeld(lane, k);
+  if (new_entry != 0) {
+    // A remap that sees ref[new_pba] or map[lba] naming the block sees
+    // this too, and leaves the block alone while the record is valid:
+    // its redo sets ref[new_pba] to 1.
+    lane.fresh[k].store(new_pba, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+  }
   if (defer) {
     uint64_t* map = MapOf(slot);
     StoreRef(new_pba, 1);
@@ -329,12 +342,14 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
     // the media lists it bad (media.h).
     Apply(*this, slot, lba, old_entry, new_entry, 1, image::kRefRetired);
     Clear(*this, *dst);
-    ReleaseHeld(lane, 1 - k);
+    // Both slots are cleared, durably.
+    for (uint32_t j = 0; j < image::kLaneRecords; j++) ReleaseHeld(lane, j);
     return Status::Ok();
   }
   Apply(*this, slot, lba, old_entry, new_entry, 1, ref_old_after);
   Clear(*this, *dst);
-  ReleaseHeld(lane, 1 - k);
+  // Both slots are cleared, durably.
+  for (uint32_t j = 0; j < image::kLaneRecords; j++) ReleaseHeld(lane, j);
   if (g && scanned) {
     if (!group) group = std::unique_lock(g->mu);
     g->free.push_back(old_pba);
@@ -366,6 +381,18 @@ Status Image::State::Remap(Lane& lane, uint32_t slot, uint64_t lba,
   // data while its refcount is above 0: writes go out of place, and a
   // write dropping it waits for this ref lock) and hold room for one more.
   if (ref_target == 0 || ref_target >= UINT32_MAX - 1) return Status::Ok();
+  // Neither block may be the new block of another lane's record that may
+  // still be valid on media (Lane::fresh); a later pass finds the pair
+  // again. The target: that record's redo would set its refcount back to
+  // 1 while two entries name it. The old block: the remap would free a
+  // block such a record names, which the rule keeps out of the argument
+  // (recovery would skip the record once the entry moved on). The writer
+  // set fresh[] before storing ref[target] (read above) or the map entry
+  // (read under the stripe lock), and resets it only once the record is
+  // gone from media. This lane's own records are replayed before this one
+  // (seq order) and cleared with it.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (Fresh(old_pba, lane) || Fresh(target, lane)) return Status::Ok();
   if (lane.scratch.size() != bs()) lane.scratch.resize(bs());
   if (lane.compare.size() != bs()) lane.compare.resize(bs());
   if (!ReadData(lane.scratch.data(), old_pba, 0, bs()) ||
@@ -400,6 +427,16 @@ Status Image::State::Remap(Lane& lane, uint32_t slot, uint64_t lba,
   *done = true;
   *freed = ref_old_after == 0;
   return Status::Ok();
+}
+
+bool Image::State::Fresh(uint64_t pba, const Lane& except) const {
+  for (uint32_t i = 0; i < sb.lanes; i++) {
+    if (&lanes[i] == &except) continue;
+    for (const std::atomic<uint64_t>& f : lanes[i].fresh) {
+      if (f.load(std::memory_order_acquire) == pba) return true;
+    }
+  }
+  return false;
 }
 
 void Image::State::Retire(Lane& lane) {

@@ -36,8 +36,10 @@ bool AllZero(const uint8_t* p, size_t n) {
   return true;
 }
 
-// Sets dedup_active (and retires kept records) holding every lane, so no
-// write is in flight while it changes; clears it the same way.
+// Sets dedup_active holding every lane, so no write is in flight while it
+// changes; clears it the same way. It retires every lane's records first:
+// a remap leaves the new block of a record still valid alone (Remap), so
+// this makes the blocks written before the pass ones it may move.
 class ActivePass {
  public:
   explicit ActivePass(Image::State& s) : s_(s) {

@@ -84,6 +84,12 @@ struct alignas(64) Lane {
   // (until the fence of the record that overwrites the slot, or Retire):
   // replayed, the record sets its refcount to 0 again.
   uint64_t held[kLaneRecords] = {kNoBlock, kNoBlock};
+  // fresh[k] is the new block of the record in slot k while that record
+  // may be valid on media (kNoBlock otherwise). Its redo sets the block's
+  // refcount to 1 and maps it at the record's entry, so a dedup remap
+  // leaves the block alone meanwhile (Remap). Set before the block's
+  // refcount and map entry are stored (release), reset with held[k].
+  std::atomic<uint64_t> fresh[kLaneRecords] = {kNoBlock, kNoBlock};
   // A free block (refcount 0) on no free list that only this lane uses:
   // the block its kept record freed, or one it gave back.
   uint64_t spare = kNoBlock;
@@ -251,8 +257,9 @@ struct Image::State {
   std::atomic<uint64_t> next_group{0};
   // A dedup pass runs (dedup.cc): writes take the ref lock of their old
   // block whatever the number of writable volumes, since the pass changes
-  // refcounts too, and keep no records (a kept record's redo would undo
-  // a reference the pass added). Changed holding every lane.
+  // refcounts too. Their records are deferred as at any other time: the
+  // pass leaves a block named by a lane's fresh[] alone (Remap). Changed
+  // holding every lane.
   std::atomic<bool> dedup_active{false};
   std::mutex dedup_mu;  // one dedup pass at a time
   // Whole blocks of zeros written become holes (Image::set_detect_zeroes).
@@ -317,8 +324,8 @@ struct Image::State {
   // back to the lane's spare (a kept record may name it) or to free space.
   void GiveBack(image::Lane& lane, uint64_t pba);
   // Version 5: hands the lane's held block of record slot k (if any) to
-  // its spare or free space; the record in slot k is no longer valid on
-  // media.
+  // its spare or free space and resets fresh[k]; the record in slot k is
+  // no longer valid on media.
   void ReleaseHeld(image::Lane& lane, uint32_t k);
   // Flags the image corrupt: data block `pba`, mapped at `lba`, has
   // refcount `ref` (0 or kRefRetired). Returns the error.
@@ -350,11 +357,15 @@ struct Image::State {
   // (ref[target] + 1, ref[old] - 1); a dedup's remap. Compares the two
   // blocks byte for byte holding the ref locks of both first, and does
   // nothing (*done false) unless they are equal and both still mapped.
-  // *freed: the old block lost its last reference. Caller holds the lane
-  // and the stripe lock exclusive, map[lba] is old_entry, and
-  // dedup_active is set.
+  // Nor while either block is another lane's fresh[] block (a record
+  // that may be valid on media sets its refcount to 1). *freed: the old
+  // block lost its last reference. Caller holds the lane and the stripe
+  // lock exclusive, map[lba] is old_entry, and dedup_active is set.
   Status Remap(image::Lane& lane, uint32_t slot, uint64_t lba,
                uint64_t old_entry, uint64_t target, bool* done, bool* freed);
+  // The fresh[] of a lane other than `except` names data block pba: a
+  // record that may be valid on media makes it its new block (Remap).
+  bool Fresh(uint64_t pba, const image::Lane& except) const;
   // Replays and clears every valid redo record, then settles a pending
   // volume operation (Open).
   Status Recover();

@@ -5,7 +5,8 @@
 // second pass, the recovered image reads as before or after the step in
 // flight, Check finds every refcount exact, and the image keeps working
 // (another pass completes and writes go on). The same at every persist
-// point of a pass that guest writes race.
+// point of a pass that guest writes race, and of a pass meeting the new
+// blocks of one-fence writes whose records are still valid.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "daxstore/image.h"
@@ -57,13 +59,13 @@ Status CheckCrashImage(Mapping m, uint64_t fence, const CrashTrace& t) {
   return testing::KeepsWorking(img, kBs);
 }
 
-// An image of kBlocks blocks, 4 lanes and 4 volume slots on the
+// An image of kBlocks blocks, `lanes` lanes and 4 volume slots on the
 // simulator's media, zero detection off (zero blocks stay data for the
 // pass to find).
-Result<Image> Fresh(Simulator& sim) {
+Result<Image> Fresh(Simulator& sim, uint32_t lanes = 4) {
   ImageOptions o;
   o.virtual_size = kBlocks * kBs;
-  o.lanes = 4;
+  o.lanes = lanes;
   o.max_volumes = 4;
   DAXSTORE_ASSIGN_OR_RETURN(Mapping m, sim.Map());
   DAXSTORE_ASSIGN_OR_RETURN(Image img, Image::Format(std::move(m), o));
@@ -148,9 +150,12 @@ TEST(ImageDedupCrash, EveryPersistPointOfADedupPassRecovers) {
 // the scan hashed, blocks the remaps move and the blocks they target (a
 // target freed and taken by a write of other content, which only the
 // remap's byte comparison tells apart), and make new duplicates and zero
-// blocks. Each write is a step acknowledged when it returns; the pass
-// changes no content.
-void PassRacingWrites(uint64_t seed, DedupReport* pass) {
+// blocks. A write comes at every other call (so that some remaps still
+// find their blocks), half of them on the pass's thread (its lane) and
+// half on a new thread (the next lane), whose one-fence records are still
+// valid when the pass remaps. Each write is a step acknowledged when it
+// returns; the pass changes no content.
+void PassRacingWrites(uint64_t seed, DedupReport* pass, size_t* deferred) {
   auto sim = Simulator::Create(kSimSize);
   ASSERT_TRUE(sim.ok()) << sim.status().ToString();
   auto formatted = Fresh(**sim);
@@ -191,11 +196,21 @@ void PassRacingWrites(uint64_t seed, DedupReport* pass) {
   Status write_status;
   {
     powerfail::Recorder rec(*sim, 0, 1);
+    // A write at every other call, so that some remaps still find their
+    // blocks.
     image::dedup_step_hook = [&] {
-      if (!write_status.ok()) return;
+      if (!write_status.ok() || rng() % 2) return;
       const size_t v = rng() % names.size();
       const uint64_t b = rng() % kBlocks;
-      write_status = put(v, b, kPool[rng() % 4]);
+      const uint8_t c = kPool[rng() % 4];
+      const uint64_t before = (*sim)->fences();
+      if (rng() % 2) {
+        write_status = put(v, b, c);
+      } else {
+        std::thread([&] { write_status = put(v, b, c); }).join();
+      }
+      // One fence: the write's apply was deferred.
+      *deferred += (*sim)->fences() - before == 1;
       t.acked_at.push_back((*sim)->fences());
       t.states.push_back(model);
       writes++;
@@ -217,12 +232,12 @@ void PassRacingWrites(uint64_t seed, DedupReport* pass) {
   auto check = img.Check();
   ASSERT_TRUE(check.ok());
   EXPECT_TRUE(check->clean()) << check->findings.front();
-  std::fprintf(stderr,
-               "image dedup racing writes: %zu writes, %llu remapped, %llu "
-               "skipped, %zu points\n",
-               writes, static_cast<unsigned long long>(pass->remapped_blocks),
-               static_cast<unsigned long long>(pass->skipped_blocks),
-               points.size());
+  std::fprintf(
+      stderr,
+      "image dedup racing writes: %zu writes (%zu with one fence), "
+      "%llu remapped, %llu skipped, %zu points\n",
+      writes, *deferred, static_cast<unsigned long long>(pass->remapped_blocks),
+      static_cast<unsigned long long>(pass->skipped_blocks), points.size());
   auto rep = powerfail::CheckPoints(
       points,
       [&t](Mapping m, const powerfail::CrashCase& cc) {
@@ -235,17 +250,129 @@ void PassRacingWrites(uint64_t seed, DedupReport* pass) {
 
 TEST(ImageDedupCrash, EveryPersistPointOfAPassRacingWritesRecovers) {
   uint64_t remapped = 0, skipped = 0;
-  for (uint64_t seed = 1; seed <= 2; seed++) {
+  size_t deferred = 0;
+  for (uint64_t seed = 1; seed <= 8; seed++) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     DedupReport pass;
-    PassRacingWrites(seed, &pass);
+    size_t one_fence = 0;
+    PassRacingWrites(seed, &pass, &one_fence);
+    deferred += one_fence;
     remapped += pass.remapped_blocks;
     skipped += pass.skipped_blocks;
   }
   // The race happened: blocks changed under the passes were skipped,
-  // others remapped.
+  // others remapped, and writes during the passes took one fence.
   EXPECT_GT(remapped, 0u);
   EXPECT_GT(skipped, 0u);
+  EXPECT_GT(deferred, 0u);
+}
+
+// One-fence writes during a pass whose new blocks the pass then meets,
+// each on its own lane (a new thread), their records still valid on media
+// when the pass remaps (nothing else writes on those lanes): base block 0
+// rewritten to A before the scan, so its new block is the block the
+// other A blocks would be remapped onto; base block 5 rewritten to B, so
+// the pass would remap it away from its new block onto block 2's; and
+// block 4's block X, which the scan met holding C (so the C blocks would
+// be remapped onto it), freed by three rewrites of block 4 on one lane
+// and taken again by that lane's write of C to block 7. A remap onto or
+// away from such a block would be undone in part by the record's redo
+// (refcount 1 where two entries name the block, or a freed block mapped
+// again), so the pass leaves them alone; c's block 0 is remapped. The
+// pass runs on a new thread too, whose lane is then none of the writers'.
+// At every persist point the image recovers as in CheckCrashImage.
+TEST(ImageDedupCrash, EveryPersistPointOfAPassMeetingOneFenceWritesRecovers) {
+  auto sim = Simulator::Create(kSimSize);
+  ASSERT_TRUE(sim.ok()) << sim.status().ToString();
+  // Lanes enough that the writers' and the pass's threads get one each.
+  auto formatted = Fresh(**sim, 16);
+  ASSERT_TRUE(formatted.ok()) << formatted.status().ToString();
+  Image& img = *formatted;
+  ASSERT_TRUE(img.Snapshot("empty").ok());
+  ASSERT_TRUE(img.Clone("empty", "c", "g").ok());
+  ASSERT_TRUE(img.SetSharingGroup("base", "g").ok());
+  auto c = img.OpenVolume("c");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  c->set_detect_zeroes(false);
+  // base: P A B A C T C S; c: B.
+  const char kBase[] = "PABACTCS";
+  for (uint64_t b = 0; b < kBlocks; b++) Put(img, b, kBase[b]);
+  Put(*c, 0, 'B');
+  auto initial = Read(img);
+  ASSERT_TRUE(initial.ok());
+  VolumeStates model = *initial;
+  CrashTrace t;
+  t.states.push_back(model);
+  std::vector<powerfail::CrashPoint> points;
+  size_t calls = 0, writes = 0, deferred = 0;
+  Status write_status;
+  DedupReport pass;
+  {
+    powerfail::Recorder rec(*sim, 0, 1);
+    // Writes `blocks` of base (one content each) on a new thread, each an
+    // acknowledged step.
+    auto writer = [&](std::vector<std::pair<uint64_t, uint8_t>> blocks) {
+      std::thread([&] {
+        for (auto [b, ch] : blocks) {
+          std::vector<uint8_t> d(kBs, ch);
+          const uint64_t before = (*sim)->fences();
+          Status st = img.Write(b * kBs, d.data(), kBs);
+          if (!st.ok() && write_status.ok()) write_status = st;
+          // One fence: the write's apply was deferred.
+          deferred += (*sim)->fences() - before == 1;
+          writes++;
+          model.at("base").Write(b * kBs, d.data(), kBs);
+          t.acked_at.push_back((*sim)->fences());
+          t.states.push_back(model);
+        }
+      }).join();
+    };
+    // Calls 0 to 7 come before the scan of base's blocks 0 to 7.
+    image::dedup_step_hook = [&] {
+      switch (calls++) {
+        case 0:
+          writer({{0, 'A'}});
+          break;
+        case 2:
+          writer({{5, 'B'}});
+          break;
+        case 5:
+          writer({{4, 'D'}, {4, 'E'}, {4, 'F'}, {7, 'C'}});
+          break;
+      }
+    };
+    Result<DedupReport> d = InvalidArgument("the pass did not run");
+    std::thread([&] { d = img.Dedup(DedupScope::kGroup); }).join();
+    image::dedup_step_hook = nullptr;
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    ASSERT_TRUE(write_status.ok()) << write_status.ToString();
+    pass = *d;
+    t.acked_at.push_back((*sim)->fences());
+    t.states.push_back(model);
+    points = rec.Finish();
+  }
+  EXPECT_EQ(writes, 6u);
+  EXPECT_EQ(deferred, 6u);
+  // Left alone: base 1 and 3 (onto block 0's), 5 (away from its new
+  // block), 6 (onto X, block 7's again). Remapped: c's 0 onto base 2's.
+  EXPECT_EQ(pass.remapped_blocks, 1u);
+  EXPECT_EQ(pass.skipped_blocks, 4u);
+  auto after = Read(img);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(*after == model) << "a block reads other than last written";
+  auto check = img.Check();
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->clean()) << check->findings.front();
+  std::fprintf(stderr, "image dedup meeting one-fence writes: %zu points\n",
+               points.size());
+  auto rep = powerfail::CheckPoints(
+      points,
+      [&t](Mapping m, const powerfail::CrashCase& cc) {
+        return CheckCrashImage(std::move(m), cc.fence, t);
+      },
+      {.random_variants = 3, .single_kept_limit = 8, .seed = 1});
+  ASSERT_TRUE(rep.status.ok()) << rep.status.ToString();
+  EXPECT_GT(rep.images, points.size());
 }
 
 }  // namespace
