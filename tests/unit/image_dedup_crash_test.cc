@@ -59,6 +59,20 @@ Status CheckCrashImage(Mapping m, uint64_t fence, const CrashTrace& t) {
   return testing::KeepsWorking(img, kBs);
 }
 
+// Crashes at every point (and random variants of kept lines) and checks
+// each crash image with CheckCrashImage.
+void CheckEveryPoint(const std::vector<powerfail::CrashPoint>& points,
+                     const CrashTrace& t, uint64_t seed = 1) {
+  auto rep = powerfail::CheckPoints(
+      points,
+      [&t](Mapping m, const powerfail::CrashCase& cc) {
+        return CheckCrashImage(std::move(m), cc.fence, t);
+      },
+      {.random_variants = 3, .single_kept_limit = 8, .seed = seed});
+  ASSERT_TRUE(rep.status.ok()) << rep.status.ToString();
+  EXPECT_GT(rep.images, points.size());
+}
+
 // An image of kBlocks blocks, `lanes` lanes and 4 volume slots on the
 // simulator's media, zero detection off (zero blocks stay data for the
 // pass to find).
@@ -133,14 +147,7 @@ TEST(ImageDedupCrash, EveryPersistPointOfADedupPassRecovers) {
   EXPECT_EQ(freed, 6u);
   ASSERT_GT(points.size(), 10u);
   std::fprintf(stderr, "image dedup crash: %zu points\n", points.size());
-  auto rep = powerfail::CheckPoints(
-      points,
-      [&t](Mapping m, const powerfail::CrashCase& cc) {
-        return CheckCrashImage(std::move(m), cc.fence, t);
-      },
-      {.random_variants = 3, .single_kept_limit = 8, .seed = 1});
-  ASSERT_TRUE(rep.status.ok()) << rep.status.ToString();
-  EXPECT_GT(rep.images, points.size());
+  CheckEveryPoint(points, t);
 }
 
 // Guest writes racing a pass, interleaved deterministically: the pass
@@ -238,14 +245,7 @@ void PassRacingWrites(uint64_t seed, DedupReport* pass, size_t* deferred) {
       "%llu remapped, %llu skipped, %zu points\n",
       writes, *deferred, static_cast<unsigned long long>(pass->remapped_blocks),
       static_cast<unsigned long long>(pass->skipped_blocks), points.size());
-  auto rep = powerfail::CheckPoints(
-      points,
-      [&t](Mapping m, const powerfail::CrashCase& cc) {
-        return CheckCrashImage(std::move(m), cc.fence, t);
-      },
-      {.random_variants = 3, .single_kept_limit = 8, .seed = seed});
-  ASSERT_TRUE(rep.status.ok()) << rep.status.ToString();
-  EXPECT_GT(rep.images, points.size());
+  CheckEveryPoint(points, t, seed);
 }
 
 TEST(ImageDedupCrash, EveryPersistPointOfAPassRacingWritesRecovers) {
@@ -365,14 +365,7 @@ TEST(ImageDedupCrash, EveryPersistPointOfAPassMeetingOneFenceWritesRecovers) {
   EXPECT_TRUE(check->clean()) << check->findings.front();
   std::fprintf(stderr, "image dedup meeting one-fence writes: %zu points\n",
                points.size());
-  auto rep = powerfail::CheckPoints(
-      points,
-      [&t](Mapping m, const powerfail::CrashCase& cc) {
-        return CheckCrashImage(std::move(m), cc.fence, t);
-      },
-      {.random_variants = 3, .single_kept_limit = 8, .seed = 1});
-  ASSERT_TRUE(rep.status.ok()) << rep.status.ToString();
-  EXPECT_GT(rep.images, points.size());
+  CheckEveryPoint(points, t);
 }
 
 }  // namespace

@@ -353,6 +353,18 @@ TEST_F(ImageSharingTest, DedupSpeedHoldsThePassToItsRate) {
 
 // Dedup passes race writers on two volumes of one group: afterwards every
 // block holds what its last write wrote, and the refcounts are exact.
+// Runs dedup passes back to back, volume and group scope in turn, until
+// `running` (writers still writing) is 0; at least one pass.
+void PassWhileWriting(Image& img, const std::atomic<int>& running, int* passes,
+                      uint64_t* remapped) {
+  do {
+    auto d = img.Dedup(*passes % 2 ? DedupScope::kGroup : DedupScope::kVolume);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    *remapped += d->remapped_blocks;
+    ++*passes;
+  } while (running.load() > 0);
+}
+
 TEST_F(ImageSharingTest, DedupConcurrentWithWriters) {
   constexpr uint64_t kBlocks = 32;
   Image img = Make(4, kBlocks);
@@ -378,12 +390,7 @@ TEST_F(ImageSharingTest, DedupConcurrentWithWriters) {
   std::thread t1(writer, 0), t2(writer, 1);
   int passes = 0;
   uint64_t remapped = 0;
-  do {
-    auto d = img.Dedup(passes % 2 ? DedupScope::kGroup : DedupScope::kVolume);
-    ASSERT_TRUE(d.ok()) << d.status().ToString();
-    remapped += d->remapped_blocks;
-    passes++;
-  } while (running.load() > 0);
+  PassWhileWriting(img, running, &passes, &remapped);
   t1.join();
   t2.join();
   auto d = img.Dedup(DedupScope::kGroup);
@@ -461,12 +468,7 @@ TEST_F(ImageSharingTest, ConcurrentOneFenceWritesDuringPassesKeepEveryBlock) {
   for (int id = 0; id < kWriters; id++) writers.emplace_back(writer, id);
   int passes = 0;
   uint64_t remapped = 0;
-  do {
-    auto d = img.Dedup(passes % 2 ? DedupScope::kGroup : DedupScope::kVolume);
-    ASSERT_TRUE(d.ok()) << d.status().ToString();
-    remapped += d->remapped_blocks;
-    passes++;
-  } while (running.load() > 0);
+  PassWhileWriting(img, running, &passes, &remapped);
   for (std::thread& t : writers) t.join();
   EXPECT_GT(remapped, 0u);
   std::fprintf(stderr, "%d passes, %llu blocks remapped\n", passes,
