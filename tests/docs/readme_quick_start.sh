@@ -78,20 +78,13 @@ block=$(section "Quick start 2" | sed -n '/^```console$/,/^```$/p' | sed '1d;$d'
 parse "$block"
 ((${#cmds[@]} >= 10)) || fail "only ${#cmds[@]} commands found"
 
-# live SOCKET: the server behind it answers.
+# live URI WHERE: the NBD server at URI answers (WHERE names it if not).
 live() {
   for _ in $(seq 100); do
-    nbdinfo "nbd+unix:///?socket=$1" >/dev/null 2>&1 && return 0
+    nbdinfo "$1" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
-  fail "no server on $1"
-}
-live_tcp() {
-  for _ in $(seq 100); do
-    nbdinfo "nbd://127.0.0.1:$1/" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  fail "no server on TCP port $1"
+  fail "no server on $2"
 }
 # run: every command of cmds, in this shell, checking what each prints.
 run() {
@@ -105,9 +98,9 @@ for i in "${!cmds[@]}"; do
       # The stand-in guest writes and exits.
       wait "$!" || fail "the guest's disk: $cmd"
     elif [[ $cmd =~ --socket\ ([^ ]+) ]]; then
-      live "${BASH_REMATCH[1]}"
+      live "nbd+unix:///?socket=${BASH_REMATCH[1]}" "${BASH_REMATCH[1]}"
     elif [[ $cmd =~ --tcp\ [^:]+:([0-9]+) ]]; then
-      live_tcp "${BASH_REMATCH[1]}"
+      live "nbd://127.0.0.1:${BASH_REMATCH[1]}/" "TCP port ${BASH_REMATCH[1]}"
     fi
     continue
   fi
