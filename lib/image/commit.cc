@@ -241,8 +241,8 @@ Status Image::State::EntryError(uint64_t lba, uint64_t e) const {
 }
 
 Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
-                            uint64_t old_entry, uint64_t new_pba,
-                            image::FillRef fill, bool* used) {
+                            uint64_t old_entry, uint64_t new_pba, uint32_t crc,
+                            bool* used) {
   *used = false;
   if (old_entry == 0 && new_pba == image::kNoBlock) {
     return Status::Ok();  // hole stays a hole
@@ -282,11 +282,8 @@ Status Image::State::Commit(Lane& lane, uint32_t slot, uint64_t lba,
     g = FreeingGroup(old_pba, &group, &scanned);
   }
 
-  uint64_t new_entry = 0;
-  uint32_t crc = 0;
-  if (new_pba != image::kNoBlock && fill(&crc)) {
-    new_entry = image::MakeEntry(new_pba);
-  }
+  const uint64_t new_entry =
+      new_pba != image::kNoBlock ? image::MakeEntry(new_pba) : 0;
   if (old_entry == new_entry) return Status::Ok();  // hole stays a hole
   *used = new_entry != 0;
 

@@ -196,11 +196,9 @@ Result<DedupReport> Image::Dedup(DedupScope scope,
       // Another volume's write may drop a reference meanwhile: the count
       // is a report, the refcount itself is the ref lock's business.
       const bool last = s.LoadRef(EntryPba(now)) == 1;
-      auto fill = [](uint32_t*) { return false; };
       bool used = false;
-      DAXSTORE_RETURN_IF_ERROR(s.Commit(lane, x.slot, x.lba, now,
-                                        image::kNoBlock, image::FillRef(fill),
-                                        &used));
+      DAXSTORE_RETURN_IF_ERROR(
+          s.Commit(lane, x.slot, x.lba, now, image::kNoBlock, 0, &used));
       r.zero_blocks++;
       r.freed_blocks += last;
       continue;

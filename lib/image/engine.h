@@ -170,23 +170,6 @@ struct alignas(64) Group {
   std::vector<uint64_t> free;        // descending: back() is the lowest block
 };
 
-// A borrowed callable returning bool (Commit's fill): no allocation, unlike
-// std::function, whose heap copy of a capturing lambda cost a write ~7%.
-// fill(&crc) also sets crc to the CRC32C of the data it stored.
-class FillRef {
- public:
-  template <typename F>
-  explicit FillRef(F& f)
-      : f_(&f), call_([](void* p, uint32_t* crc) {
-          return (*static_cast<F*>(p))(crc);
-        }) {}
-  bool operator()(uint32_t* crc) const { return call_(f_, crc); }
-
- private:
-  void* f_;
-  bool (*call_)(void*, uint32_t*);
-};
-
 // CRC32C (Castagnoli) of n bytes: the data checksum of version-5 records.
 uint32_t DataCrc(const void* p, size_t n);
 
@@ -343,15 +326,13 @@ struct Image::State {
 
   // --- commit.cc ---
   // Moves map[lba] from old_entry to a new entry through the lane's redo
-  // record. new_pba: a block the caller allocated, or kNoBlock (the entry
-  // becomes a hole). Once Commit holds its locks it calls fill(), which
-  // copies the block's data without a fence and returns false if the data
-  // turned out all zeros (the entry then becomes a hole). *used: the block
-  // was published; if not, the caller gives it back (after a Drain).
-  // Caller holds the lane and the stripe lock exclusive.
+  // record. new_pba: a block the caller allocated and stored the data in
+  // without a fence (the record's fence covers it), crc that data's
+  // DataCrc; or kNoBlock (the entry becomes a hole). *used: the block was
+  // published; if not, the caller gives it back (after a Drain). Caller
+  // holds the lane and the stripe lock exclusive.
   Status Commit(image::Lane& lane, uint32_t slot, uint64_t lba,
-                uint64_t old_entry, uint64_t new_pba, image::FillRef fill,
-                bool* used);
+                uint64_t old_entry, uint64_t new_pba, uint32_t crc, bool* used);
   // Moves map[lba] of volume `slot` from old_entry to data block target,
   // which other map entries name already, through the lane's redo record
   // (ref[target] + 1, ref[old] - 1); a dedup's remap. Compares the two

@@ -260,11 +260,9 @@ Status WriteBlock(Image::State& s, Lane& lane, uint32_t slot, uint64_t lba,
       zero = check && AllZero(data + kZeroProbe, bs - kZeroProbe);
       if (!zero) data_crc = image::DataCrc(data, bs);
     }
-    auto fill = [&](uint32_t* crc) {
-      *crc = data_crc;
-      return !zero;
-    };
-    st = s.Commit(lane, slot, lba, old, pba, image::FillRef(fill), &used);
+    // All zeros: the entry becomes a hole and the copy is given back.
+    st = s.Commit(lane, slot, lba, old, zero ? image::kNoBlock : pba, data_crc,
+                  &used);
   }
   if (pba != image::kNoBlock && !used) UnstoreBlock(s, lane, pba);
   return st;
