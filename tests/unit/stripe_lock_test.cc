@@ -45,10 +45,12 @@ TEST(StripeLockTest, ConcurrentWritersSharedAndOptimisticReaders) {
   // them, as the engine reads map entries.
   std::atomic<uint64_t> a{0}, b{0};
   std::atomic<bool> stop{false};
-  std::atomic<int> torn{0}, optimistic_hits{0};
+  std::atomic<int> torn{0}, optimistic_hits{0}, readers_up{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kWriters; t++) {
     threads.emplace_back([&] {
+      // The readers run before the writes start, on a busy machine too.
+      while (readers_up.load() < 2) std::this_thread::yield();
       for (int i = 0; i < kRounds; i++) {
         std::unique_lock lock(l);
         a.store(a.load(std::memory_order_relaxed) + 1,
@@ -59,6 +61,7 @@ TEST(StripeLockTest, ConcurrentWritersSharedAndOptimisticReaders) {
     });
   }
   threads.emplace_back([&] {  // shared holder
+    readers_up++;
     while (!stop.load()) {
       std::shared_lock lock(l);
       if (a.load(std::memory_order_relaxed) !=
@@ -68,7 +71,8 @@ TEST(StripeLockTest, ConcurrentWritersSharedAndOptimisticReaders) {
     }
   });
   threads.emplace_back([&] {  // optimistic reader
-    while (!stop.load()) {
+    readers_up++;
+    while (!stop.load() || optimistic_hits.load() == 0) {
       const uint64_t v = l.Begin();
       if (v == StripeLock::kBusy) continue;
       const uint64_t x = a.load(std::memory_order_relaxed);
